@@ -1,0 +1,254 @@
+// Package cache is the AutoRefresh engine: a size-bounded LRU cache whose
+// non-terminal items are refreshed in the background by a caller-supplied
+// SyncFunc. It reproduces the API of Flyte's flytestdlib AutoRefresh cache
+// without that implementation's known defects (leaked goroutines, workers that
+// die on a panic, a non-atomic GetOrCreate, deletions counted as evictions and
+// in-flight marks that can get stuck). It has no HTTP in it.
+//
+// Locking: each item lives in one of a fixed number of shards, each with its
+// own mutex. No callback (SyncFunc, CreateBatchesFunc, OnEvent) is ever called
+// with a shard lock held.
+package cache
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/autorefresh/autorefresh/internal/errs"
+)
+
+// EventType says what happened to an item.
+type EventType int
+
+// The changes a cache reports through Options.OnEvent.
+const (
+	// Created: GetOrCreate inserted the item.
+	Created EventType = iota + 1
+	// Updated: a sync replaced the item.
+	Updated
+	// Deleted: a sync cycle carried out a DeleteDelayed.
+	Deleted
+	// Evicted: the item was dropped to respect the size bound.
+	Evicted
+)
+
+// String returns the lower-case event name.
+func (t EventType) String() string {
+	switch t {
+	case Created:
+		return "created"
+	case Updated:
+		return "updated"
+	case Deleted:
+		return "deleted"
+	case Evicted:
+		return "evicted"
+	}
+	return "unknown"
+}
+
+// Event describes one change. Item is the new item for Created and Updated,
+// and the last item held for Deleted and Evicted.
+type Event struct {
+	Type EventType
+	ID   ItemID
+	Item Item
+}
+
+// Entry is an item with the cache's own bookkeeping about it.
+type Entry struct {
+	ID   ItemID
+	Item Item
+	// SyncedAt is when a sync last answered for the item; zero if never.
+	SyncedAt time.Time
+	// PendingDelete is set by DeleteDelayed until the next cycle removes it.
+	PendingDelete bool
+}
+
+// AutoRefreshCache is the engine. Create it with New (or the library-style
+// constructors), then call Start. All methods are safe for concurrent use.
+type AutoRefreshCache struct {
+	opts  Options
+	sh    *shards
+	n     atomic.Int64  // items held
+	clock atomic.Uint64 // LRU stamp source
+	m     *metrics
+	stats counters
+
+	// pending holds the entries marked by DeleteDelayed. Lock order: a
+	// shard's mutex may be held while taking pendingMu, never the reverse.
+	pendingMu sync.Mutex
+	pending   map[ItemID]*entry
+
+	started   atomic.Bool
+	queue     atomic.Pointer[workQueue] // set by Start, nil before
+	trigger   chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
+}
+
+// New validates opts and builds a cache. Its metrics are registered on
+// opts.Registerer at once and unregistered when the refresh stops (or by
+// Close, for a cache that is never started).
+func New(opts Options) (*AutoRefreshCache, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	c := &AutoRefreshCache{
+		opts:    opts,
+		sh:      newShards(),
+		pending: make(map[ItemID]*entry),
+		trigger: make(chan struct{}, 1),
+		stopped: make(chan struct{}),
+	}
+	m, err := newMetrics(c, opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	c.m = m
+	return c, nil
+}
+
+// NewAutoRefreshCache builds a cache that syncs each item in a batch of its
+// own. It mirrors the Flyte constructor; options add what Flyte configured
+// elsewhere (clock, sync-on-create, logger, events).
+func NewAutoRefreshCache(name string, syncCb SyncFunc, rateLimiter RateLimiter, resyncPeriod time.Duration,
+	parallelism, size int, reg Registerer, options ...Option) (AutoRefresh, error) {
+	return NewAutoRefreshBatchedCache(name, SingleItemBatches, syncCb, rateLimiter, resyncPeriod, parallelism, size, reg, options...)
+}
+
+// NewAutoRefreshBatchedCache builds a cache whose cycles are cut into batches
+// by createBatches.
+func NewAutoRefreshBatchedCache(name string, createBatches CreateBatchesFunc, syncCb SyncFunc, rateLimiter RateLimiter,
+	resyncPeriod time.Duration, parallelism, size int, reg Registerer, options ...Option) (AutoRefresh, error) {
+	o := Options{
+		Name: name, Sync: syncCb, CreateBatches: createBatches, RateLimiter: rateLimiter,
+		ResyncPeriod: resyncPeriod, Parallelism: parallelism, Size: size, Registerer: reg,
+	}
+	for _, opt := range options {
+		opt(&o)
+	}
+	return New(o)
+}
+
+// Name returns the cache's name.
+func (c *AutoRefreshCache) Name() string { return c.opts.Name }
+
+// Len returns the number of items held, pending deletions included.
+func (c *AutoRefreshCache) Len() int { return int(c.n.Load()) }
+
+func notFound(id ItemID) error {
+	return errs.Errorf(errs.NotFound, "item %q not found", id)
+}
+
+// Get returns the item, or an error for which IsNotFound is true. A hit makes
+// the item the most recently used.
+func (c *AutoRefreshCache) Get(id ItemID) (Item, error) {
+	e, err := c.Lookup(id)
+	return e.Item, err
+}
+
+// Lookup is Get with the cache's bookkeeping (sync time, pending deletion).
+func (c *AutoRefreshCache) Lookup(id ItemID) (Entry, error) {
+	s := c.sh.of(id)
+	s.mu.Lock()
+	e, ok := s.m[id]
+	if !ok {
+		s.misses++
+		s.mu.Unlock()
+		return Entry{}, notFound(id)
+	}
+	s.hits++
+	s.touch(e, c.clock.Add(1))
+	out := Entry{ID: id, Item: e.item, SyncedAt: e.syncedAt, PendingDelete: e.pendingDelete}
+	s.mu.Unlock()
+	return out, nil
+}
+
+// GetOrCreate returns the existing item for id, or inserts item. It is atomic:
+// concurrent calls for one id insert once and all return the same item.
+func (c *AutoRefreshCache) GetOrCreate(id ItemID, item Item) (Item, error) {
+	e, _, err := c.Create(id, item)
+	return e.Item, err
+}
+
+// Create is GetOrCreate that also says whether this call inserted the item.
+// A new non-terminal item is queued for sync at once unless sync-on-create is
+// off or the cache is not started.
+func (c *AutoRefreshCache) Create(id ItemID, item Item) (Entry, bool, error) {
+	if item == nil {
+		return Entry{}, false, errs.Errorf(errs.Invalid, "item %q: nil item", id)
+	}
+	s := c.sh.of(id)
+	s.mu.Lock()
+	if e, ok := s.m[id]; ok {
+		s.touch(e, c.clock.Add(1))
+		out := Entry{ID: id, Item: e.item, SyncedAt: e.syncedAt, PendingDelete: e.pendingDelete}
+		s.mu.Unlock()
+		return out, false, nil
+	}
+	e := &entry{id: id, item: item, stamp: c.clock.Add(1)}
+	q := c.queue.Load()
+	syncNow := q != nil && !c.opts.DisableSyncOnCreate && !item.IsTerminal()
+	e.inFlight = syncNow
+	s.m[id] = e
+	s.pushFront(e)
+	s.mu.Unlock()
+	c.n.Add(1)
+
+	c.emit(Event{Type: Created, ID: id, Item: item})
+	c.evictOverflow()
+	if syncNow {
+		w := &itemWrapper{id: id, item: item, e: e}
+		c.enqueue(*q, Batch{w})
+	}
+	return Entry{ID: id, Item: item}, true, nil
+}
+
+// DeleteDelayed marks the item for deletion by the next sync cycle. Until
+// then Get and GetOrCreate return it as it was, and syncs of it are dropped.
+// It returns a NotFound error for an unknown id.
+func (c *AutoRefreshCache) DeleteDelayed(id ItemID) error {
+	s := c.sh.of(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[id]
+	if !ok {
+		return notFound(id)
+	}
+	if !e.pendingDelete {
+		e.pendingDelete = true
+		c.pendingMu.Lock()
+		c.pending[id] = e
+		c.pendingMu.Unlock()
+	}
+	return nil
+}
+
+// SyncNow asks the refresh loop for a cycle now instead of at the next tick.
+// Requests made while one is already waiting are merged.
+func (c *AutoRefreshCache) SyncNow() {
+	select {
+	case c.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Stopped is closed once a started cache's refresh goroutines have all
+// returned after its context was cancelled.
+func (c *AutoRefreshCache) Stopped() <-chan struct{} { return c.stopped }
+
+// Close unregisters the cache's metrics. A started cache does this itself
+// when it stops; Close is for a cache that was never started. It is safe to
+// call more than once.
+func (c *AutoRefreshCache) Close() {
+	c.closeOnce.Do(c.m.unregister)
+}
+
+// emit reports an event if anyone listens. Callers hold no lock.
+func (c *AutoRefreshCache) emit(ev Event) {
+	if c.opts.OnEvent != nil {
+		c.opts.OnEvent(ev)
+	}
+}

@@ -1,0 +1,94 @@
+package cache
+
+import "math"
+
+// evictOverflow evicts least recently used items until the cache is within
+// its size bound.
+//
+// Eviction is plain LRU across the whole cache: the recency stamps come from
+// one counter, so comparing the tails of all shards finds the global least
+// recently used item. Terminal items get no special treatment; a caller that
+// wants finished jobs to go first can delete them. Callers hold no lock.
+func (c *AutoRefreshCache) evictOverflow() {
+	for c.n.Load() > int64(c.opts.Size) {
+		ev, ok := c.evictOne()
+		if !ok {
+			return
+		}
+		c.emit(ev)
+	}
+}
+
+// evictOne removes the least recently used item if the cache is still over
+// its bound. It reports false when there was nothing to do.
+func (c *AutoRefreshCache) evictOne() (Event, bool) {
+	for {
+		var best *shard
+		bestStamp := uint64(math.MaxUint64)
+		for i := range c.sh.s {
+			s := &c.sh.s[i]
+			s.mu.Lock()
+			if s.tail != nil && s.tail.stamp < bestStamp {
+				best, bestStamp = s, s.tail.stamp
+			}
+			s.mu.Unlock()
+		}
+		if best == nil {
+			return Event{}, false
+		}
+		best.mu.Lock()
+		t := best.tail
+		if t == nil || t.stamp != bestStamp {
+			// A Get moved it, or someone removed it: look again.
+			best.mu.Unlock()
+			continue
+		}
+		// Re-check under the lock so two racing evictors do not both take
+		// an item for one unit of overflow.
+		if c.n.Load() <= int64(c.opts.Size) {
+			best.mu.Unlock()
+			return Event{}, false
+		}
+		best.remove(t)
+		c.n.Add(-1)
+		if t.pendingDelete {
+			c.pendingMu.Lock()
+			if c.pending[t.id] == t {
+				delete(c.pending, t.id)
+			}
+			c.pendingMu.Unlock()
+		}
+		ev := Event{Type: Evicted, ID: t.id, Item: t.item}
+		best.mu.Unlock()
+		c.stats.evictions.Add(1)
+		return ev, true
+	}
+}
+
+// deletePending removes every item marked by DeleteDelayed. It runs at the
+// start of each cycle; callers hold no lock.
+func (c *AutoRefreshCache) deletePending() {
+	c.pendingMu.Lock()
+	if len(c.pending) == 0 {
+		c.pendingMu.Unlock()
+		return
+	}
+	marked := c.pending
+	c.pending = make(map[ItemID]*entry)
+	c.pendingMu.Unlock()
+
+	for id, e := range marked {
+		s := c.sh.of(id)
+		s.mu.Lock()
+		if e.removed {
+			s.mu.Unlock()
+			continue
+		}
+		s.remove(e)
+		item := e.item
+		s.mu.Unlock()
+		c.n.Add(-1)
+		c.stats.deletions.Add(1)
+		c.emit(Event{Type: Deleted, ID: id, Item: item})
+	}
+}

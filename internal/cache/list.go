@@ -1,0 +1,130 @@
+package cache
+
+import (
+	"container/heap"
+	"slices"
+	"strings"
+)
+
+// List returns up to limit entries whose ids sort after the cursor `after`,
+// in id order, keeping only those for which keep (if not nil) is true. more
+// says whether further entries match. Paging by id is stable: items created
+// or removed between pages never shift the others.
+//
+// It scans the whole cache (O(n log limit)) and does not count as use for
+// LRU; it is meant for listing, not for the hot path. keep is called with a
+// shard lock held, so it must be quick and must not call the cache.
+func (c *AutoRefreshCache) List(after ItemID, limit int, keep func(Entry) bool) (page []Entry, more bool) {
+	if limit <= 0 {
+		return nil, false
+	}
+	// A max-heap by id of the limit+1 smallest matches seen so far.
+	h := &entryHeap{}
+	for i := range c.sh.s {
+		s := &c.sh.s[i]
+		s.mu.Lock()
+		for id, e := range s.m {
+			if id <= after {
+				continue
+			}
+			if h.Len() > limit && id >= (*h)[0].ID {
+				continue
+			}
+			en := Entry{ID: id, Item: e.item, SyncedAt: e.syncedAt, PendingDelete: e.pendingDelete}
+			if keep != nil && !keep(en) {
+				continue
+			}
+			heap.Push(h, en)
+			if h.Len() > limit+1 {
+				heap.Pop(h)
+			}
+		}
+		s.mu.Unlock()
+	}
+	page = []Entry(*h)
+	slices.SortFunc(page, func(a, b Entry) int { return strings.Compare(a.ID, b.ID) })
+	if len(page) > limit {
+		return page[:limit], true
+	}
+	return page, false
+}
+
+type entryHeap []Entry
+
+func (h entryHeap) Len() int           { return len(h) }
+func (h entryHeap) Less(i, j int) bool { return h[i].ID > h[j].ID }
+func (h entryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *entryHeap) Push(x any)        { *h = append(*h, x.(Entry)) }
+func (h *entryHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// Snapshot returns every entry, least recently used first, so that Restore
+// of the result into another cache keeps the recency order. It does not
+// count as use.
+func (c *AutoRefreshCache) Snapshot() []Entry {
+	type stamped struct {
+		Entry
+		stamp uint64
+	}
+	var all []stamped
+	for i := range c.sh.s {
+		s := &c.sh.s[i]
+		s.mu.Lock()
+		for e := s.tail; e != nil; e = e.prev {
+			all = append(all, stamped{Entry{ID: e.id, Item: e.item, SyncedAt: e.syncedAt, PendingDelete: e.pendingDelete}, e.stamp})
+		}
+		s.mu.Unlock()
+	}
+	slices.SortFunc(all, func(a, b stamped) int {
+		switch {
+		case a.stamp < b.stamp:
+			return -1
+		case a.stamp > b.stamp:
+			return 1
+		}
+		return 0
+	})
+	out := make([]Entry, len(all))
+	for i := range all {
+		out[i] = all[i].Entry
+	}
+	return out
+}
+
+// Restore loads entries into the cache, oldest first, as if each had just
+// been used in that order. It is meant for a cache that has not started:
+// restored items are not synced until the first cycle, raise no events, and
+// replace any item with the same id. Entries past the size bound evict the
+// least recently used ones, as GetOrCreate would.
+func (c *AutoRefreshCache) Restore(entries []Entry) {
+	for _, en := range entries {
+		if en.Item == nil {
+			continue
+		}
+		s := c.sh.of(en.ID)
+		s.mu.Lock()
+		if old, ok := s.m[en.ID]; ok {
+			s.remove(old)
+			c.n.Add(-1)
+		}
+		e := &entry{id: en.ID, item: en.Item, syncedAt: en.SyncedAt, pendingDelete: en.PendingDelete, stamp: c.clock.Add(1)}
+		s.m[en.ID] = e
+		s.pushFront(e)
+		if e.pendingDelete {
+			c.pendingMu.Lock()
+			c.pending[en.ID] = e
+			c.pendingMu.Unlock()
+		}
+		s.mu.Unlock()
+		c.n.Add(1)
+		for c.n.Load() > int64(c.opts.Size) {
+			if _, ok := c.evictOne(); !ok {
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,116 @@
+package cache
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+
+	"github.com/autorefresh/autorefresh/internal/errs"
+)
+
+// RateLimiter paces the batches that the workers take from the queue. It is
+// client-go's typed workqueue rate limiter, keyed by batch.
+type RateLimiter = workqueue.TypedRateLimiter[*Batch]
+
+// DefaultRateLimiter is client-go's default controller limiter for batches: a
+// per-batch exponential backoff max'd with a 10 qps, 100 burst token bucket.
+func DefaultRateLimiter() RateLimiter {
+	return workqueue.DefaultTypedControllerRateLimiter[*Batch]()
+}
+
+// Options configures a cache. New validates them; the zero value of an
+// optional field picks the documented default.
+type Options struct {
+	// Name labels the cache's metrics and logs. Required.
+	Name string
+	// Sync refreshes a batch. Required.
+	Sync SyncFunc
+	// CreateBatches cuts each cycle's snapshot. Default: SingleItemBatches.
+	CreateBatches CreateBatchesFunc
+	// RateLimiter paces batches. Default: DefaultRateLimiter().
+	RateLimiter RateLimiter
+	// ResyncPeriod is the time between refresh cycles. Required, > 0.
+	ResyncPeriod time.Duration
+	// Parallelism is the number of workers calling Sync. Required, > 0.
+	Parallelism int
+	// Size bounds the number of items; past it the least recently used item
+	// is evicted. Required, > 0.
+	Size int
+	// Registerer receives the cache's metrics. Nil registers nothing.
+	Registerer prometheus.Registerer
+	// Clock drives the resync ticker, the work queue and timestamps.
+	// Default: the real clock.
+	Clock clock.WithTicker
+	// DisableSyncOnCreate stops GetOrCreate from queueing a newly created
+	// non-terminal item at once; it then waits for the next cycle.
+	DisableSyncOnCreate bool
+	// Logger receives sync failures and recovered panics. Default: no-op.
+	Logger *zap.Logger
+	// OnEvent, if set, is called after every change to the cache, outside
+	// all locks, on the goroutine that made the change. It must not block:
+	// it runs on the request path and on sync workers.
+	OnEvent func(Event)
+}
+
+// Option changes Options; it is how the library-style constructors take
+// settings beyond their positional arguments.
+type Option func(*Options)
+
+// WithClock sets the clock (tests pass a fake one to step time).
+func WithClock(c clock.WithTicker) Option { return func(o *Options) { o.Clock = c } }
+
+// WithSyncOnCreate turns sync-on-create on (the default) or off.
+func WithSyncOnCreate(on bool) Option { return func(o *Options) { o.DisableSyncOnCreate = !on } }
+
+// WithLogger sets the logger.
+func WithLogger(l *zap.Logger) Option { return func(o *Options) { o.Logger = l } }
+
+// WithEventHandler sets Options.OnEvent.
+func WithEventHandler(f func(Event)) Option { return func(o *Options) { o.OnEvent = f } }
+
+// nameRE keeps cache names usable as metric label values and in URLs.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// validate checks o and fills in defaults.
+func (o *Options) validate() error {
+	switch {
+	case !nameRE.MatchString(o.Name):
+		return errs.Errorf(errs.Invalid, "name: %q must match %s", o.Name, nameRE)
+	case o.Sync == nil:
+		return errs.Errorf(errs.Invalid, "sync: a SyncFunc is required")
+	case o.ResyncPeriod <= 0:
+		return errs.Errorf(errs.Invalid, "resyncPeriod: must be positive, got %v", o.ResyncPeriod)
+	case o.Parallelism <= 0:
+		return errs.Errorf(errs.Invalid, "parallelism: must be positive, got %d", o.Parallelism)
+	case o.Size <= 0:
+		return errs.Errorf(errs.Invalid, "size: must be positive, got %d", o.Size)
+	}
+	if o.CreateBatches == nil {
+		o.CreateBatches = SingleItemBatches
+	}
+	if o.RateLimiter == nil {
+		o.RateLimiter = DefaultRateLimiter()
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return nil
+}
+
+// String describes the options without the callbacks, for logs.
+func (o *Options) String() string {
+	return fmt.Sprintf("cache %q: resync=%v parallelism=%d size=%d syncOnCreate=%v",
+		o.Name, o.ResyncPeriod, o.Parallelism, o.Size, !o.DisableSyncOnCreate)
+}
+
+// Registerer is where a cache registers its metrics: pass the server's own
+// registry (never the global one) or nil for none.
+type Registerer = prometheus.Registerer

@@ -1,0 +1,244 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+
+	"go.uber.org/zap"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+)
+
+// workQueue is the rate-limited queue of batches the workers drain.
+type workQueue = workqueue.TypedRateLimitingInterface[*Batch]
+
+// itemWrapper is the cache's ItemWrapper: the id and item as they were when
+// the batch was cut, plus the entry they came from so that the result can be
+// applied to exactly that entry and no newer one with the same id.
+type itemWrapper struct {
+	id      ItemID
+	item    Item
+	e       *entry
+	cycle   uint64 // the cycle whose snapshot holds it; 0 for sync-on-create
+	claimed bool   // already placed in a batch of this cycle
+}
+
+// GetID implements ItemWrapper.
+func (w *itemWrapper) GetID() ItemID { return w.id }
+
+// GetItem implements ItemWrapper.
+func (w *itemWrapper) GetItem() Item { return w.item }
+
+// Start launches the refresh loop and the workers. Cancelling ctx stops them:
+// the loop shuts the work queue down, workers abandon the batches still queued
+// (their items keep their state and lose their in-flight mark), and Stopped is
+// closed when every goroutine has returned. A second call returns
+// ErrAlreadyStarted.
+func (c *AutoRefreshCache) Start(ctx context.Context) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return ErrAlreadyStarted
+	}
+	q := workqueue.NewTypedRateLimitingQueueWithConfig(c.opts.RateLimiter, workqueue.TypedRateLimitingQueueConfig[*Batch]{
+		Name:            c.opts.Name,
+		MetricsProvider: c.m.queue,
+		Clock:           c.opts.Clock,
+	})
+	c.queue.Store(&q)
+	// The ticker is made here, not in the loop, so that a fake clock stepped
+	// right after Start returns always reaches it.
+	ticker := c.opts.Clock.NewTicker(c.opts.ResyncPeriod)
+
+	var wg sync.WaitGroup
+	for range c.opts.Parallelism {
+		wg.Go(func() { c.work(ctx, q) })
+	}
+	wg.Go(func() { c.loop(ctx, q, ticker) })
+	go func() {
+		wg.Wait()
+		c.releaseAll()
+		c.Close()
+		close(c.stopped)
+	}()
+	return nil
+}
+
+// loop runs a cycle at every resync tick or SyncNow, until ctx ends. There is
+// no cycle at start: new items are synced on create, and items restored from
+// storage wait one period, so a restart does not stampede the upstreams. It owns the queue's shutdown so that workers see it only after no
+// more batches can be added by a cycle.
+func (c *AutoRefreshCache) loop(ctx context.Context, q workQueue, ticker clock.Ticker) {
+	defer q.ShutDown()
+	defer ticker.Stop()
+	var cycle uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C():
+		case <-c.trigger:
+		}
+		cycle++
+		c.cycle(ctx, q, cycle)
+		c.stats.cycles.Add(1)
+	}
+}
+
+// cycle carries out pending deletions, then snapshots every item that is due
+// (non-terminal, not in flight, not being deleted), cuts the snapshot into
+// batches and queues them.
+func (c *AutoRefreshCache) cycle(ctx context.Context, q workQueue, cycle uint64) {
+	c.deletePending()
+	if ctx.Err() != nil {
+		return
+	}
+	snapshot := c.snapshot(cycle)
+	if len(snapshot) == 0 {
+		return
+	}
+	batches, err := c.createBatches(ctx, snapshot)
+	if err != nil {
+		c.opts.Logger.Error("create batches failed", zap.String("cache", c.opts.Name), zap.Error(err))
+		c.recordError("create_batches", err)
+		batches = nil
+	}
+	batches = c.claim(snapshot, batches, cycle)
+	for _, w := range snapshot {
+		if !w.(*itemWrapper).claimed {
+			c.release(w.(*itemWrapper).e)
+		}
+	}
+	for _, b := range batches {
+		c.enqueue(q, b)
+	}
+}
+
+// snapshot marks every due item in flight and returns wrappers for them.
+func (c *AutoRefreshCache) snapshot(cycle uint64) []ItemWrapper {
+	var out []ItemWrapper
+	var wrappers []itemWrapper
+	for i := range c.sh.s {
+		s := &c.sh.s[i]
+		s.mu.Lock()
+		for id, e := range s.m {
+			if e.inFlight || e.pendingDelete || e.item.IsTerminal() {
+				continue
+			}
+			e.inFlight = true
+			if len(wrappers) == cap(wrappers) {
+				// Grow in chunks: one allocation per chunk instead of
+				// one per item, and earlier chunks stay where they are.
+				wrappers = make([]itemWrapper, 0, max(64, len(out)))
+			}
+			wrappers = append(wrappers, itemWrapper{id: id, item: e.item, e: e, cycle: cycle})
+			out = append(out, &wrappers[len(wrappers)-1])
+		}
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// createBatches calls the user's CreateBatchesFunc, turning a panic into an
+// error so a bad callback cannot kill the refresh loop.
+func (c *AutoRefreshCache) createBatches(ctx context.Context, snapshot []ItemWrapper) (batches []Batch, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{value: r, stack: debug.Stack()}
+		}
+	}()
+	return c.opts.CreateBatches(ctx, snapshot)
+}
+
+// claim keeps, from the batches a CreateBatchesFunc returned, only the items
+// of this cycle's snapshot, each once. This is what guarantees that no item
+// is in two batches, whatever the callback did.
+func (c *AutoRefreshCache) claim(snapshot []ItemWrapper, batches []Batch, cycle uint64) []Batch {
+	var byID map[ItemID]*itemWrapper // built only for foreign wrappers
+	out := batches[:0]
+	for _, b := range batches {
+		kept := make(Batch, 0, len(b))
+		for _, w := range b {
+			if w == nil {
+				continue
+			}
+			iw, ok := w.(*itemWrapper)
+			if !ok || iw.cycle != cycle {
+				if byID == nil {
+					byID = make(map[ItemID]*itemWrapper, len(snapshot))
+					for _, s := range snapshot {
+						byID[s.GetID()] = s.(*itemWrapper)
+					}
+				}
+				if iw, ok = byID[w.GetID()]; !ok {
+					continue
+				}
+			}
+			if iw.claimed {
+				continue
+			}
+			iw.claimed = true
+			kept = append(kept, iw)
+		}
+		if len(kept) > 0 {
+			out = append(out, kept)
+		}
+	}
+	return out
+}
+
+// enqueue adds one batch through the rate limiter.
+func (c *AutoRefreshCache) enqueue(q workQueue, b Batch) {
+	c.stats.enqueued.Add(uint64(len(b)))
+	c.stats.inFlight.Add(int64(len(b)))
+	q.AddRateLimited(&b)
+}
+
+// release clears an entry's in-flight mark.
+func (c *AutoRefreshCache) release(e *entry) {
+	s := c.sh.of(e.id)
+	s.mu.Lock()
+	e.inFlight = false
+	s.mu.Unlock()
+}
+
+// releaseAll clears every in-flight mark once the workers are gone, so that
+// batches dropped from a shut-down queue leave nothing marked behind.
+func (c *AutoRefreshCache) releaseAll() {
+	for i := range c.sh.s {
+		s := &c.sh.s[i]
+		s.mu.Lock()
+		for _, e := range s.m {
+			e.inFlight = false
+		}
+		s.mu.Unlock()
+	}
+	c.stats.inFlight.Store(0)
+}
+
+// panicError is what a recovered panic in a callback becomes.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (p *panicError) Error() string           { return fmt.Sprintf("panic: %v", p.value) }
+func (p *panicError) SyncErrorReason() string { return "panic" }
+
+// errAbandoned marks a batch that was not synced because the cache stopped.
+var errAbandoned = errors.New("cache stopped before the batch was synced")
+
+// reasonOf picks the metric label for a sync error.
+func reasonOf(err error) string {
+	var r SyncErrorReasoner
+	if errors.As(err, &r) {
+		if s := r.SyncErrorReason(); s != "" && len(s) <= 32 {
+			return s
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout"
+	}
+	return "error"
+}

@@ -1,0 +1,109 @@
+package cache
+
+import (
+	"hash/maphash"
+	"sync"
+	"time"
+)
+
+// shardCount splits the item map so that parallel Gets on different items
+// rarely touch the same mutex. It is a power of two so the shard is picked
+// with a mask.
+const shardCount = 64
+
+// entry is one cached item. Every field except id is guarded by the mutex of
+// the entry's shard. An entry that has left its shard (deleted or evicted) is
+// marked removed and is never put back: a new GetOrCreate for the same id makes
+// a new entry, which is how late sync results for the old one are recognised
+// and dropped.
+type entry struct {
+	id            ItemID
+	item          Item
+	syncedAt      time.Time
+	stamp         uint64 // LRU recency; larger is more recent
+	pendingDelete bool
+	inFlight      bool
+	removed       bool
+
+	// prev and next link the entry into its shard's recency list, most recent
+	// at the head. An intrusive list avoids an allocation per item.
+	prev, next *entry
+}
+
+// shard is one slice of the cache: a map and a recency list, under one mutex.
+type shard struct {
+	mu   sync.Mutex
+	m    map[ItemID]*entry
+	head *entry // most recently used
+	tail *entry // least recently used
+
+	// Counted under mu because Get holds it anyway; a shared atomic would be a
+	// contended cache line on every read.
+	hits, misses uint64
+
+	_ [40]byte // keep neighbouring shards' hot fields on separate cache lines
+}
+
+// pushFront links e at the head. Callers hold s.mu.
+func (s *shard) pushFront(e *entry) {
+	e.prev = nil
+	e.next = s.head
+	if s.head != nil {
+		s.head.prev = e
+	}
+	s.head = e
+	if s.tail == nil {
+		s.tail = e
+	}
+}
+
+// unlink takes e out of the list. Callers hold s.mu.
+func (s *shard) unlink(e *entry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		s.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		s.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+// touch moves e to the head with a fresh stamp. Callers hold s.mu.
+func (s *shard) touch(e *entry, stamp uint64) {
+	e.stamp = stamp
+	if s.head == e {
+		return
+	}
+	s.unlink(e)
+	s.pushFront(e)
+}
+
+// remove deletes e from the shard and marks it removed. Callers hold s.mu.
+func (s *shard) remove(e *entry) {
+	s.unlink(e)
+	delete(s.m, e.id)
+	e.removed = true
+}
+
+// shards is the fixed set of shards with the hash seed that picks one.
+type shards struct {
+	seed maphash.Seed
+	s    [shardCount]shard
+}
+
+func newShards() *shards {
+	sh := &shards{seed: maphash.MakeSeed()}
+	for i := range sh.s {
+		sh.s[i].m = make(map[ItemID]*entry)
+	}
+	return sh
+}
+
+// of returns the shard that holds id.
+func (sh *shards) of(id ItemID) *shard {
+	return &sh.s[maphash.String(sh.seed, id)&(shardCount-1)]
+}

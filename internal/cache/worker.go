@@ -1,0 +1,150 @@
+package cache
+
+import (
+	"context"
+	"runtime/debug"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// work takes batches until the queue is shut down and drained.
+func (c *AutoRefreshCache) work(ctx context.Context, q workQueue) {
+	for {
+		b, shutdown := q.Get()
+		if shutdown {
+			return
+		}
+		c.process(ctx, q, b)
+	}
+}
+
+// process syncs one batch and applies the result. Whatever happens (an error,
+// a panic in the SyncFunc, a stopped cache) every item of the batch leaves
+// the in-flight set before process returns: finish runs unconditionally and
+// the SyncFunc's panics are recovered before they reach it.
+func (c *AutoRefreshCache) process(ctx context.Context, q workQueue, b *Batch) {
+	defer q.Done(b)
+	// The limiter keys on the batch pointer, which is never queued again:
+	// forgetting it keeps the limiter's per-item map from growing.
+	defer q.Forget(b)
+	batch := *b
+	if ctx.Err() != nil {
+		c.finish(batch, nil, errAbandoned)
+		return
+	}
+	start := c.opts.Clock.Now()
+	resp, err := c.callSync(ctx, batch)
+	c.m.syncDuration.Observe(c.opts.Clock.Since(start).Seconds())
+	c.finish(batch, resp, err)
+}
+
+// callSync runs the SyncFunc, turning a panic into an error.
+func (c *AutoRefreshCache) callSync(ctx context.Context, batch Batch) (resp []ItemSyncResponse, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{value: r, stack: debug.Stack()}
+		}
+	}()
+	return c.opts.Sync(ctx, batch)
+}
+
+// finish applies a sync result to the batch's entries and clears their
+// in-flight marks. On error nothing but the marks changes, so the items are
+// tried again at the next resync period, not in a loop.
+func (c *AutoRefreshCache) finish(batch Batch, resp []ItemSyncResponse, err error) {
+	defer c.stats.inFlight.Add(-int64(len(batch)))
+	if err != nil {
+		for _, w := range batch {
+			c.release(w.(*itemWrapper).e)
+		}
+		if err != errAbandoned {
+			c.m.batches.WithLabelValues("error").Inc()
+			c.recordError(reasonOf(err), err)
+		}
+		return
+	}
+	c.stats.syncs.Add(1)
+	c.stats.lastSyncAt.Store(c.opts.Clock.Now().UnixNano())
+	c.m.batches.WithLabelValues("ok").Inc()
+
+	// Index the answers by id. The first answer for an id wins; answers for
+	// ids outside the batch are dropped: a SyncFunc cannot create items.
+	var answers map[ItemID]ItemSyncResponse
+	if len(resp) > 0 {
+		answers = make(map[ItemID]ItemSyncResponse, len(resp))
+		inBatch := make(map[ItemID]struct{}, len(batch))
+		for _, w := range batch {
+			inBatch[w.GetID()] = struct{}{}
+		}
+		for _, r := range resp {
+			if _, ok := inBatch[r.ID]; !ok {
+				c.m.items.WithLabelValues("dropped").Inc()
+				continue
+			}
+			if _, dup := answers[r.ID]; dup {
+				c.m.items.WithLabelValues("dropped").Inc()
+				continue
+			}
+			answers[r.ID] = r
+		}
+	}
+
+	now := c.opts.Clock.Now()
+	var updated, unchanged, dropped float64
+	var events []Event
+	for _, w := range batch {
+		iw := w.(*itemWrapper)
+		r, answered := answers[iw.id]
+		s := c.sh.of(iw.id)
+		s.mu.Lock()
+		e := iw.e
+		e.inFlight = false
+		switch {
+		case e.removed:
+			// Deleted or evicted meanwhile: the result must not bring it back.
+			dropped++
+		case answered && r.Action == Update && r.Item != nil:
+			if e.pendingDelete {
+				dropped++
+				break
+			}
+			e.item = r.Item
+			e.syncedAt = now
+			updated++
+			events = append(events, Event{Type: Updated, ID: iw.id, Item: r.Item})
+		default:
+			e.syncedAt = now
+			unchanged++
+		}
+		s.mu.Unlock()
+	}
+	c.m.items.WithLabelValues("update").Add(updated)
+	c.m.items.WithLabelValues("unchanged").Add(unchanged)
+	c.m.items.WithLabelValues("dropped").Add(dropped)
+	for _, ev := range events {
+		c.emit(ev)
+	}
+}
+
+// recordError counts a failure and remembers its text as the last error.
+func (c *AutoRefreshCache) recordError(reason string, err error) {
+	c.stats.syncErrors.Add(1)
+	c.m.syncError(reason)
+	msg := err.Error()
+	c.stats.lastError.Store(&msg)
+	c.stats.lastErrorAt.Store(c.opts.Clock.Now().UnixNano())
+	fields := []zap.Field{zap.String("cache", c.opts.Name), zap.String("reason", reason), zap.Error(err)}
+	if p, ok := err.(*panicError); ok {
+		fields = append(fields, zap.ByteString("stack", p.stack))
+	}
+	c.opts.Logger.Warn("sync failed", fields...)
+}
+
+// unixNano turns a stored timestamp back into a time; zero stays zero.
+func unixNano(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
