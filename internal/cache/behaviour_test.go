@@ -437,3 +437,47 @@ func TestDeleteDelayedUnknown(t *testing.T) {
 		t.Fatal("nil item accepted")
 	}
 }
+
+func TestStopDrainsSyncsUnderWay(t *testing.T) {
+	for _, drain := range []time.Duration{0, time.Hour} {
+		t.Run(fmt.Sprint("drain=", drain), func(t *testing.T) {
+			entered := make(chan struct{})
+			release := make(chan struct{})
+			var sawCancel atomic.Bool
+			sync := func(ctx context.Context, b Batch) ([]ItemSyncResponse, error) {
+				close(entered)
+				select {
+				case <-release:
+					return []ItemSyncResponse{{ID: b[0].GetID(), Item: item("done"), Action: Update}}, nil
+				case <-ctx.Done():
+					sawCancel.Store(true)
+					return nil, ctx.Err()
+				}
+			}
+			h := newHarness(t, Options{Sync: sync, Parallelism: 1, DrainTimeout: drain})
+			ctx, cancel := context.WithCancel(context.Background())
+			if err := h.c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			h.c.GetOrCreate("a", item("new"))
+			<-entered
+			cancel()
+			if drain > 0 {
+				// The call under way is allowed to finish and its result applies.
+				close(release)
+			}
+			select {
+			case <-h.c.Stopped():
+			case <-time.After(10 * time.Second):
+				t.Fatal("not stopped")
+			}
+			got := mustGet(t, h.c, "a").status
+			if drain > 0 && (got != "done" || sawCancel.Load()) {
+				t.Fatalf("with a drain timeout the sync should finish: status %q, cancelled %v", got, sawCancel.Load())
+			}
+			if drain == 0 && (got != "new" || !sawCancel.Load()) {
+				t.Fatalf("without a drain timeout the sync should be cancelled: status %q", got)
+			}
+		})
+	}
+}

@@ -49,6 +49,9 @@ type Options struct {
 	// DisableSyncOnCreate stops GetOrCreate from queueing a newly created
 	// non-terminal item at once; it then waits for the next cycle.
 	DisableSyncOnCreate bool
+	// DrainTimeout is how long SyncFunc calls under way may run on after
+	// the cache's context is cancelled. Zero cancels them at once.
+	DrainTimeout time.Duration
 	// Logger receives sync failures and recovered panics. Default: no-op.
 	Logger *zap.Logger
 	// OnEvent, if set, is called after every change to the cache, outside
@@ -66,6 +69,9 @@ func WithClock(c clock.WithTicker) Option { return func(o *Options) { o.Clock = 
 
 // WithSyncOnCreate turns sync-on-create on (the default) or off.
 func WithSyncOnCreate(on bool) Option { return func(o *Options) { o.DisableSyncOnCreate = !on } }
+
+// WithDrainTimeout sets Options.DrainTimeout.
+func WithDrainTimeout(d time.Duration) Option { return func(o *Options) { o.DrainTimeout = d } }
 
 // WithLogger sets the logger.
 func WithLogger(l *zap.Logger) Option { return func(o *Options) { o.Logger = l } }

@@ -34,7 +34,8 @@ func (w *itemWrapper) GetItem() Item { return w.item }
 
 // Start launches the refresh loop and the workers. Cancelling ctx stops them:
 // the loop shuts the work queue down, workers abandon the batches still queued
-// (their items keep their state and lose their in-flight mark), and Stopped is
+// (their items keep their state and lose their in-flight mark), SyncFunc calls
+// under way are cancelled (after Options.DrainTimeout, if set), and Stopped is
 // closed when every goroutine has returned. A second call returns
 // ErrAlreadyStarted.
 func (c *AutoRefreshCache) Start(ctx context.Context) error {
@@ -51,13 +52,36 @@ func (c *AutoRefreshCache) Start(ctx context.Context) error {
 	// right after Start returns always reaches it.
 	ticker := c.opts.Clock.NewTicker(c.opts.ResyncPeriod)
 
-	var wg sync.WaitGroup
+	// Syncs run under their own context so that a stop can let the calls
+	// already under way finish, for up to DrainTimeout, while nothing new
+	// starts.
+	syncCtx, abortSyncs := context.WithCancel(context.WithoutCancel(ctx))
+	var workers sync.WaitGroup
 	for range c.opts.Parallelism {
-		wg.Go(func() { c.work(ctx, q) })
+		workers.Go(func() { c.work(ctx, syncCtx, q) })
 	}
+	var wg sync.WaitGroup
 	wg.Go(func() { c.loop(ctx, q, ticker) })
+	wg.Go(func() {
+		defer abortSyncs()
+		<-ctx.Done()
+		if c.opts.DrainTimeout <= 0 {
+			return
+		}
+		drained := make(chan struct{})
+		go func() { workers.Wait(); close(drained) }()
+		timer := c.opts.Clock.NewTimer(c.opts.DrainTimeout)
+		defer timer.Stop()
+		select {
+		case <-drained:
+		case <-timer.C():
+			abortSyncs()
+			<-drained
+		}
+	})
 	go func() {
 		wg.Wait()
+		workers.Wait()
 		c.releaseAll()
 		c.Close()
 		close(c.stopped)

@@ -8,14 +8,16 @@ import (
 	"go.uber.org/zap"
 )
 
-// work takes batches until the queue is shut down and drained.
-func (c *AutoRefreshCache) work(ctx context.Context, q workQueue) {
+// work takes batches until the queue is shut down and drained. ctx is the
+// cache's: once it ends, queued batches are abandoned. syncCtx is passed to
+// the SyncFunc and may outlive ctx by the drain timeout.
+func (c *AutoRefreshCache) work(ctx, syncCtx context.Context, q workQueue) {
 	for {
 		b, shutdown := q.Get()
 		if shutdown {
 			return
 		}
-		c.process(ctx, q, b)
+		c.process(ctx, syncCtx, q, b)
 	}
 }
 
@@ -23,7 +25,7 @@ func (c *AutoRefreshCache) work(ctx context.Context, q workQueue) {
 // a panic in the SyncFunc, a stopped cache) every item of the batch leaves
 // the in-flight set before process returns: finish runs unconditionally and
 // the SyncFunc's panics are recovered before they reach it.
-func (c *AutoRefreshCache) process(ctx context.Context, q workQueue, b *Batch) {
+func (c *AutoRefreshCache) process(ctx, syncCtx context.Context, q workQueue, b *Batch) {
 	defer q.Done(b)
 	// The limiter keys on the batch pointer, which is never queued again:
 	// forgetting it keeps the limiter's per-item map from growing.
@@ -34,7 +36,7 @@ func (c *AutoRefreshCache) process(ctx context.Context, q workQueue, b *Batch) {
 		return
 	}
 	start := c.opts.Clock.Now()
-	resp, err := c.callSync(ctx, batch)
+	resp, err := c.callSync(syncCtx, batch)
 	c.m.syncDuration.Observe(c.opts.Clock.Since(start).Seconds())
 	c.finish(batch, resp, err)
 }
