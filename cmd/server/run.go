@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/autorefresh/autorefresh/api"
+	"github.com/autorefresh/autorefresh/internal/egress"
+	"github.com/autorefresh/autorefresh/internal/handlers"
+	"github.com/autorefresh/autorefresh/internal/registry"
+)
+
+// Server timeouts: every one is set so that a slow or malicious client
+// cannot hold a connection or a goroutine for long.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// run is the whole program, given what it would otherwise take from the
+// process, so tests drive it in-process. It serves until ctx is cancelled or
+// the process gets SIGINT/SIGTERM, then shuts down in order: stop accepting
+// and finish requests, then stop the caches (syncs under way may finish until
+// the shutdown deadline), and returns nil.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	log := newLogger(stdout, cfg.logLevel)
+	defer func() { _ = log.Sync() }()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	policy := &egress.Policy{AllowPrivate: cfg.allowPrivateWebhooks}
+	caches, err := registry.New(registry.Options{
+		Registerer: reg, Logger: log, Egress: policy, DrainTimeout: cfg.shutdownTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.configFile != "" {
+		f, err := registry.LoadFile(cfg.configFile)
+		if err != nil {
+			return fmt.Errorf("config %s: %w", cfg.configFile, err)
+		}
+		if err := caches.PutAll(f); err != nil {
+			return fmt.Errorf("config %s: %w", cfg.configFile, err)
+		}
+	}
+
+	spec, err := api.Load()
+	if err != nil {
+		return fmt.Errorf("openapi spec: %w", err)
+	}
+	handler, err := handlers.NewServer(handlers.Deps{
+		Service: caches, Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(),
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+
+	// The caches run under their own context so that they outlive the HTTP
+	// server during shutdown: requests finish first, then the refresh stops.
+	cachesCtx, stopCaches := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCaches()
+	if err := caches.Start(cachesCtx); err != nil {
+		return err
+	}
+	if !cfg.allowPrivateWebhooks {
+		log.Info("webhooks to loopback and private addresses are refused; pass --allow-private-webhooks to allow them")
+	}
+	log.Info("listening", zap.String("addr", ln.Addr().String()))
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		stopCaches()
+		caches.Wait()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down", zap.Duration("timeout", cfg.shutdownTimeout))
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+	defer cancel()
+	shutdownErr := srv.Shutdown(shutdownCtx)
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("serve ended", zap.Error(err))
+	}
+	stopCaches()
+	caches.Wait()
+	if shutdownErr != nil {
+		// Requests still running at the deadline were cut off; the state is
+		// consistent, so this is worth a warning, not a failed exit.
+		log.Warn("requests cut off at the shutdown deadline", zap.Error(shutdownErr))
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// newLogger returns a JSON logger writing to w.
+func newLogger(w io.Writer, level zapcore.Level) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), level)
+	return zap.New(core)
+}

@@ -1,0 +1,88 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/autorefresh/autorefresh/internal/registry"
+)
+
+func (s *server) listCaches(w http.ResponseWriter, r *http.Request) {
+	infos := s.svc.List()
+	out := struct {
+		Caches []cacheView `json:"caches"`
+	}{Caches: make([]cacheView, len(infos))}
+	for i, in := range infos {
+		out.Caches[i] = viewCache(in)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *server) putCache(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "cache")
+	var cfg registry.Config
+	if err := decode(r, &cfg); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	created, err := s.svc.Put(name, cfg)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	info, err := s.svc.Info(name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, viewCache(info))
+}
+
+func (s *server) getCache(w http.ResponseWriter, r *http.Request) {
+	info, err := s.svc.Info(chi.URLParam(r, "cache"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewCache(info))
+}
+
+func (s *server) deleteCache(w http.ResponseWriter, r *http.Request) {
+	if err := s.svc.Delete(chi.URLParam(r, "cache")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *server) syncCache(w http.ResponseWriter, r *http.Request) {
+	if err := s.svc.Sync(chi.URLParam(r, "cache")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, struct {
+		Queued bool `json:"queued"`
+	}{true})
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.deps.Ready(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *server) spec(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(s.deps.SpecYAML)
+}

@@ -1,0 +1,171 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/autorefresh/autorefresh/api"
+	"github.com/autorefresh/autorefresh/internal/egress"
+	"github.com/autorefresh/autorefresh/internal/exampleupstream"
+	"github.com/autorefresh/autorefresh/internal/handlers"
+	"github.com/autorefresh/autorefresh/internal/registry"
+)
+
+// env is a running server on loopback with the example upstream beside it.
+type env struct {
+	t        *testing.T
+	srv      *httptest.Server
+	upstream *httptest.Server
+	up       *exampleupstream.Upstream
+	reg      *prometheus.Registry
+	logs     *observer.ObservedLogs
+	router   routers.Router
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, reg: prometheus.NewRegistry()}
+	core, logs := observer.New(zap.DebugLevel)
+	e.logs = logs
+	log := zap.New(core)
+
+	up, err := exampleupstream.New(exampleupstream.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.up = up
+	e.upstream = httptest.NewServer(up)
+	t.Cleanup(e.upstream.Close)
+
+	caches, err := registry.New(registry.Options{Registerer: e.reg, Logger: log, Egress: &egress.Policy{AllowPrivate: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := caches.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); caches.Wait() })
+
+	spec, err := api.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.router, err = gorillamux.NewRouter(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := handlers.NewServer(handlers.Deps{Service: caches, Logger: log, Registerer: e.reg, Gatherer: e.reg, Spec: spec, SpecYAML: api.Spec()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = httptest.NewServer(h)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// resp is a response with its body read.
+type resp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r resp) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", r.body, err)
+	}
+	return m
+}
+
+// do sends a request and checks the response against the spec: its status
+// must be declared and its body must match the declared schema.
+func (e *env) do(method, path, contentType string, body string) resp {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body == "" {
+		req.Body = http.NoBody
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.checkAgainstSpec(req, res, b)
+	return resp{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// checkAgainstSpec validates a response against api/openapi.yaml, so that
+// the spec and the server cannot drift apart.
+func (e *env) checkAgainstSpec(req *http.Request, res *http.Response, body []byte) {
+	e.t.Helper()
+	route, params, err := e.router.FindRoute(req)
+	if err != nil {
+		// Unknown routes and methods must still answer in the JSON error form.
+		var m map[string]any
+		if json.Unmarshal(body, &m) != nil || m["code"] == nil || m["message"] == nil {
+			e.t.Errorf("%s %s: %d with a body not in the error form: %q", req.Method, req.URL.Path, res.StatusCode, body)
+		}
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+		Status:                 res.StatusCode,
+		Header:                 res.Header,
+		Body:                   io.NopCloser(bytes.NewReader(body)),
+		// Non-JSON bodies (the spec's YAML, Swagger UI's HTML, metrics
+		// text) are checked for a declared status only.
+		Options: &openapi3filter.Options{IncludeResponseStatus: true,
+			ExcludeResponseBody: !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json")},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		e.t.Errorf("%s %s: response %d does not match the spec: %v\nbody: %s", req.Method, req.URL.Path, res.StatusCode, err, body)
+	}
+}
+
+func (e *env) putCache(name, body string) resp {
+	e.t.Helper()
+	return e.do(http.MethodPut, "/v1/caches/"+name, "application/json", body)
+}
+
+func (e *env) webhookBody(extra string) string {
+	return `{"webhook": {"url": "` + e.upstream.URL + `/sync"}, "resyncPeriod": "50ms"` + extra + `}`
+}
+
+// eventually polls cond until it holds or a deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

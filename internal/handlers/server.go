@@ -1,0 +1,107 @@
+// Package handlers is the HTTP layer: chi routes that map one to one onto
+// the registry's cache calls, request validation against api/openapi.yaml,
+// JSON errors, metrics by route pattern and one access-log line per request.
+// It holds no domain logic.
+package handlers
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/internal/registry"
+)
+
+// DefaultMaxBodyBytes bounds request bodies when Deps.MaxBodyBytes is zero.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Service is what the handlers need from the domain. *registry.Registry
+// implements it; a replicated implementation can too.
+type Service interface {
+	Put(name string, cfg registry.Config) (created bool, err error)
+	Info(name string) (registry.Info, error)
+	List() []registry.Info
+	Delete(name string) error
+	Sync(name string) error
+	CreateItem(name, id string, data json.RawMessage, terminal bool) (registry.Item, bool, error)
+	GetItem(name, id string) (registry.Item, error)
+	DeleteItem(name, id string) (registry.Item, error)
+	ListItems(name, cursor string, limit int, terminal *bool) ([]registry.Item, string, error)
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	Service Service
+	Logger  *zap.Logger
+	// Registerer receives the HTTP metrics; Gatherer is served at /metrics.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// Spec is the parsed api/openapi.yaml; SpecYAML its text, served as is.
+	Spec     *openapi3.T
+	SpecYAML []byte
+	// Ready reports whether the server can take traffic (/readyz).
+	Ready func() error
+	// MaxBodyBytes bounds request bodies. Default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+}
+
+// server carries the dependencies of the handlers.
+type server struct {
+	svc      Service
+	log      *zap.Logger
+	metrics  *httpMetrics
+	deps     Deps
+	validate *validator
+}
+
+// NewServer builds the HTTP handler once; it is safe for concurrent use.
+func NewServer(d Deps) (http.Handler, error) {
+	if d.Service == nil || d.Logger == nil || d.Registerer == nil || d.Gatherer == nil || d.Spec == nil {
+		return nil, errs.Errorf(errs.Invalid, "handlers: Service, Logger, Registerer, Gatherer and Spec are required")
+	}
+	if d.MaxBodyBytes <= 0 {
+		d.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if d.Ready == nil {
+		d.Ready = func() error { return nil }
+	}
+	m, err := newHTTPMetrics(d.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{svc: d.Service, log: d.Logger, metrics: m, deps: d}
+	s.validate, err = newValidator(d.Spec, d.MaxBodyBytes, s.writeError)
+	if err != nil {
+		return nil, err
+	}
+	return s.routes(), nil
+}
+
+// decode reads a JSON body that the validator has already checked and
+// size-limited. Unknown fields are refused here too, as a second guard.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errs.Errorf(errs.Invalid, "body: %s", jsonProblem(err))
+	}
+	if dec.More() {
+		return errs.Errorf(errs.Invalid, "body: more than one JSON value")
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error without quoting the input.
+func jsonProblem(err error) string {
+	switch e := err.(type) {
+	case *json.UnmarshalTypeError:
+		return e.Field + ": wrong type, want " + e.Type.String()
+	case *json.SyntaxError:
+		return "not valid JSON"
+	}
+	return err.Error()
+}

@@ -1,0 +1,109 @@
+package handlers
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/autorefresh/autorefresh/internal/registry"
+)
+
+// The JSON shapes of api/openapi.yaml. They live here, not in the domain,
+// because they are the HTTP contract; the domain types stay free to change.
+
+type webhookView struct {
+	URL       string            `json:"url"`
+	SecretSet bool              `json:"secretSet"`
+	Timeout   registry.Duration `json:"timeout"`
+	Headers   map[string]string `json:"headers"`
+}
+
+type statsView struct {
+	Size       int        `json:"size"`
+	Syncs      uint64     `json:"syncs"`
+	SyncErrors uint64     `json:"syncErrors"`
+	Enqueued   uint64     `json:"enqueued"`
+	InFlight   int64      `json:"inFlight"`
+	Hits       uint64     `json:"hits"`
+	Misses     uint64     `json:"misses"`
+	Evictions  uint64     `json:"evictions"`
+	Deletions  uint64     `json:"deletions"`
+	LastSyncAt *time.Time `json:"lastSyncAt"`
+	LastError  *string    `json:"lastError"`
+}
+
+type cacheView struct {
+	Name         string             `json:"name"`
+	Webhook      webhookView        `json:"webhook"`
+	ResyncPeriod registry.Duration  `json:"resyncPeriod"`
+	Parallelism  int                `json:"parallelism"`
+	Size         int                `json:"size"`
+	BatchSize    int                `json:"batchSize"`
+	SyncOnCreate bool               `json:"syncOnCreate"`
+	RateLimit    registry.RateLimit `json:"rateLimit"`
+	Stats        statsView          `json:"stats"`
+}
+
+func viewCache(in registry.Info) cacheView {
+	c := in.Config
+	headers := c.Webhook.Headers
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	st := in.Stats
+	sv := statsView{
+		Size: st.Size, Syncs: st.Syncs, SyncErrors: st.SyncErrors, Enqueued: st.Enqueued, InFlight: st.InFlight,
+		Hits: st.Hits, Misses: st.Misses, Evictions: st.Evictions, Deletions: st.Deletions,
+	}
+	if !st.LastSyncAt.IsZero() {
+		t := st.LastSyncAt.UTC()
+		sv.LastSyncAt = &t
+	}
+	if st.LastError != "" {
+		msg := st.LastError
+		sv.LastError = &msg
+	}
+	return cacheView{
+		Name:         in.Name,
+		Webhook:      webhookView{URL: c.Webhook.URL, SecretSet: in.SecretSet, Timeout: c.Webhook.Timeout, Headers: headers},
+		ResyncPeriod: c.ResyncPeriod,
+		Parallelism:  c.Parallelism,
+		Size:         c.Size,
+		BatchSize:    c.BatchSize,
+		SyncOnCreate: *c.SyncOnCreate,
+		RateLimit:    *c.RateLimit,
+		Stats:        sv,
+	}
+}
+
+type itemView struct {
+	ID            string          `json:"id"`
+	Data          json.RawMessage `json:"data"`
+	Terminal      bool            `json:"terminal"`
+	Version       int64           `json:"version"`
+	CreatedAt     time.Time       `json:"createdAt"`
+	UpdatedAt     time.Time       `json:"updatedAt"`
+	SyncedAt      *time.Time      `json:"syncedAt"`
+	PendingDelete bool            `json:"pendingDelete"`
+}
+
+func viewItem(it registry.Item) itemView {
+	data := it.Data
+	if len(data) == 0 {
+		data = json.RawMessage("null")
+	}
+	return itemView{
+		ID: it.ID, Data: data, Terminal: it.Terminal, Version: it.Version,
+		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, SyncedAt: it.SyncedAt, PendingDelete: it.PendingDelete,
+	}
+}
+
+type itemCreate struct {
+	ID       string          `json:"id"`
+	Data     json.RawMessage `json:"data"`
+	Terminal bool            `json:"terminal"`
+}
+
+type itemList struct {
+	Items      []itemView `json:"items"`
+	NextCursor *string    `json:"nextCursor"`
+}

@@ -1,0 +1,176 @@
+package registry
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/autorefresh/autorefresh/internal/errs"
+)
+
+// Defaults of a cache Config, as documented in api/openapi.yaml.
+const (
+	DefaultParallelism = 10
+	DefaultSize        = 100_000
+	DefaultBatchSize   = 100
+	// DefaultQPS and DefaultBurst are ten times client-go's default bucket
+	// (10 qps, 100 burst): the bucket paces webhook calls, that is batches,
+	// and 10 calls/s would cap a cache at 1,000 items/s at batch size 100.
+	DefaultQPS       = 100
+	DefaultBurst     = 1000
+	DefaultBaseDelay = 5 * time.Millisecond
+	DefaultMaxDelay  = 1000 * time.Second
+	DefaultTimeout   = 10 * time.Second
+)
+
+// Limits of a cache Config. They keep one cache from taking the whole server.
+const (
+	MinResyncPeriod = 10 * time.Millisecond
+	MaxResyncPeriod = 7 * 24 * time.Hour
+	MaxParallelism  = 1000
+	MaxSize         = 10_000_000
+	MaxBatchSize    = 10_000
+	MaxQPS          = 1_000_000
+	MaxBurst        = 1_000_000
+)
+
+// nameRE is the rule for cache names: usable in URLs, metric labels and file
+// names without escaping.
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+
+// ValidName reports whether name is a valid cache name.
+func ValidName(name string) bool { return nameRE.MatchString(name) }
+
+// Duration is a time.Duration written as a Go duration string ("30s") in
+// JSON and YAML.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration must be a string such as \"30s\"")
+	}
+	return d.parse(s)
+}
+
+// UnmarshalText reads a Go duration string; YAML decoding uses it.
+func (d *Duration) UnmarshalText(b []byte) error { return d.parse(string(b)) }
+
+// MarshalText writes the duration as a string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+func (d *Duration) parse(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as \"30s\"", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Webhook is the upstream a cache syncs through.
+type Webhook struct {
+	URL     string            `json:"url" yaml:"url"`
+	Secret  string            `json:"secret,omitempty" yaml:"secret,omitempty"`
+	Timeout Duration          `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	Headers map[string]string `json:"headers,omitempty" yaml:"headers,omitempty"`
+}
+
+// RateLimit configures the cache's work-queue limiter: a token bucket over
+// webhook calls max'd with a per-batch exponential backoff.
+type RateLimit struct {
+	QPS       float64  `json:"qps" yaml:"qps"`
+	Burst     int      `json:"burst" yaml:"burst"`
+	BaseDelay Duration `json:"baseDelay" yaml:"baseDelay"`
+	MaxDelay  Duration `json:"maxDelay" yaml:"maxDelay"`
+}
+
+// Config is a cache's registration: the body of PUT /v1/caches/{cache} and
+// one entry of the --config file. Only Webhook.URL and ResyncPeriod are
+// required; WithDefaults fills in the rest.
+type Config struct {
+	Webhook      Webhook    `json:"webhook" yaml:"webhook"`
+	ResyncPeriod Duration   `json:"resyncPeriod" yaml:"resyncPeriod"`
+	Parallelism  int        `json:"parallelism,omitempty" yaml:"parallelism,omitempty"`
+	Size         int        `json:"size,omitempty" yaml:"size,omitempty"`
+	BatchSize    int        `json:"batchSize,omitempty" yaml:"batchSize,omitempty"`
+	SyncOnCreate *bool      `json:"syncOnCreate,omitempty" yaml:"syncOnCreate,omitempty"`
+	RateLimit    *RateLimit `json:"rateLimit,omitempty" yaml:"rateLimit,omitempty"`
+}
+
+// WithDefaults returns c with every unset optional field at its default.
+func (c Config) WithDefaults() Config {
+	if c.Parallelism == 0 {
+		c.Parallelism = DefaultParallelism
+	}
+	if c.Size == 0 {
+		c.Size = DefaultSize
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.SyncOnCreate == nil {
+		on := true
+		c.SyncOnCreate = &on
+	}
+	if c.Webhook.Timeout == 0 {
+		c.Webhook.Timeout = Duration(DefaultTimeout)
+	}
+	rl := RateLimit{QPS: DefaultQPS, Burst: DefaultBurst, BaseDelay: Duration(DefaultBaseDelay), MaxDelay: Duration(DefaultMaxDelay)}
+	if c.RateLimit != nil {
+		given := *c.RateLimit
+		if given.QPS != 0 {
+			rl.QPS = given.QPS
+		}
+		if given.Burst != 0 {
+			rl.Burst = given.Burst
+		}
+		if given.BaseDelay != 0 {
+			rl.BaseDelay = given.BaseDelay
+		}
+		if given.MaxDelay != 0 {
+			rl.MaxDelay = given.MaxDelay
+		}
+	}
+	c.RateLimit = &rl
+	return c
+}
+
+// validate checks a config that has its defaults. The webhook itself is
+// checked by the syncer against the egress policy. Errors name the field.
+func (c Config) validate() error {
+	bad := func(field, format string, args ...any) error {
+		return errs.Errorf(errs.Invalid, field+": "+format, args...)
+	}
+	switch rp := time.Duration(c.ResyncPeriod); {
+	case rp == 0:
+		return bad("resyncPeriod", "is required")
+	case rp < MinResyncPeriod || rp > MaxResyncPeriod:
+		return bad("resyncPeriod", "must be between %s and %s", MinResyncPeriod, MaxResyncPeriod)
+	}
+	if c.Parallelism < 1 || c.Parallelism > MaxParallelism {
+		return bad("parallelism", "must be between 1 and %d", MaxParallelism)
+	}
+	if c.Size < 1 || c.Size > MaxSize {
+		return bad("size", "must be between 1 and %d", MaxSize)
+	}
+	if c.BatchSize < 1 || c.BatchSize > MaxBatchSize {
+		return bad("batchSize", "must be between 1 and %d", MaxBatchSize)
+	}
+	rl := c.RateLimit
+	if rl.QPS <= 0 || rl.QPS > MaxQPS {
+		return bad("rateLimit.qps", "must be above 0 and at most %d", MaxQPS)
+	}
+	if rl.Burst < 1 || rl.Burst > MaxBurst {
+		return bad("rateLimit.burst", "must be between 1 and %d", MaxBurst)
+	}
+	if rl.BaseDelay < 0 || rl.MaxDelay < rl.BaseDelay {
+		return bad("rateLimit", "need 0 <= baseDelay <= maxDelay")
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package registry
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"slices"
+
+	"gopkg.in/yaml.v3"
+)
+
+// maxFileBytes bounds a --config file; a cache registration is small.
+const maxFileBytes = 4 << 20
+
+// File is the --config file: caches to register at start, with the same
+// fields as the body of PUT /v1/caches/{cache}.
+//
+//	caches:
+//	  jobs:
+//	    webhook: {url: "http://127.0.0.1:9000/sync"}
+//	    resyncPeriod: 30s
+type File struct {
+	Caches map[string]Config `yaml:"caches"`
+}
+
+// LoadFile reads and strictly decodes a config file: unknown fields are
+// errors, so a typo cannot silently fall back to a default.
+func LoadFile(path string) (File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return File{}, err
+	}
+	return ParseFile(b)
+}
+
+// ParseFile decodes the text of a config file.
+func ParseFile(b []byte) (File, error) {
+	if len(b) > maxFileBytes {
+		return File{}, fmt.Errorf("larger than %d bytes", maxFileBytes)
+	}
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return File{}, err
+	}
+	return f, nil
+}
+
+// PutAll registers every cache of f, in name order, and stops at the first
+// error, naming the cache.
+func (r *Registry) PutAll(f File) error {
+	names := make([]string, 0, len(f.Caches))
+	for name := range f.Caches {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if _, err := r.Put(name, f.Caches[name]); err != nil {
+			return fmt.Errorf("cache %q: %w", name, err)
+		}
+	}
+	return nil
+}

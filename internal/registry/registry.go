@@ -1,0 +1,316 @@
+// Package registry hosts the service's named caches. Each cache is an
+// AutoRefresh engine bound to one webhook syncer; the registry creates,
+// reconfigures and removes them, and carries item calls to the right one.
+// The HTTP layer talks only to the registry.
+//
+// Locking: r.mu guards the name → cache map. Each cache has its own RWMutex:
+// item calls hold it shared, a config change holds it exclusively while the
+// old engine is swapped for a new one, so no acknowledged create can land in
+// an engine that is being replaced.
+package registry
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"k8s.io/utils/clock"
+
+	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/egress"
+	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/internal/syncers"
+)
+
+// DefaultMaxCaches bounds the number of caches one server hosts.
+const DefaultMaxCaches = 1000
+
+// Options configures a Registry.
+type Options struct {
+	// Registerer receives every cache's and syncer's metrics. Required.
+	Registerer prometheus.Registerer
+	// Logger is required.
+	Logger *zap.Logger
+	// Clock drives the engines and timestamps. Default: the real clock.
+	Clock clock.WithTicker
+	// Egress decides which webhook addresses may be called. Nil allows
+	// public addresses only.
+	Egress *egress.Policy
+	// HTTPClient, if set, makes every cache's webhook calls. Nil gives each
+	// cache a client of its own built from Egress, so that one slow
+	// upstream cannot hold connections another cache needs.
+	HTTPClient *http.Client
+	// MaxCaches bounds the number of caches. Default: DefaultMaxCaches.
+	MaxCaches int
+	// DrainTimeout lets webhook calls under way finish for this long when
+	// the registry stops; see cache.Options.DrainTimeout.
+	DrainTimeout time.Duration
+	// OnEvent, if set, sees every item change of every cache. It runs
+	// outside all locks and must not block.
+	OnEvent func(cacheName string, ev cache.Event)
+}
+
+// Registry is the set of caches. Create it with New and run it with Start.
+type Registry struct {
+	opts    Options
+	metrics *syncers.Metrics
+
+	mu      sync.RWMutex
+	caches  map[string]*managed
+	runCtx  atomic.Pointer[context.Context] // nil until Start
+	stopped sync.WaitGroup                  // one per running engine
+}
+
+// New validates opts and builds an empty registry.
+func New(opts Options) (*Registry, error) {
+	if opts.Registerer == nil || opts.Logger == nil {
+		return nil, errs.Errorf(errs.Invalid, "registry: Registerer and Logger are required")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.MaxCaches <= 0 {
+		opts.MaxCaches = DefaultMaxCaches
+	}
+	m, err := syncers.NewMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Registry{opts: opts, metrics: m, caches: make(map[string]*managed)}, nil
+}
+
+// Start runs every registered cache, and every cache registered later, until
+// ctx is cancelled. Wait then returns once all of them have stopped.
+func (r *Registry) Start(ctx context.Context) error {
+	if !r.runCtx.CompareAndSwap(nil, &ctx) {
+		return cache.ErrAlreadyStarted
+	}
+	// Caches registered from here on start in install; start the others.
+	r.mu.RLock()
+	ms := make([]*managed, 0, len(r.caches))
+	for _, m := range r.caches {
+		ms = append(ms, m)
+	}
+	r.mu.RUnlock()
+	for _, m := range ms {
+		m.mu.Lock()
+		err := r.startLocked(m)
+		m.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Wait blocks until every engine has stopped after Start's ctx ended.
+func (r *Registry) Wait() { r.stopped.Wait() }
+
+// Put registers a cache or replaces its config, keeping its items. It
+// reports whether the cache is new.
+func (r *Registry) Put(name string, cfg Config) (created bool, err error) {
+	if !ValidName(name) {
+		return false, errs.Errorf(errs.Invalid, "cache: name must match %s", nameRE)
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return false, err
+	}
+	if err := r.webhookConfig(cfg).Validate(r.opts.Egress); err != nil {
+		return false, err
+	}
+
+	r.mu.Lock()
+	m, exists := r.caches[name]
+	if !exists {
+		if len(r.caches) >= r.opts.MaxCaches {
+			r.mu.Unlock()
+			return false, errs.Errorf(errs.Capacity, "cache: at most %d caches may be registered", r.opts.MaxCaches)
+		}
+		m = &managed{name: name}
+		m.mu.Lock()
+		r.caches[name] = m
+		r.mu.Unlock()
+		defer m.mu.Unlock()
+		if err := r.install(m, cfg, nil); err != nil {
+			r.mu.Lock()
+			delete(r.caches, name)
+			r.mu.Unlock()
+			return false, err
+		}
+		return true, nil
+	}
+	r.mu.Unlock()
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.engine == nil {
+		return false, errs.Errorf(errs.NotFound, "cache %q was deleted", name)
+	}
+	items := r.retireLocked(m)
+	if err := r.install(m, cfg, items); err != nil {
+		// The new config was validated above, so this is a metrics clash
+		// or similar: keep the cache out rather than half-configured.
+		r.mu.Lock()
+		delete(r.caches, name)
+		r.mu.Unlock()
+		return false, err
+	}
+	return false, nil
+}
+
+// install builds the engine and syncer for cfg, restores items into it and
+// starts it if the registry runs. Callers hold m.mu exclusively.
+func (r *Registry) install(m *managed, cfg Config, items []cache.Entry) error {
+	wh, err := syncers.New(syncers.Options{
+		Cache: m.name, Webhook: r.webhookConfig(cfg), Policy: r.opts.Egress, Client: r.opts.HTTPClient,
+		Clock: r.opts.Clock, Logger: r.opts.Logger, Metrics: r.metrics,
+	})
+	if err != nil {
+		return err
+	}
+	engine, err := cache.New(r.engineOptions(m.name, cfg, wh.Sync))
+	if err != nil {
+		return err
+	}
+	engine.Restore(items)
+	m.engine, m.cfg = engine, cfg
+	return r.startLocked(m)
+}
+
+// startLocked starts m's engine under the registry's run context, if the
+// registry runs and the engine has not started yet. Callers hold m.mu
+// exclusively.
+func (r *Registry) startLocked(m *managed) error {
+	run := r.runCtx.Load()
+	if run == nil || m.engine == nil || m.cancel != nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(*run)
+	if err := m.engine.Start(ctx); err != nil {
+		cancel()
+		return err
+	}
+	m.cancel = cancel
+	r.stopped.Add(1)
+	engine := m.engine
+	go func() {
+		<-engine.Stopped()
+		r.stopped.Done()
+	}()
+	return nil
+}
+
+// retireLocked stops m's engine, waits for its goroutines and returns its
+// items. Callers hold m.mu exclusively.
+func (r *Registry) retireLocked(m *managed) []cache.Entry {
+	if m.cancel != nil {
+		m.cancel()
+		<-m.engine.Stopped()
+		m.cancel = nil
+	} else {
+		m.engine.Close()
+	}
+	items := m.engine.Snapshot()
+	m.engine = nil
+	return items
+}
+
+// Delete stops a cache's refresh and drops it with its items.
+func (r *Registry) Delete(name string) error {
+	r.mu.Lock()
+	m, ok := r.caches[name]
+	if ok {
+		delete(r.caches, name)
+	}
+	r.mu.Unlock()
+	if !ok {
+		return cacheNotFound(name)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.engine != nil {
+		r.retireLocked(m)
+	}
+	r.metrics.Forget(name)
+	return nil
+}
+
+// Sync queues a refresh of the cache's non-terminal items now.
+func (r *Registry) Sync(name string) error {
+	return r.with(name, func(m *managed) error {
+		m.engine.SyncNow()
+		return nil
+	})
+}
+
+// Info returns a cache's config and stats.
+func (r *Registry) Info(name string) (Info, error) {
+	var out Info
+	err := r.with(name, func(m *managed) error {
+		out = m.info()
+		return nil
+	})
+	return out, err
+}
+
+// List returns every cache, by name.
+func (r *Registry) List() []Info {
+	r.mu.RLock()
+	ms := make([]*managed, 0, len(r.caches))
+	for _, m := range r.caches {
+		ms = append(ms, m)
+	}
+	r.mu.RUnlock()
+	out := make([]Info, 0, len(ms))
+	for _, m := range ms {
+		m.mu.RLock()
+		if m.engine != nil {
+			out = append(out, m.info())
+		}
+		m.mu.RUnlock()
+	}
+	slices.SortFunc(out, func(a, b Info) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// with runs f on the named cache with its lock held shared.
+func (r *Registry) with(name string, f func(m *managed) error) error {
+	r.mu.RLock()
+	m, ok := r.caches[name]
+	r.mu.RUnlock()
+	if !ok {
+		return cacheNotFound(name)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.engine == nil {
+		return cacheNotFound(name)
+	}
+	return f(m)
+}
+
+func cacheNotFound(name string) error {
+	return errs.Errorf(errs.NotFound, "cache %q not found", name)
+}
+
+// webhookConfig maps a registration to the syncer's config.
+func (r *Registry) webhookConfig(cfg Config) syncers.WebhookConfig {
+	return syncers.WebhookConfig{
+		URL: cfg.Webhook.URL, Secret: cfg.Webhook.Secret, Headers: cfg.Webhook.Headers,
+		Timeout: timeOf(cfg.Webhook.Timeout),
+	}
+}

@@ -1,0 +1,59 @@
+package syncers
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// FuzzParseReply checks that reply parsing never panics, and that whatever it
+// accepts only ever answers for ids of the batch, at most once each, with
+// valid JSON data, and accounts for every entry it drops.
+func FuzzParseReply(f *testing.F) {
+	for _, s := range []string{
+		`{"items": []}`,
+		`{"items": [{"id": "a", "action": "update", "data": {"status": "Completed"}, "terminal": true}]}`,
+		`{"items": [{"id": "a", "action": "unchanged"}, {"id": "a", "action": "update"}]}`,
+		`{"items": [{"id": "zz", "action": "update"}, {"id": "b", "action": "nope"}]}`,
+		`{"items": [{"id": "b", "action": "update", "data": null, "terminal": null}]}`,
+		`{"items": null}`, `{}`, `[]`, `null`, `{"items": [1]}`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	batch := map[string]bool{"a": true, "b": true, "c": true}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := parseReply(body, func(id string) bool { return batch[id] })
+		if err != nil {
+			if len(p.entries) != 0 {
+				t.Fatal("entries returned with an error")
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, e := range p.entries {
+			if !batch[e.id] {
+				t.Fatalf("entry for %q, which is not in the batch", e.id)
+			}
+			if seen[e.id] {
+				t.Fatalf("two entries for %q", e.id)
+			}
+			seen[e.id] = true
+			if e.data != nil && !json.Valid(e.data) {
+				t.Fatalf("invalid data %q", e.data)
+			}
+		}
+		var shape struct{ Items []json.RawMessage }
+		if json.Unmarshal(body, &shape) != nil {
+			t.Fatal("accepted a body that is not a JSON object with items")
+		}
+		dropped := 0
+		for reason, n := range p.ignored {
+			if reason != IgnoredUnknownID && reason != IgnoredDuplicateID && reason != IgnoredUnknownAction {
+				t.Fatalf("unknown ignore reason %q", reason)
+			}
+			dropped += n
+		}
+		if len(p.entries)+dropped != len(shape.Items) {
+			t.Fatalf("%d entries + %d ignored != %d items", len(p.entries), dropped, len(shape.Items))
+		}
+	})
+}

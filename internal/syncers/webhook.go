@@ -1,0 +1,252 @@
+package syncers
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"k8s.io/utils/clock"
+
+	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/egress"
+	"github.com/autorefresh/autorefresh/internal/errs"
+)
+
+// Options configure a Webhook.
+type Options struct {
+	// Cache is the name of the cache the webhook syncs; it is sent in every
+	// request and labels metrics and logs. Required.
+	Cache string
+	// Webhook is the upstream's registration; New validates it.
+	Webhook WebhookConfig
+	// Policy decides which destinations are allowed, both when Webhook.URL
+	// is validated and, through the default client, at dial time. Nil allows
+	// public addresses only.
+	Policy *egress.Policy
+	// Client overrides the HTTP client; nil builds one from Policy that
+	// belongs to this Webhook alone, so that no connection pool or limit is
+	// shared with other caches. A given client is used with redirects
+	// disabled (on a copy) and should carry the egress checks itself.
+	Client *http.Client
+	// Clock supplies the webhook-timestamp, Retry-After holds and the
+	// UpdatedAt of updated records; nil means the real clock. Request
+	// timeouts always use real time.
+	Clock clock.PassiveClock
+	// Logger receives one line per failed call; nil logs nothing.
+	Logger *zap.Logger
+	// Metrics records calls, durations and ignored entries; nil records
+	// nothing.
+	Metrics *Metrics
+}
+
+// Webhook syncs one cache's batches with its upstream. Its Sync method is a
+// cache.SyncFunc; it is safe for concurrent use.
+type Webhook struct {
+	cache    string
+	url      string
+	key      []byte // HMAC key; nil when requests are not signed
+	headers  http.Header
+	timeout  time.Duration
+	maxReply int64
+
+	client    *http.Client
+	ownClient bool
+	clock     clock.PassiveClock
+	log       *zap.Logger
+	metrics   *Metrics
+	redactor  *strings.Replacer
+	hold      hold
+}
+
+var _ cache.SyncFunc = (*Webhook)(nil).Sync
+
+// New validates the options and returns a Webhook. Errors have code
+// errs.Invalid.
+func New(o Options) (*Webhook, error) {
+	if o.Cache == "" {
+		return nil, errs.Errorf(errs.Invalid, "cache name is required")
+	}
+	if err := o.Webhook.Validate(o.Policy); err != nil {
+		return nil, err
+	}
+	cfg := o.Webhook.withDefaults()
+	w := &Webhook{
+		cache:    o.Cache,
+		url:      cfg.URL,
+		headers:  make(http.Header, len(cfg.Headers)),
+		timeout:  cfg.Timeout,
+		maxReply: cfg.MaxReplyBytes,
+		clock:    o.Clock,
+		log:      o.Logger,
+		metrics:  o.Metrics,
+		redactor: newRedactor(cfg),
+	}
+	if cfg.Secret != "" {
+		w.key, _ = decodeSecret(cfg.Secret) // Validate has checked it
+	}
+	for name, value := range cfg.Headers {
+		w.headers.Set(name, value)
+	}
+	if o.Client != nil {
+		c := *o.Client
+		c.CheckRedirect = egress.NoRedirect
+		w.client = &c
+	} else {
+		w.client, w.ownClient = egress.NewClient(o.Policy), true
+	}
+	if w.clock == nil {
+		w.clock = clock.RealClock{}
+	}
+	if w.log == nil {
+		w.log = zap.NewNop()
+	}
+	w.metrics.init(w.cache)
+	return w, nil
+}
+
+// Close releases the idle connections of the Webhook's own HTTP client. Call
+// it when the cache is deleted; a Close while Sync runs is harmless.
+func (w *Webhook) Close() {
+	if w.ownClient {
+		w.client.CloseIdleConnections()
+	}
+}
+
+// String names the webhook without revealing its URL, secret or headers.
+func (w *Webhook) String() string { return "webhook(cache=" + w.cache + ")" }
+
+// GoString makes %#v as safe as %v.
+func (w *Webhook) GoString() string { return w.String() }
+
+// Sync sends the batch to the upstream and returns what it says changed; it
+// is the cache's SyncFunc. On failure it returns an *Error and no responses,
+// so the cache leaves the whole batch as it was. An empty batch is answered
+// without a request.
+func (w *Webhook) Sync(ctx context.Context, batch cache.Batch) ([]cache.ItemSyncResponse, error) {
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	if until, held := w.hold.active(w.clock.Now()); held {
+		w.metrics.outcome(w.cache, ReasonThrottled)
+		// Debug only: the call that started the hold logged it, and a held
+		// upstream is asked about at every resync.
+		w.log.Debug("webhook sync throttled", zap.String("cache", w.cache), zap.Time("held_until", until))
+		return nil, &Error{Reason: ReasonThrottled, HeldUntil: until,
+			msg: "upstream asked not to be called (Retry-After) until " + until.UTC().Format(time.RFC3339)}
+	}
+	body, olds, err := encodeRequest(w.cache, batch)
+	if err != nil {
+		return nil, w.fail(&Error{Reason: ReasonInternal, msg: err.Error(), cause: err}, len(batch), 0)
+	}
+
+	start := time.Now() // real time: this is a measurement, not a decision
+	reply, xerr := w.exchange(ctx, body)
+	elapsed := time.Since(start)
+	w.metrics.observe(w.cache, elapsed.Seconds())
+	if xerr != nil {
+		return nil, w.fail(xerr, len(batch), elapsed)
+	}
+	if reply == nil { // 204 No Content: nothing changed
+		w.metrics.outcome(w.cache, OutcomeOK)
+		return nil, nil
+	}
+	parsed, err := parseReply(reply, func(id string) bool { _, ok := olds[id]; return ok })
+	if err != nil {
+		return nil, w.fail(&Error{Reason: ReasonBadReply, Status: http.StatusOK, msg: err.Error(), cause: err}, len(batch), elapsed)
+	}
+	if len(parsed.ignored) > 0 {
+		w.metrics.ignore(w.cache, parsed.ignored)
+		fields := []zap.Field{zap.String("cache", w.cache)}
+		for _, r := range IgnoredReasons {
+			if n := parsed.ignored[r]; n > 0 {
+				fields = append(fields, zap.Int(r, n))
+			}
+		}
+		w.log.Warn("webhook reply entries ignored", fields...)
+	}
+	w.metrics.outcome(w.cache, OutcomeOK)
+	return responses(parsed.entries, olds, w.clock.Now()), nil
+}
+
+// fail redacts, counts and logs a failed call and returns its error.
+func (w *Webhook) fail(e *Error, items int, elapsed time.Duration) *Error {
+	e.msg = w.redactor.Replace(e.msg)
+	w.metrics.outcome(w.cache, e.Reason)
+	log := w.log.Warn
+	if e.Reason == ReasonCanceled {
+		log = w.log.Debug // the cache is stopping; not the upstream's fault
+	}
+	fields := []zap.Field{
+		zap.String("cache", w.cache),
+		zap.String("reason", e.Reason),
+		zap.Int("status", e.Status),
+		zap.Duration("duration", elapsed),
+		zap.Int("items", items),
+		zap.String("error", e.msg),
+	}
+	if !e.HeldUntil.IsZero() {
+		fields = append(fields, zap.Time("held_until", e.HeldUntil))
+	}
+	log("webhook sync failed", fields...)
+	return e
+}
+
+// newRequest builds the signed POST for body.
+func (w *Webhook) newRequest(ctx context.Context, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	for name, values := range w.headers {
+		req.Header[name] = slices.Clone(values)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "autorefresh-webhook/1")
+	if w.key != nil {
+		id, ts := newMessageID(), w.clock.Now().Unix()
+		req.Header.Set(HeaderID, id)
+		req.Header.Set(HeaderTimestamp, itoa(ts))
+		req.Header.Set(HeaderSignature, signature(w.key, id, ts, body))
+	}
+	return req, nil
+}
+
+// newRedactor removes the config's secrets from error texts. Error texts are
+// built so that they should never contain them; this is the second line of
+// defence against, say, a transport error quoting an upstream that echoes a
+// header back. Values shorter than 4 bytes are left alone: replacing them
+// would garble messages without protecting anything.
+func newRedactor(c WebhookConfig) *strings.Replacer {
+	var secrets []string
+	add := func(s string, minLen int) {
+		if s = strings.TrimSpace(s); len(s) >= minLen {
+			secrets = append(secrets, s)
+		}
+	}
+	add(c.Secret, 4)
+	add(strings.TrimPrefix(c.Secret, secretPrefix), 4)
+	for _, v := range c.Headers {
+		add(v, 4)
+		for _, f := range strings.Fields(v) { // e.g. the token of "Bearer <token>"
+			add(f, 8)
+		}
+	}
+	// Longest first, so a value is replaced whole rather than around a
+	// shorter secret inside it.
+	slices.SortFunc(secrets, func(a, b string) int {
+		if len(a) != len(b) {
+			return len(b) - len(a)
+		}
+		return strings.Compare(a, b) // equal values end up adjacent for Compact
+	})
+	pairs := make([]string, 0, 2*len(secrets))
+	for _, s := range slices.Compact(secrets) {
+		pairs = append(pairs, s, "[redacted]")
+	}
+	return strings.NewReplacer(pairs...)
+}
