@@ -4,7 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap/zapcore"
@@ -15,6 +17,7 @@ type config struct {
 	addr                 string
 	logLevel             zapcore.Level
 	allowPrivateWebhooks bool
+	allowWebhookCIDRs    []netip.Prefix
 	configFile           string
 	shutdownTimeout      time.Duration
 }
@@ -41,6 +44,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.StringVar(&level, "log-level", env("AUTOREFRESH_LOG_LEVEL", "info"), "log `level`: debug, info, warn, error (env AUTOREFRESH_LOG_LEVEL)")
 	fs.StringVar(&allowPrivate, "allow-private-webhooks", env("AUTOREFRESH_ALLOW_PRIVATE_WEBHOOKS", "false"),
 		"let webhooks reach loopback, private and link-local addresses (env AUTOREFRESH_ALLOW_PRIVATE_WEBHOOKS)")
+	cidrs := fs.String("allow-webhook-cidrs", env("AUTOREFRESH_ALLOW_WEBHOOK_CIDRS", ""),
+		"comma-separated `networks` that webhooks may reach although not public, e.g. 127.0.0.1/32 (env AUTOREFRESH_ALLOW_WEBHOOK_CIDRS)")
 	fs.StringVar(&cfg.configFile, "config", env("AUTOREFRESH_CONFIG", ""), "YAML `file` of caches to register at start (env AUTOREFRESH_CONFIG)")
 	fs.StringVar(&shutdown, "shutdown-timeout", env("AUTOREFRESH_SHUTDOWN_TIMEOUT", "15s"),
 		"how long requests and syncs under way may finish after SIGTERM (env AUTOREFRESH_SHUTDOWN_TIMEOUT)")
@@ -57,6 +62,16 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	if cfg.allowPrivateWebhooks, err = strconv.ParseBool(allowPrivate); err != nil {
 		return config{}, fmt.Errorf("--allow-private-webhooks: %q is not true or false", allowPrivate)
+	}
+	for _, c := range strings.Split(*cidrs, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return config{}, fmt.Errorf("--allow-webhook-cidrs: %q is not a network such as 127.0.0.1/32", c)
+		}
+		cfg.allowWebhookCIDRs = append(cfg.allowWebhookCIDRs, p.Masked())
 	}
 	if cfg.shutdownTimeout, err = time.ParseDuration(shutdown); err != nil || cfg.shutdownTimeout < 0 {
 		return config{}, fmt.Errorf("--shutdown-timeout: %q is not a duration such as 15s", shutdown)

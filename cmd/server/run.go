@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	policy := &egress.Policy{AllowPrivate: cfg.allowPrivateWebhooks}
+	policy := &egress.Policy{AllowPrivate: cfg.allowPrivateWebhooks, Allow: cfg.allowWebhookCIDRs}
 	caches, err := registry.New(registry.Options{
 		Registerer: reg, Logger: log, Egress: policy, DrainTimeout: cfg.shutdownTimeout,
 	})
@@ -101,8 +101,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := caches.Start(cachesCtx); err != nil {
 		return err
 	}
-	if !cfg.allowPrivateWebhooks {
-		log.Info("webhooks to loopback and private addresses are refused; pass --allow-private-webhooks to allow them")
+	if !cfg.allowPrivateWebhooks && len(cfg.allowWebhookCIDRs) == 0 {
+		log.Info("webhooks to loopback and private addresses are refused; pass --allow-private-webhooks or --allow-webhook-cidrs to allow them")
 	}
 	log.Info("listening", zap.String("addr", ln.Addr().String()))
 

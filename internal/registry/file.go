@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/autorefresh/autorefresh/internal/errs"
 )
 
 // maxFileBytes bounds a --config file; a cache registration is small.
@@ -57,7 +59,10 @@ func (r *Registry) PutAll(f File) error {
 	slices.Sort(names)
 	for _, name := range names {
 		if _, err := r.Put(name, f.Caches[name]); err != nil {
-			return fmt.Errorf("cache %q: %w", name, err)
+			if errs.CodeOf(err) == errs.Internal {
+				return fmt.Errorf("cache %q: %w", name, err)
+			}
+			return fmt.Errorf("cache %q: %s", name, errs.MessageOf(err))
 		}
 	}
 	return nil
