@@ -1,0 +1,196 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/autorefresh/autorefresh/internal/egress"
+	"github.com/autorefresh/autorefresh/internal/errs"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newRegistry(t *testing.T, maxCaches int) (*Registry, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	r, err := New(Options{Registerer: reg, Logger: zap.NewNop(), Egress: &egress.Policy{AllowPrivate: true}, MaxCaches: maxCaches})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); r.Wait() })
+	return r, reg
+}
+
+// cfg points at a closed port: these tests never need a sync to succeed.
+func cfg(extra func(*Config)) Config {
+	c := Config{Webhook: Webhook{URL: "http://127.0.0.1:1/sync"}, ResyncPeriod: Duration(time.Hour)}
+	off := false
+	c.SyncOnCreate = &off
+	if extra != nil {
+		extra(&c)
+	}
+	return c
+}
+
+func TestPutReplaceKeepsItemsAndShrinkEvicts(t *testing.T) {
+	r, _ := newRegistry(t, 0)
+	if created, err := r.Put("jobs", cfg(nil)); err != nil || !created {
+		t.Fatalf("first put: %v %v", created, err)
+	}
+	for i := range 5 {
+		if _, _, err := r.CreateItem("jobs", fmt.Sprint(i), nil, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.GetItem("jobs", "0") // 1 is now the least recently used
+	created, err := r.Put("jobs", cfg(func(c *Config) { c.Size = 4 }))
+	if err != nil || created {
+		t.Fatalf("replace: %v %v", created, err)
+	}
+	info, _ := r.Info("jobs")
+	if info.Stats.Size != 4 || info.Config.Size != 4 {
+		t.Fatalf("after shrinking: %+v", info)
+	}
+	if _, err := r.GetItem("jobs", "1"); errs.CodeOf(err) != errs.NotFound {
+		t.Fatalf("the least recently used item survived the shrink: %v", err)
+	}
+	if _, err := r.GetItem("jobs", "0"); err != nil {
+		t.Fatalf("a kept item was lost: %v", err)
+	}
+}
+
+func TestCreatesRacingAConfigChangeAreNotLost(t *testing.T) {
+	r, _ := newRegistry(t, 0)
+	r.Put("jobs", cfg(nil))
+	stop := make(chan struct{})
+	var putter sync.WaitGroup
+	puts := 0
+	firstPut := make(chan struct{})
+	putter.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := r.Put("jobs", cfg(func(c *Config) { c.Parallelism = 1 + i%3 })); err != nil {
+				t.Error(err)
+				return
+			}
+			if puts++; puts == 1 {
+				close(firstPut)
+			}
+		}
+	})
+	<-firstPut
+	acked := make([][]string, 4)
+	var writers sync.WaitGroup
+	for w := range 4 {
+		writers.Go(func() {
+			for i := range 200 {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				if _, _, err := r.CreateItem("jobs", id, nil, false); err != nil {
+					t.Errorf("create %s: %v", id, err)
+					continue
+				}
+				acked[w] = append(acked[w], id)
+			}
+		})
+	}
+	writers.Wait()
+	close(stop)
+	putter.Wait()
+	if puts == 0 {
+		t.Fatal("no config change happened during the creates")
+	}
+	for w := range 4 {
+		for _, id := range acked[w] {
+			if _, err := r.GetItem("jobs", id); err != nil {
+				t.Fatalf("acknowledged create %s lost after %d config changes: %v", id, puts, err)
+			}
+		}
+	}
+}
+
+func TestCapsAndDelete(t *testing.T) {
+	r, reg := newRegistry(t, 2)
+	r.Put("a", cfg(nil))
+	r.Put("b", cfg(nil))
+	if _, err := r.Put("c", cfg(nil)); errs.CodeOf(err) != errs.Capacity {
+		t.Fatalf("third cache with MaxCaches 2: %v", err)
+	}
+	if err := r.Delete("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Delete("a"); errs.CodeOf(err) != errs.NotFound {
+		t.Fatalf("second delete: %v", err)
+	}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "cache" && l.GetValue() == "a" {
+					t.Fatalf("%s still has a series for the deleted cache", mf.GetName())
+				}
+			}
+		}
+	}
+	if _, err := r.Put("c", cfg(nil)); err != nil {
+		t.Fatalf("after a delete there is room: %v", err)
+	}
+	if got := len(r.List()); got != 2 {
+		t.Fatalf("List: %d caches", got)
+	}
+}
+
+func TestPutValidatesAndNamesTheField(t *testing.T) {
+	r, _ := newRegistry(t, 0)
+	cases := map[string]Config{
+		"resyncPeriod":    cfg(func(c *Config) { c.ResyncPeriod = 0 }),
+		"parallelism":     cfg(func(c *Config) { c.Parallelism = 5000 }),
+		"batchSize":       cfg(func(c *Config) { c.BatchSize = -1 }),
+		"rateLimit.qps":   cfg(func(c *Config) { c.RateLimit = &RateLimit{QPS: -1} }),
+		"rateLimit":       cfg(func(c *Config) { c.RateLimit = &RateLimit{BaseDelay: Duration(time.Hour), MaxDelay: Duration(time.Second)} }),
+		"webhook.url":     cfg(func(c *Config) { c.Webhook.URL = "gopher://x" }),
+		"webhook.secret":  cfg(func(c *Config) { c.Webhook.Secret = "whsec_!!" }),
+		"webhook.timeout": cfg(func(c *Config) { c.Webhook.Timeout = Duration(time.Hour) }),
+	}
+	for field, c := range cases {
+		_, err := r.Put("x", c)
+		if errs.CodeOf(err) != errs.Invalid || !strings.HasPrefix(errs.MessageOf(err), field) {
+			t.Errorf("%s: got %v", field, err)
+		}
+	}
+	if _, err := r.Put("Bad", cfg(nil)); errs.CodeOf(err) != errs.Invalid {
+		t.Fatalf("bad name: %v", err)
+	}
+	if len(r.List()) != 0 {
+		t.Fatal("an invalid cache was registered")
+	}
+}
+
+func TestParseFile(t *testing.T) {
+	f, err := ParseFile([]byte("caches:\n  jobs:\n    webhook: {url: 'http://x/'}\n    resyncPeriod: 90s\n    rateLimit: {qps: 5}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.Caches["jobs"].WithDefaults()
+	if time.Duration(c.ResyncPeriod) != 90*time.Second || c.RateLimit.QPS != 5 || c.RateLimit.Burst != DefaultBurst {
+		t.Fatalf("decoded %+v", c)
+	}
+	if _, err := ParseFile([]byte("caches:\n  jobs:\n    resync: 1s\n")); err == nil {
+		t.Fatal("unknown field accepted")
+	}
+}
