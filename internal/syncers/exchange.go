@@ -12,31 +12,32 @@ import (
 	"strings"
 )
 
-// exchange POSTs body and returns the reply body of a 2xx answer, or nil for
-// 204 No Content. The whole exchange, reading the reply included, runs under
+// exchange POSTs body and returns the reply body of a 2xx answer (nil for
+// 204 No Content) and its status. The whole exchange, reading the reply included, runs under
 // the webhook's timeout, so a reply that trickles in forever ends as a
 // timeout and never holds a sync worker longer than that.
-func (w *Webhook) exchange(ctx context.Context, body []byte) ([]byte, *Error) {
+func (w *Webhook) exchange(ctx context.Context, body []byte) ([]byte, int, *Error) {
 	rctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
 	req, err := w.newRequest(rctx, body)
 	if err != nil {
 		// The URL was validated, so this is a bug; the error text would
 		// quote the URL and is not kept.
-		return nil, &Error{Reason: ReasonInternal, msg: "cannot build the request"}
+		return nil, 0, &Error{Reason: ReasonInternal, msg: "cannot build the request"}
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return nil, w.transportError(ctx, rctx, err, "request failed")
+		return nil, 0, w.transportError(ctx, rctx, err, "request failed")
 	}
 	defer resp.Body.Close()
 
 	status := resp.StatusCode
 	switch {
 	case status == http.StatusNoContent:
-		return nil, nil
+		return nil, status, nil
 	case status >= 200 && status <= 299:
-		return w.readReply(ctx, rctx, resp)
+		reply, err := w.readReply(ctx, rctx, resp)
+		return reply, status, err
 	}
 	// Read a little of an error body so the connection can be reused, but
 	// never keep it: its content is the upstream's, not ours to show.
@@ -55,7 +56,7 @@ func (w *Webhook) exchange(ctx context.Context, body []byte) ([]byte, *Error) {
 			e.msg += fmt.Sprintf("; holding back for %s (Retry-After)", d)
 		}
 	}
-	return nil, e
+	return nil, status, e
 }
 
 // statusReason maps a non-2xx status to its failure reason. Every 3xx is a

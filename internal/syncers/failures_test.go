@@ -68,6 +68,10 @@ func TestFailureReasons(t *testing.T) {
 		{"600", func(w http.ResponseWriter, _ *http.Request, _ []byte) { w.WriteHeader(600) }, ReasonBadReply, 600, 0},
 		{"invalid JSON", replyJSON(`{"items": [`), ReasonBadReply, 200, 0},
 		{"HTML", replyJSON(`<html>oops</html>`), ReasonBadReply, 200, 0},
+		{"202 not JSON", func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+			w.WriteHeader(202)
+			io.WriteString(w, "accepted")
+		}, ReasonBadReply, 202, 0},
 		{"empty 200", replyJSON(``), ReasonBadReply, 200, 0},
 		{"no items key", replyJSON(`{}`), ReasonBadReply, 200, 0},
 		{"items not an array", replyJSON(`{"items": {"id": "a"}}`), ReasonBadReply, 200, 0},

@@ -16,8 +16,8 @@ type Metrics struct {
 	ignored  *prometheus.CounterVec
 }
 
-// Outcome label values of autorefresh_webhook_requests_total besides the
-// failure reasons.
+// OutcomeOK is the outcome label of a successful call in
+// autorefresh_webhook_requests_total; failed calls use their reason.
 const OutcomeOK = "ok"
 
 // NewMetrics creates the metrics and registers them with reg; call it once

@@ -144,19 +144,19 @@ func (w *Webhook) Sync(ctx context.Context, batch cache.Batch) ([]cache.ItemSync
 	}
 
 	start := time.Now() // real time: this is a measurement, not a decision
-	reply, xerr := w.exchange(ctx, body)
+	reply, status, xerr := w.exchange(ctx, body)
 	elapsed := time.Since(start)
 	w.metrics.observe(w.cache, elapsed.Seconds())
 	if xerr != nil {
 		return nil, w.fail(xerr, len(batch), elapsed)
 	}
-	if reply == nil { // 204 No Content: nothing changed
+	if status == http.StatusNoContent { // nothing changed
 		w.metrics.outcome(w.cache, OutcomeOK)
 		return nil, nil
 	}
 	parsed, err := parseReply(reply, func(id string) bool { _, ok := olds[id]; return ok })
 	if err != nil {
-		return nil, w.fail(&Error{Reason: ReasonBadReply, Status: http.StatusOK, msg: err.Error(), cause: err}, len(batch), elapsed)
+		return nil, w.fail(&Error{Reason: ReasonBadReply, Status: status, msg: err.Error(), cause: err}, len(batch), elapsed)
 	}
 	if len(parsed.ignored) > 0 {
 		w.metrics.ignore(w.cache, parsed.ignored)
