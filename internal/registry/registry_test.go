@@ -158,11 +158,13 @@ func TestCapsAndDelete(t *testing.T) {
 func TestPutValidatesAndNamesTheField(t *testing.T) {
 	r, _ := newRegistry(t, 0)
 	cases := map[string]Config{
-		"resyncPeriod":    cfg(func(c *Config) { c.ResyncPeriod = 0 }),
-		"parallelism":     cfg(func(c *Config) { c.Parallelism = 5000 }),
-		"batchSize":       cfg(func(c *Config) { c.BatchSize = -1 }),
-		"rateLimit.qps":   cfg(func(c *Config) { c.RateLimit = &RateLimit{QPS: -1} }),
-		"rateLimit":       cfg(func(c *Config) { c.RateLimit = &RateLimit{BaseDelay: Duration(time.Hour), MaxDelay: Duration(time.Second)} }),
+		"resyncPeriod":  cfg(func(c *Config) { c.ResyncPeriod = 0 }),
+		"parallelism":   cfg(func(c *Config) { c.Parallelism = 5000 }),
+		"batchSize":     cfg(func(c *Config) { c.BatchSize = -1 }),
+		"rateLimit.qps": cfg(func(c *Config) { c.RateLimit = &RateLimit{QPS: -1} }),
+		"rateLimit": cfg(func(c *Config) {
+			c.RateLimit = &RateLimit{BaseDelay: Duration(time.Hour), MaxDelay: Duration(time.Second)}
+		}),
 		"webhook.url":     cfg(func(c *Config) { c.Webhook.URL = "gopher://x" }),
 		"webhook.secret":  cfg(func(c *Config) { c.Webhook.Secret = "whsec_!!" }),
 		"webhook.timeout": cfg(func(c *Config) { c.Webhook.Timeout = Duration(time.Hour) }),
