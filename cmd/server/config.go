@@ -19,6 +19,8 @@ type config struct {
 	allowPrivateWebhooks bool
 	allowWebhookCIDRs    []netip.Prefix
 	configFile           string
+	dataDir              string
+	inMemory             bool
 	shutdownTimeout      time.Duration
 }
 
@@ -39,7 +41,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 
 	var cfg config
-	var level, allowPrivate, shutdown string
+	var level, allowPrivate, shutdown, inMemory string
 	fs.StringVar(&cfg.addr, "addr", env("AUTOREFRESH_ADDR", ":8080"), "listen `address` (env AUTOREFRESH_ADDR)")
 	fs.StringVar(&level, "log-level", env("AUTOREFRESH_LOG_LEVEL", "info"), "log `level`: debug, info, warn, error (env AUTOREFRESH_LOG_LEVEL)")
 	fs.StringVar(&allowPrivate, "allow-private-webhooks", env("AUTOREFRESH_ALLOW_PRIVATE_WEBHOOKS", "false"),
@@ -47,10 +49,14 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	cidrs := fs.String("allow-webhook-cidrs", env("AUTOREFRESH_ALLOW_WEBHOOK_CIDRS", ""),
 		"comma-separated `networks` that webhooks may reach although not public, e.g. 127.0.0.1/32 (env AUTOREFRESH_ALLOW_WEBHOOK_CIDRS)")
 	fs.StringVar(&cfg.configFile, "config", env("AUTOREFRESH_CONFIG", ""), "YAML `file` of caches to register at start (env AUTOREFRESH_CONFIG)")
+	fs.StringVar(&cfg.dataDir, "data-dir", env("AUTOREFRESH_DATA_DIR", "data"),
+		"`directory` that keeps caches and items across restarts (env AUTOREFRESH_DATA_DIR)")
+	fs.StringVar(&inMemory, "in-memory", env("AUTOREFRESH_IN_MEMORY", "false"),
+		"keep everything in memory only: a restart forgets it all (env AUTOREFRESH_IN_MEMORY)")
 	fs.StringVar(&shutdown, "shutdown-timeout", env("AUTOREFRESH_SHUTDOWN_TIMEOUT", "15s"),
 		"how long requests and syncs under way may finish after SIGTERM (env AUTOREFRESH_SHUTDOWN_TIMEOUT)")
 	// A bare --allow-private-webhooks reads as true, like a bool flag.
-	if err := fs.Parse(boolFlags(args, "allow-private-webhooks")); err != nil {
+	if err := fs.Parse(boolFlags(args, "allow-private-webhooks", "in-memory")); err != nil {
 		return config{}, err
 	}
 	if fs.NArg() > 0 {
@@ -62,6 +68,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	if cfg.allowPrivateWebhooks, err = strconv.ParseBool(allowPrivate); err != nil {
 		return config{}, fmt.Errorf("--allow-private-webhooks: %q is not true or false", allowPrivate)
+	}
+	if cfg.inMemory, err = strconv.ParseBool(inMemory); err != nil {
+		return config{}, fmt.Errorf("--in-memory: %q is not true or false", inMemory)
 	}
 	for _, c := range strings.Split(*cidrs, ",") {
 		if c = strings.TrimSpace(c); c == "" {

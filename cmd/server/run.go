@@ -21,6 +21,7 @@ import (
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/handlers"
 	"github.com/autorefresh/autorefresh/internal/registry"
+	"github.com/autorefresh/autorefresh/internal/store"
 )
 
 // Server timeouts: every one is set so that a slow or malicious client
@@ -52,12 +53,45 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// Storage comes first: the registry restores from it, and it is the
+	// last thing closed.
+	var journal *store.Journal
+	var db *store.Bolt
+	if !cfg.inMemory {
+		if db, err = store.OpenBolt(cfg.dataDir); err != nil {
+			return err
+		}
+		defer db.Close()
+		journal = store.NewJournal(db, log)
+		journalCtx, stopJournal := context.WithCancel(context.WithoutCancel(ctx))
+		go journal.Run(journalCtx)
+		defer func() { stopJournal(); <-journal.Done() }()
+	}
+
 	policy := &egress.Policy{AllowPrivate: cfg.allowPrivateWebhooks, Allow: cfg.allowWebhookCIDRs}
-	caches, err := registry.New(registry.Options{
-		Registerer: reg, Logger: log, Egress: policy, DrainTimeout: cfg.shutdownTimeout,
-	})
+	opts := registry.Options{Registerer: reg, Logger: log, Egress: policy, DrainTimeout: cfg.shutdownTimeout}
+	ready := func() error { return nil }
+	if journal != nil {
+		opts.Journal = journal
+		ready = journal.Err
+	}
+	caches, err := registry.New(opts)
 	if err != nil {
 		return err
+	}
+	if db != nil {
+		states, err := db.Load(ctx)
+		if err != nil {
+			return err
+		}
+		if err := caches.Restore(states); err != nil {
+			return fmt.Errorf("data file %s: %w", db.Path(), err)
+		}
+		items := 0
+		for _, st := range states {
+			items += len(st.Items)
+		}
+		log.Info("restored", zap.String("file", db.Path()), zap.Int("caches", len(states)), zap.Int("items", items))
 	}
 	if cfg.configFile != "" {
 		f, err := registry.LoadFile(cfg.configFile)
@@ -74,7 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("openapi spec: %w", err)
 	}
 	handler, err := handlers.NewServer(handlers.Deps{
-		Service: caches, Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(),
+		Service: caches, Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(), Ready: ready,
 	})
 	if err != nil {
 		return err
@@ -103,6 +137,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	if !cfg.allowPrivateWebhooks && len(cfg.allowWebhookCIDRs) == 0 {
 		log.Info("webhooks to loopback and private addresses are refused; pass --allow-private-webhooks or --allow-webhook-cidrs to allow them")
+	}
+	if cfg.inMemory {
+		log.Warn("running in memory only (--in-memory): a restart forgets every cache and item")
 	}
 	log.Info("listening", zap.String("addr", ln.Addr().String()))
 

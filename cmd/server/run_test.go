@@ -43,7 +43,7 @@ func (s *server) logsWith(msg string) []map[string]any {
 
 // startRun runs run on a kernel-chosen loopback port and returns once it
 // logs the address it listens on.
-func startRun(t *testing.T, ctx context.Context, args ...string) *server {
+func startRun(t *testing.T, ctx context.Context, dataDir string, args ...string) *server {
 	t.Helper()
 	pr, pw := io.Pipe()
 	s := &server{}
@@ -70,7 +70,7 @@ func startRun(t *testing.T, ctx context.Context, args ...string) *server {
 	done := make(chan error, 1)
 	s.done = done
 	go func() {
-		err := run(ctx, append([]string{"autorefresh", "--addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, pw)
+		err := run(ctx, append([]string{"autorefresh", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, args...), func(string) string { return "" }, pw)
 		pw.Close()
 		<-readerDone
 		done <- err
@@ -101,7 +101,7 @@ func TestRunLoadsConfigServesAndShutsDownCleanly(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := startRun(t, ctx, "--allow-webhook-cidrs", "127.0.0.0/8", "--config", cfgFile)
+	s := startRun(t, ctx, t.TempDir(), "--allow-webhook-cidrs", "127.0.0.0/8", "--config", cfgFile)
 	client := &http.Client{Timeout: 5 * time.Second}
 	defer client.CloseIdleConnections()
 	base := "http://" + s.addr
@@ -186,7 +186,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			err := run(context.Background(), append([]string{"autorefresh", "--addr", "127.0.0.1:0"}, c.args...), func(string) string { return "" }, io.Discard)
+			err := run(context.Background(), append([]string{"autorefresh", "--addr", "127.0.0.1:0", "--in-memory"}, c.args...), func(string) string { return "" }, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v, want an error mentioning %q", err, c.want)
 			}

@@ -162,7 +162,12 @@ func (c *AutoRefreshCache) Lookup(id ItemID) (Entry, error) {
 	s.hits++
 	s.touch(e, c.clock.Add(1))
 	out := Entry{ID: id, Item: e.item, SyncedAt: e.syncedAt, PendingDelete: e.pendingDelete}
+	seq := e.seq
 	s.mu.Unlock()
+	// Never show a client what a crash could take back.
+	if err := c.awaitDurable(seq); err != nil {
+		return Entry{}, err
+	}
 	return out, nil
 }
 
@@ -185,7 +190,11 @@ func (c *AutoRefreshCache) Create(id ItemID, item Item) (Entry, bool, error) {
 	if e, ok := s.m[id]; ok {
 		s.touch(e, c.clock.Add(1))
 		out := Entry{ID: id, Item: e.item, SyncedAt: e.syncedAt, PendingDelete: e.pendingDelete}
+		seq := e.seq
 		s.mu.Unlock()
+		if err := c.awaitDurable(seq); err != nil {
+			return Entry{}, false, err
+		}
 		return out, false, nil
 	}
 	e := &entry{id: id, item: item, stamp: c.clock.Add(1)}
@@ -194,14 +203,26 @@ func (c *AutoRefreshCache) Create(id ItemID, item Item) (Entry, bool, error) {
 	e.inFlight = syncNow
 	s.m[id] = e
 	s.pushFront(e)
+	e.seq = c.record(Change{Kind: ChangePut, ID: id, Item: item})
 	s.mu.Unlock()
 	c.n.Add(1)
 
-	c.emit(Event{Type: Created, ID: id, Item: item})
 	c.evictOverflow()
+	// The create is acknowledged only once durable. On failure the item
+	// stays in memory: the journal has failed and every later call that
+	// would show it fails the same way.
+	err := c.awaitDurable(e.seq)
+	if err == nil {
+		c.emit(Event{Type: Created, ID: id, Item: item})
+	}
+	// Queue the sync after the event so that watchers see "created" before
+	// any "updated" (and release the in-flight mark even on error).
 	if syncNow {
 		w := &itemWrapper{id: id, item: item, e: e}
 		c.enqueue(*q, Batch{w})
+	}
+	if err != nil {
+		return Entry{}, false, err
 	}
 	return Entry{ID: id, Item: item}, true, nil
 }
@@ -212,18 +233,21 @@ func (c *AutoRefreshCache) Create(id ItemID, item Item) (Entry, bool, error) {
 func (c *AutoRefreshCache) DeleteDelayed(id ItemID) error {
 	s := c.sh.of(id)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	e, ok := s.m[id]
 	if !ok {
+		s.mu.Unlock()
 		return notFound(id)
 	}
 	if !e.pendingDelete {
 		e.pendingDelete = true
+		e.seq = c.record(Change{Kind: ChangeMarkDelete, ID: id})
 		c.pendingMu.Lock()
 		c.pending[id] = e
 		c.pendingMu.Unlock()
 	}
-	return nil
+	seq := e.seq
+	s.mu.Unlock()
+	return c.awaitDurable(seq)
 }
 
 // SyncNow asks the refresh loop for a cycle now instead of at the next tick.

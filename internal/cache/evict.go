@@ -50,6 +50,7 @@ func (c *AutoRefreshCache) evictOne() (Event, bool) {
 			return Event{}, false
 		}
 		best.remove(t)
+		c.record(Change{Kind: ChangeDelete, ID: t.id})
 		c.n.Add(-1)
 		if t.pendingDelete {
 			c.pendingMu.Lock()
@@ -85,6 +86,7 @@ func (c *AutoRefreshCache) deletePending() {
 			continue
 		}
 		s.remove(e)
+		c.record(Change{Kind: ChangeDelete, ID: id})
 		item := e.item
 		s.mu.Unlock()
 		c.n.Add(-1)

@@ -52,6 +52,9 @@ type Options struct {
 	// DrainTimeout is how long SyncFunc calls under way may run on after
 	// the cache's context is cancelled. Zero cancels them at once.
 	DrainTimeout time.Duration
+	// Journal, if set, makes every change durable before it is
+	// acknowledged; see Journal. Nil keeps the cache in memory only.
+	Journal Journal
 	// Logger receives sync failures and recovered panics. Default: no-op.
 	Logger *zap.Logger
 	// OnEvent, if set, is called after every change to the cache, outside

@@ -21,6 +21,7 @@ type entry struct {
 	item          Item
 	syncedAt      time.Time
 	stamp         uint64 // LRU recency; larger is more recent
+	seq           uint64 // journal sequence of the last change; 0 without a journal
 	pendingDelete bool
 	inFlight      bool
 	removed       bool

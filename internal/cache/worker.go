@@ -93,36 +93,75 @@ func (c *AutoRefreshCache) finish(batch Batch, resp []ItemSyncResponse, err erro
 	}
 
 	now := c.opts.Clock.Now()
-	var updated, unchanged, dropped float64
-	var events []Event
+	var unchanged, dropped float64
+	// Updates go to the journal first and into memory only once durable,
+	// so no reader sees an update that a crash could take back. Their
+	// items stay in flight until then, so no cycle can sync them again.
+	var writes []pendingUpdate
+	var lastSeq uint64
 	for _, w := range batch {
 		iw := w.(*itemWrapper)
 		r, answered := answers[iw.id]
 		s := c.sh.of(iw.id)
 		s.mu.Lock()
 		e := iw.e
-		e.inFlight = false
 		switch {
 		case e.removed:
 			// Deleted or evicted meanwhile: the result must not bring it back.
+			e.inFlight = false
 			dropped++
+		case answered && r.Action == Update && r.Item != nil && !e.pendingDelete:
+			seq := c.record(Change{Kind: ChangePut, ID: iw.id, Item: r.Item, SyncedAt: now})
+			writes = append(writes, pendingUpdate{iw: iw, item: r.Item, seq: seq})
+			lastSeq = max(lastSeq, seq)
 		case answered && r.Action == Update && r.Item != nil:
-			if e.pendingDelete {
-				dropped++
-				break
-			}
-			e.item = r.Item
-			e.syncedAt = now
-			updated++
-			events = append(events, Event{Type: Updated, ID: iw.id, Item: r.Item})
+			// Being deleted: it stays as it was until the cycle removes it.
+			e.inFlight = false
+			dropped++
 		default:
 			e.syncedAt = now
+			e.inFlight = false
 			unchanged++
 		}
 		s.mu.Unlock()
 	}
-	c.m.items.WithLabelValues("update").Add(updated)
 	c.m.items.WithLabelValues("unchanged").Add(unchanged)
+	c.applyUpdates(writes, lastSeq, now, dropped)
+}
+
+// pendingUpdate is an update recorded in the journal, waiting to be applied.
+type pendingUpdate struct {
+	iw   *itemWrapper
+	item Item
+	seq  uint64
+}
+
+// applyUpdates waits for the batch's updates to be durable (one wait for the
+// whole batch: the journal commits in order), then applies them to the
+// entries that are still there and clears their in-flight marks.
+func (c *AutoRefreshCache) applyUpdates(writes []pendingUpdate, lastSeq uint64, now time.Time, dropped float64) {
+	durable := true
+	if err := c.awaitDurable(lastSeq); err != nil {
+		durable = false
+		c.opts.Logger.Error("sync results not durable; not applied", zap.String("cache", c.opts.Name), zap.Error(err))
+	}
+	var updated float64
+	events := make([]Event, 0, len(writes))
+	for _, u := range writes {
+		s := c.sh.of(u.iw.id)
+		s.mu.Lock()
+		e := u.iw.e
+		e.inFlight = false
+		if !durable || e.removed {
+			dropped++
+		} else {
+			e.item, e.syncedAt, e.seq = u.item, now, u.seq
+			updated++
+			events = append(events, Event{Type: Updated, ID: u.iw.id, Item: u.item})
+		}
+		s.mu.Unlock()
+	}
+	c.m.items.WithLabelValues("update").Add(updated)
 	c.m.items.WithLabelValues("dropped").Add(dropped)
 	for _, ev := range events {
 		c.emit(ev)

@@ -61,6 +61,12 @@ func (r *Registry) engineOptions(name string, cfg Config, sync cache.SyncFunc) c
 		workqueue.NewTypedItemExponentialFailureRateLimiter[*cache.Batch](timeOf(rl.BaseDelay), timeOf(rl.MaxDelay)),
 		&workqueue.TypedBucketRateLimiter[*cache.Batch]{Limiter: rate.NewLimiter(rate.Limit(rl.QPS), rl.Burst)},
 	)
+	var journal cache.Journal
+	if r.opts.Journal != nil {
+		// Only a non-nil journal may go into the interface: a typed nil
+		// would look like a journal to the engine.
+		journal = r.opts.Journal
+	}
 	var onEvent func(cache.Event)
 	if f := r.opts.OnEvent; f != nil {
 		onEvent = func(ev cache.Event) { f(name, ev) }
@@ -77,6 +83,7 @@ func (r *Registry) engineOptions(name string, cfg Config, sync cache.SyncFunc) c
 		Clock:               r.opts.Clock,
 		DisableSyncOnCreate: !*cfg.SyncOnCreate,
 		DrainTimeout:        r.opts.DrainTimeout,
+		Journal:             journal,
 		Logger:              r.opts.Logger,
 		OnEvent:             onEvent,
 	}

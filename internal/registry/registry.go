@@ -11,6 +11,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"sync"
@@ -50,6 +51,9 @@ type Options struct {
 	// DrainTimeout lets webhook calls under way finish for this long when
 	// the registry stops; see cache.Options.DrainTimeout.
 	DrainTimeout time.Duration
+	// Journal, if set, makes registrations and item changes durable
+	// before they are acknowledged. Nil keeps everything in memory.
+	Journal Journal
 	// OnEvent, if set, sees every item change of every cache. It runs
 	// outside all locks and must not block.
 	OnEvent func(cacheName string, ev cache.Event)
@@ -143,7 +147,7 @@ func (r *Registry) Put(name string, cfg Config) (created bool, err error) {
 			r.mu.Unlock()
 			return false, err
 		}
-		return true, nil
+		return true, r.persistConfig(name, cfg)
 	}
 	r.mu.Unlock()
 
@@ -161,7 +165,20 @@ func (r *Registry) Put(name string, cfg Config) (created bool, err error) {
 		r.mu.Unlock()
 		return false, err
 	}
-	return false, nil
+	return false, r.persistConfig(name, cfg)
+}
+
+// persistConfig makes a registration durable before it is acknowledged.
+// Callers hold the cache's lock, which orders it with a Delete.
+func (r *Registry) persistConfig(name string, cfg Config) error {
+	if r.opts.Journal == nil {
+		return nil
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	return r.opts.Journal.Wait(r.opts.Journal.AppendCache(name, b))
 }
 
 // install builds the engine and syncer for cfg, restores items into it and
@@ -238,6 +255,9 @@ func (r *Registry) Delete(name string) error {
 		r.retireLocked(m)
 	}
 	r.metrics.Forget(name)
+	if r.opts.Journal != nil {
+		return r.opts.Journal.Wait(r.opts.Journal.AppendDeleteCache(name))
+	}
 	return nil
 }
 

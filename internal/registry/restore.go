@@ -1,0 +1,66 @@
+package registry
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/store"
+)
+
+// Journal is what the registry needs from durable storage: the engine's
+// journal plus cache registrations. *store.Journal implements it.
+type Journal interface {
+	cache.Journal
+	AppendCache(name string, config json.RawMessage) uint64
+	AppendDeleteCache(name string) uint64
+}
+
+// Restore registers the caches loaded from storage, with their items, before
+// Start. Nothing is written back. Items come back least recently updated
+// first, which approximates their LRU order; each cache's size bound holds.
+// Non-terminal items are synced at the first resync period, and pending
+// deletions are carried out by the first cycle.
+func (r *Registry) Restore(states []store.CacheState) error {
+	for _, st := range states {
+		var cfg Config
+		dec := json.NewDecoder(bytes.NewReader(st.Config))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&cfg); err != nil {
+			return fmt.Errorf("cache %q: stored config does not decode: %w", st.Name, err)
+		}
+		cfg = cfg.WithDefaults()
+		if err := cfg.validate(); err != nil {
+			return fmt.Errorf("cache %q: stored config: %w", st.Name, err)
+		}
+		items := slices.Clone(st.Items)
+		slices.SortStableFunc(items, func(a, b store.Item) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
+		entries := make([]cache.Entry, len(items))
+		for i := range items {
+			it := &items[i]
+			en := cache.Entry{ID: it.ID, Item: &it.Record, PendingDelete: it.PendingDelete}
+			if it.SyncedAt != nil {
+				en.SyncedAt = *it.SyncedAt
+			}
+			entries[i] = en
+		}
+		m := &managed{name: st.Name}
+		m.mu.Lock()
+		r.mu.Lock()
+		if _, dup := r.caches[st.Name]; dup {
+			r.mu.Unlock()
+			m.mu.Unlock()
+			return fmt.Errorf("cache %q restored twice", st.Name)
+		}
+		r.caches[st.Name] = m
+		r.mu.Unlock()
+		err := r.install(m, cfg, entries)
+		m.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("cache %q: %w", st.Name, err)
+		}
+	}
+	return nil
+}
