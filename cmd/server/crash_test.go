@@ -104,8 +104,8 @@ func counterUpstream() http.Handler {
 type ledger struct {
 	mu       sync.Mutex
 	created  map[string]bool
-	deleted  map[string]bool // acknowledged with 202
-	deleting map[string]bool // a DELETE was sent: it may have happened
+	deleted  map[string]bool    // acknowledged with 202
+	deleting map[string]bool    // a DELETE was sent: it may have happened
 	version  map[string]float64 // highest version a GET showed
 	terminal map[string]bool    // a GET showed it terminal
 }
