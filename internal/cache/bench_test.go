@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -145,19 +146,19 @@ func BenchmarkGetParallel(b *testing.B) {
 	benchFill(b, c, keys, benchItems(len(keys)))
 	var seq, misses atomic.Int64
 	n := int64(len(keys))
-	b.ReportAllocs()
-	b.ResetTimer()
+	t := startCPU(b)
 	b.RunParallel(func(pb *testing.PB) {
-		i := (seq.Add(1) * 104729) % n
+		i, step := (seq.Add(1)*104729)%n, int64(benchStride)%n
 		for pb.Next() {
 			if _, err := c.Get(keys[i]); err != nil {
 				misses.Add(1)
 			}
-			if i += benchStride; i >= n {
+			if i += step; i >= n {
 				i -= n
 			}
 		}
 	})
+	t.report()
 	if m := misses.Load(); m > 0 {
 		b.Fatalf("%d Gets missed", m)
 	}
@@ -172,22 +173,21 @@ func BenchmarkGetOrCreate(b *testing.B) {
 	o := benchOpts{size: benchRollover}
 	c, stop := newBenchCache(b, o)
 	j := 0
-	b.ReportAllocs()
-	b.ResetTimer()
+	t := startCPU(b)
 	for range b.N {
 		if j == len(keys) {
-			b.StopTimer()
+			t.stop()
 			stop()
 			c, stop = newBenchCache(b, o)
 			j = 0
-			b.StartTimer()
+			t.start()
 		}
 		if _, err := c.GetOrCreate(keys[j], items[j]); err != nil {
 			b.Fatal(err)
 		}
 		j++
 	}
-	b.StopTimer()
+	t.report()
 	stop()
 }
 
@@ -200,8 +200,7 @@ func BenchmarkGetOrCreateEvict(b *testing.B) {
 	defer stop()
 	benchFill(b, c, keys[:benchEvictSize], items[:benchEvictSize])
 	j := benchEvictSize
-	b.ReportAllocs()
-	b.ResetTimer()
+	t := startCPU(b)
 	for range b.N {
 		if _, err := c.GetOrCreate(keys[j], items[j]); err != nil {
 			b.Fatal(err)
@@ -210,7 +209,7 @@ func BenchmarkGetOrCreateEvict(b *testing.B) {
 			j = 0
 		}
 	}
-	b.StopTimer()
+	t.report()
 	if ev := c.Stats().Evictions; ev != uint64(b.N) {
 		b.Fatalf("%d evictions for %d inserts", ev, b.N)
 	}
@@ -225,19 +224,18 @@ func BenchmarkRefreshCycle(b *testing.B) {
 	c, stop := newBenchCache(b, benchOpts{size: benchCycle, workers: benchWorkers, batch: benchBatch, start: true, counter: counter})
 	defer stop()
 	benchFill(b, c, keys, benchItems(len(keys)))
-	b.ReportAllocs()
-	b.ResetTimer()
+	t := startCPU(b)
 	for range b.N {
-		b.StopTimer()
+		t.stop()
 		for c.Stats().InFlight != 0 { // the previous cycle's last results are applied
 			runtime.Gosched()
 		}
 		counter.n.Store(0)
-		b.StartTimer()
+		t.start()
 		c.SyncNow()
 		counter.waitFor(benchCycle)
 	}
-	b.StopTimer()
+	t.report()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchCycle, "ns/item")
 }
 
@@ -275,4 +273,47 @@ func liveHeap() uint64 {
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
+}
+
+// cpuTimer adds up the process's CPU time (all goroutines, GC included) while
+// the benchmark timer runs and reports it as cpu-ns/op, which a machine
+// shared with other work disturbs much less than wall-clock ns/op.
+type cpuTimer struct {
+	b           *testing.B
+	total, from time.Duration
+	on          bool
+}
+
+func startCPU(b *testing.B) *cpuTimer {
+	t := &cpuTimer{b: b}
+	b.ReportAllocs()
+	b.ResetTimer()
+	t.start()
+	return t
+}
+
+func (t *cpuTimer) start() {
+	t.from, t.on = processCPU(), true
+	t.b.StartTimer()
+}
+
+func (t *cpuTimer) stop() {
+	t.b.StopTimer()
+	if t.on {
+		t.total += processCPU() - t.from
+		t.on = false
+	}
+}
+
+func (t *cpuTimer) report() {
+	t.stop()
+	t.b.ReportMetric(float64(t.total.Nanoseconds())/float64(t.b.N), "cpu-ns/op")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

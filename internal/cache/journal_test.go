@@ -1,0 +1,117 @@
+package cache
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// gateJournal records changes and makes them durable only when told to.
+type gateJournal struct {
+	mu      sync.Mutex
+	changes []Change
+	durable uint64
+	cond    *sync.Cond
+}
+
+func newGateJournal() *gateJournal {
+	g := &gateJournal{}
+	g.cond = sync.NewCond(&g.mu)
+	return g
+}
+
+func (g *gateJournal) Append(c Change) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.changes = append(g.changes, c)
+	return uint64(len(g.changes))
+}
+
+func (g *gateJournal) Wait(seq uint64) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for g.durable < seq {
+		g.cond.Wait()
+	}
+	return nil
+}
+
+func (g *gateJournal) Durable() uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.durable
+}
+
+// release makes everything appended so far durable.
+func (g *gateJournal) release() {
+	g.mu.Lock()
+	g.durable = uint64(len(g.changes))
+	g.cond.Broadcast()
+	g.mu.Unlock()
+}
+
+func (g *gateJournal) kinds() []ChangeKind {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []ChangeKind
+	for _, c := range g.changes {
+		out = append(out, c.Kind)
+	}
+	return out
+}
+
+func TestJournalGatesAcknowledgementsAndReads(t *testing.T) {
+	j := newGateJournal()
+	rec := newRecorder(advance)
+	h := newHarness(t, Options{Sync: rec.sync, Journal: j, Size: 1})
+	h.start()
+
+	created := make(chan error, 1)
+	go func() { _, err := h.c.GetOrCreate("a", item("new")); created <- err }()
+	eventually(t, "the create appended", func() bool { return len(j.kinds()) >= 1 })
+	select {
+	case <-created:
+		t.Fatal("a create was acknowledged before it was durable")
+	case <-time.After(20 * time.Millisecond):
+	}
+	j.release()
+	if err := <-created; err != nil {
+		t.Fatal(err)
+	}
+	// The sync-on-create update is journaled, and invisible until durable.
+	eventually(t, "the update appended", func() bool { return len(j.kinds()) >= 2 })
+	got := make(chan string, 1)
+	go func() { got <- mustGet(t, h.c, "a").status }()
+	select {
+	case s := <-got:
+		if s != "new" {
+			t.Fatalf("Get showed %q before the update was durable", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Get of durable state blocked")
+	}
+	j.release()
+	eventually(t, "the update applied", func() bool { return mustGet(t, h.c, "a").status == "running" })
+
+	// Deletion mark, then (size 1) an eviction by the next create.
+	go func() { created <- h.c.DeleteDelayed("a") }()
+	eventually(t, "mark appended", func() bool { return len(j.kinds()) >= 3 })
+	j.release()
+	if err := <-created; err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, err := h.c.GetOrCreate("b", item("done")); created <- err }()
+	eventually(t, "create and eviction appended", func() bool { return len(j.kinds()) >= 5 })
+	j.release()
+	<-created
+	want := []ChangeKind{ChangePut, ChangePut, ChangeMarkDelete, ChangePut, ChangeDelete}
+	if got := j.kinds(); len(got) != len(want) {
+		t.Fatalf("journal %v, want %v", got, want)
+	} else {
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("journal %v, want %v", got, want)
+			}
+		}
+	}
+}
