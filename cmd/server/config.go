@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
+
+	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
 // config is what the command line and the environment say.
@@ -22,6 +24,48 @@ type config struct {
 	dataDir              string
 	inMemory             bool
 	shutdownTimeout      time.Duration
+	authTokensFile       string
+	metricsAuth          bool
+	rateLimit            int
+	tlsCert, tlsKey      string
+	maxCaches            int
+	maxItems             int64
+}
+
+// envFlags defines flags whose defaults come from AUTOREFRESH_* variables.
+// A value in the environment that does not parse is an error, not a silent
+// fallback to the built-in default.
+type envFlags struct {
+	fs     *flag.FlagSet
+	getenv func(string) string
+	errs   []error
+}
+
+func (e *envFlags) env(key, fallback string) string {
+	if v := e.getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func (e *envFlags) str(p *string, name, key, fallback, usage string) {
+	e.fs.StringVar(p, name, e.env(key, fallback), usage+" (env "+key+")")
+}
+
+func (e *envFlags) boolean(p *bool, name, key, usage string) {
+	v, err := strconv.ParseBool(e.env(key, "false"))
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s: %q is not true or false", key, e.getenv(key)))
+	}
+	e.fs.BoolVar(p, name, v, usage+" (env "+key+")")
+}
+
+func (e *envFlags) integer(p *int64, name, key string, fallback int64, usage string) {
+	v, err := strconv.ParseInt(e.env(key, strconv.FormatInt(fallback, 10)), 10, 64)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s: %q is not a whole number", key, e.getenv(key)))
+	}
+	e.fs.Int64Var(p, name, v, usage+" (env "+key+")")
 }
 
 // parseConfig reads flags from args (args[0] is the program name). Each flag
@@ -33,30 +77,34 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
-	env := func(key, fallback string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return fallback
-	}
+	f := &envFlags{fs: fs, getenv: getenv}
 
 	var cfg config
-	var level, allowPrivate, shutdown, inMemory string
-	fs.StringVar(&cfg.addr, "addr", env("AUTOREFRESH_ADDR", ":8080"), "listen `address` (env AUTOREFRESH_ADDR)")
-	fs.StringVar(&level, "log-level", env("AUTOREFRESH_LOG_LEVEL", "info"), "log `level`: debug, info, warn, error (env AUTOREFRESH_LOG_LEVEL)")
-	fs.StringVar(&allowPrivate, "allow-private-webhooks", env("AUTOREFRESH_ALLOW_PRIVATE_WEBHOOKS", "false"),
-		"let webhooks reach loopback, private and link-local addresses (env AUTOREFRESH_ALLOW_PRIVATE_WEBHOOKS)")
-	cidrs := fs.String("allow-webhook-cidrs", env("AUTOREFRESH_ALLOW_WEBHOOK_CIDRS", ""),
-		"comma-separated `networks` that webhooks may reach although not public, e.g. 127.0.0.1/32 (env AUTOREFRESH_ALLOW_WEBHOOK_CIDRS)")
-	fs.StringVar(&cfg.configFile, "config", env("AUTOREFRESH_CONFIG", ""), "YAML `file` of caches to register at start (env AUTOREFRESH_CONFIG)")
-	fs.StringVar(&cfg.dataDir, "data-dir", env("AUTOREFRESH_DATA_DIR", "data"),
-		"`directory` that keeps caches and items across restarts (env AUTOREFRESH_DATA_DIR)")
-	fs.StringVar(&inMemory, "in-memory", env("AUTOREFRESH_IN_MEMORY", "false"),
-		"keep everything in memory only: a restart forgets it all (env AUTOREFRESH_IN_MEMORY)")
-	fs.StringVar(&shutdown, "shutdown-timeout", env("AUTOREFRESH_SHUTDOWN_TIMEOUT", "15s"),
-		"how long requests and syncs under way may finish after SIGTERM (env AUTOREFRESH_SHUTDOWN_TIMEOUT)")
-	// A bare --allow-private-webhooks reads as true, like a bool flag.
-	if err := fs.Parse(boolFlags(args, "allow-private-webhooks", "in-memory")); err != nil {
+	var level, shutdown, cidrs string
+	var rateLimit, maxCaches int64
+	f.str(&cfg.addr, "addr", "AUTOREFRESH_ADDR", ":8080", "listen `address`")
+	f.str(&level, "log-level", "AUTOREFRESH_LOG_LEVEL", "info", "log `level`: debug, info, warn, error")
+	f.boolean(&cfg.allowPrivateWebhooks, "allow-private-webhooks", "AUTOREFRESH_ALLOW_PRIVATE_WEBHOOKS",
+		"let webhooks reach loopback, private and link-local addresses")
+	f.str(&cidrs, "allow-webhook-cidrs", "AUTOREFRESH_ALLOW_WEBHOOK_CIDRS", "",
+		"comma-separated `networks` that webhooks may reach although not public, e.g. 127.0.0.1/32")
+	f.str(&cfg.configFile, "config", "AUTOREFRESH_CONFIG", "", "YAML `file` of caches to register at start")
+	f.str(&cfg.dataDir, "data-dir", "AUTOREFRESH_DATA_DIR", "data", "`directory` that keeps caches and items across restarts")
+	f.boolean(&cfg.inMemory, "in-memory", "AUTOREFRESH_IN_MEMORY", "keep everything in memory only: a restart forgets it all")
+	f.str(&shutdown, "shutdown-timeout", "AUTOREFRESH_SHUTDOWN_TIMEOUT", "15s",
+		"how long requests and syncs under way may finish after SIGTERM")
+	f.str(&cfg.authTokensFile, "auth-tokens-file", "AUTOREFRESH_AUTH_TOKENS_FILE", "",
+		"`file` of bearer tokens (lines: read|write TOKEN [NAME]); without it the API is open")
+	f.boolean(&cfg.metricsAuth, "metrics-auth", "AUTOREFRESH_METRICS_AUTH", "require a read token for /metrics too")
+	f.integer(&rateLimit, "rate-limit", "AUTOREFRESH_RATE_LIMIT", 0, "requests per second allowed to each client (token or IP) on /v1; 0 for no limit")
+	f.str(&cfg.tlsCert, "tls-cert", "AUTOREFRESH_TLS_CERT", "", "PEM certificate `file`; with --tls-key, serve HTTPS")
+	f.str(&cfg.tlsKey, "tls-key", "AUTOREFRESH_TLS_KEY", "", "PEM private key `file`")
+	f.integer(&maxCaches, "max-caches", "AUTOREFRESH_MAX_CACHES", registry.DefaultMaxCaches, "most caches the server hosts")
+	f.integer(&cfg.maxItems, "max-items", "AUTOREFRESH_MAX_ITEMS", registry.DefaultMaxItems, "most items of all caches together")
+	if len(f.errs) > 0 {
+		return config{}, f.errs[0]
+	}
+	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
 	if fs.NArg() > 0 {
@@ -66,13 +114,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if cfg.logLevel, err = zapcore.ParseLevel(level); err != nil {
 		return config{}, fmt.Errorf("--log-level: %w", err)
 	}
-	if cfg.allowPrivateWebhooks, err = strconv.ParseBool(allowPrivate); err != nil {
-		return config{}, fmt.Errorf("--allow-private-webhooks: %q is not true or false", allowPrivate)
-	}
-	if cfg.inMemory, err = strconv.ParseBool(inMemory); err != nil {
-		return config{}, fmt.Errorf("--in-memory: %q is not true or false", inMemory)
-	}
-	for _, c := range strings.Split(*cidrs, ",") {
+	for _, c := range strings.Split(cidrs, ",") {
 		if c = strings.TrimSpace(c); c == "" {
 			continue
 		}
@@ -85,23 +127,20 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if cfg.shutdownTimeout, err = time.ParseDuration(shutdown); err != nil || cfg.shutdownTimeout < 0 {
 		return config{}, fmt.Errorf("--shutdown-timeout: %q is not a duration such as 15s", shutdown)
 	}
-	return cfg, nil
-}
-
-// boolFlags rewrites a bare "--name" of a string-backed boolean flag into
-// "--name=true", so booleans can also come from the environment.
-func boolFlags(args []string, names ...string) []string {
-	out := make([]string, len(args))
-	copy(out, args)
-	for i, a := range out {
-		if a == "--" {
-			break
-		}
-		for _, n := range names {
-			if a == "-"+n || a == "--"+n {
-				out[i] = a + "=true"
-			}
-		}
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return config{}, fmt.Errorf("--tls-cert and --tls-key go together")
 	}
-	return out
+	switch {
+	case rateLimit < 0 || rateLimit > 1_000_000:
+		return config{}, fmt.Errorf("--rate-limit: must be between 0 and 1000000")
+	case maxCaches < 1 || maxCaches > 1_000_000:
+		return config{}, fmt.Errorf("--max-caches: must be between 1 and 1000000")
+	case cfg.maxItems < 1:
+		return config{}, fmt.Errorf("--max-items: must be at least 1")
+	}
+	cfg.rateLimit, cfg.maxCaches = int(rateLimit), int(maxCaches)
+	if cfg.metricsAuth && cfg.authTokensFile == "" {
+		return config{}, fmt.Errorf("--metrics-auth needs --auth-tokens-file")
+	}
+	return cfg, nil
 }

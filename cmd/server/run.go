@@ -18,10 +18,12 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/autorefresh/autorefresh/api"
+	"github.com/autorefresh/autorefresh/internal/auth"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/handlers"
 	"github.com/autorefresh/autorefresh/internal/registry"
 	"github.com/autorefresh/autorefresh/internal/store"
+	"github.com/autorefresh/autorefresh/internal/watch"
 )
 
 // Server timeouts: every one is set so that a slow or malicious client
@@ -68,8 +70,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		defer func() { stopJournal(); <-journal.Done() }()
 	}
 
+	// The watch hub hears every item change and serves event streams and
+	// long-polls. It is closed when the HTTP server starts shutting down:
+	// Shutdown waits for those requests and would not end them itself.
+	hub, err := watch.New(watch.Options{Registerer: reg})
+	if err != nil {
+		return err
+	}
+	defer hub.Close()
+
 	policy := &egress.Policy{AllowPrivate: cfg.allowPrivateWebhooks, Allow: cfg.allowWebhookCIDRs}
-	opts := registry.Options{Registerer: reg, Logger: log, Egress: policy, DrainTimeout: cfg.shutdownTimeout}
+	opts := registry.Options{Registerer: reg, Logger: log, Egress: policy, DrainTimeout: cfg.shutdownTimeout,
+		MaxCaches: cfg.maxCaches, MaxItems: cfg.maxItems}
+	opts.OnEvent, opts.OnCacheDeleted = hub.OnEvent, hub.CacheDeleted
 	ready := func() error { return nil }
 	if journal != nil {
 		opts.Journal = journal
@@ -107,8 +120,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("openapi spec: %w", err)
 	}
+	var tokens *auth.Tokens
+	if cfg.authTokensFile != "" {
+		if tokens, err = auth.LoadFile(cfg.authTokensFile); err != nil {
+			return fmt.Errorf("--auth-tokens-file: %w", err)
+		}
+		log.Info("API access needs a bearer token", zap.Int("tokens", tokens.Len()), zap.Bool("metricsAuth", cfg.metricsAuth))
+	} else {
+		log.Warn("the API is open: anyone who can reach this address can register webhooks and read items; pass --auth-tokens-file to require tokens")
+	}
 	handler, err := handlers.NewServer(handlers.Deps{
 		Service: caches, Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(), Ready: ready,
+		Tokens: tokens, ProtectMetrics: cfg.metricsAuth, RateLimit: cfg.rateLimit,
+		Watch: hub,
 	})
 	if err != nil {
 		return err
@@ -127,6 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
 	}
+	srv.RegisterOnShutdown(hub.Close)
 
 	// The caches run under their own context so that they outlive the HTTP
 	// server during shutdown: requests finish first, then the refresh stops.
@@ -141,10 +166,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cfg.inMemory {
 		log.Warn("running in memory only (--in-memory): a restart forgets every cache and item")
 	}
-	log.Info("listening", zap.String("addr", ln.Addr().String()))
+	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", cfg.tlsCert != ""))
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if cfg.tlsCert != "" {
+			serveErr <- srv.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey)
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-serveErr:
 		stopCaches()

@@ -181,6 +181,9 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		"private url":    {[]string{"--config", write("priv.yaml", "caches:\n  jobs:\n    webhook: {url: 'http://127.0.0.1:1/'}\n    resyncPeriod: 1s\n")}, "loopback"},
 		"bad log level":  {[]string{"--log-level", "loud"}, "--log-level"},
 		"bad bool":       {[]string{"--allow-private-webhooks=maybe"}, "allow-private-webhooks"},
+		"tls half":       {[]string{"--tls-cert", "x.pem"}, "--tls-key"},
+		"metrics auth":   {[]string{"--metrics-auth"}, "--auth-tokens-file"},
+		"tokens file":    {[]string{"--auth-tokens-file", write("tokens", "write short\n")}, "line 1"},
 		"stray argument": {[]string{"extra"}, "unexpected"},
 		"bad cidr":       {[]string{"--allow-webhook-cidrs", "10.0.0.0/8,nonsense"}, "nonsense"},
 	}

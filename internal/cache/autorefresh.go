@@ -197,6 +197,10 @@ func (c *AutoRefreshCache) Create(id ItemID, item Item) (Entry, bool, error) {
 		}
 		return out, false, nil
 	}
+	if !c.opts.Budget.take() {
+		s.mu.Unlock()
+		return Entry{}, false, capacityError(c.opts.Budget)
+	}
 	e := &entry{id: id, item: item, stamp: c.clock.Add(1)}
 	q := c.queue.Load()
 	syncNow := q != nil && !c.opts.DisableSyncOnCreate && !item.IsTerminal()
@@ -263,11 +267,16 @@ func (c *AutoRefreshCache) SyncNow() {
 // returned after its context was cancelled.
 func (c *AutoRefreshCache) Stopped() <-chan struct{} { return c.stopped }
 
-// Close unregisters the cache's metrics. A started cache does this itself
-// when it stops; Close is for a cache that was never started. It is safe to
-// call more than once.
+// Close unregisters the cache's metrics and gives its items back to the
+// budget. A started cache does this itself when it stops; Close is for a
+// cache that was never started. It is safe to call more than once.
 func (c *AutoRefreshCache) Close() {
-	c.closeOnce.Do(c.m.unregister)
+	c.closeOnce.Do(func() {
+		c.m.unregister()
+		// The items leave the shared budget with the cache; whoever takes
+		// them over (Restore) claims them again.
+		c.opts.Budget.release(c.n.Load())
+	})
 }
 
 // emit reports an event if anyone listens. Callers hold no lock.

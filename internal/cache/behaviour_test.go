@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
+
+	"github.com/autorefresh/autorefresh/internal/errs"
 )
 
 func TestGetOrCreateIsAtomic(t *testing.T) {
@@ -479,5 +481,36 @@ func TestStopDrainsSyncsUnderWay(t *testing.T) {
 				t.Fatalf("without a drain timeout the sync should be cancelled: status %q", got)
 			}
 		})
+	}
+}
+
+func TestBudgetBoundsCachesTogether(t *testing.T) {
+	b := NewBudget(3)
+	one := newHarness(t, Options{Name: "one", Sync: newRecorder(advance).sync, Budget: b})
+	two := newHarness(t, Options{Name: "two", Sync: newRecorder(advance).sync, Budget: b, Size: 1})
+	one.c.GetOrCreate("a", item("done"))
+	one.c.GetOrCreate("b", item("done"))
+	two.c.GetOrCreate("x", item("done"))
+	if _, err := one.c.GetOrCreate("c", item("done")); errs.CodeOf(err) != errs.Capacity {
+		t.Fatalf("fourth item with a budget of 3: %v", err)
+	}
+	if _, err := one.c.GetOrCreate("a", item("done")); err != nil {
+		t.Fatalf("an existing item must still be returned at capacity: %v", err)
+	}
+	one.c.DeleteDelayed("a")
+	one.start()
+	one.tick()
+	if b.Used() != 2 {
+		t.Fatalf("used %d after a deletion, want 2", b.Used())
+	}
+	if _, err := two.c.GetOrCreate("y", item("done")); err != nil { // evicts x: net zero
+		t.Fatal(err)
+	}
+	if b.Used() != 2 {
+		t.Fatalf("used %d, want 2", b.Used())
+	}
+	two.c.Close()
+	if b.Used() != 1 {
+		t.Fatalf("a closed cache kept its budget: used %d", b.Used())
 	}
 }

@@ -52,6 +52,7 @@ func (c *AutoRefreshCache) evictOne() (Event, bool) {
 		best.remove(t)
 		c.record(Change{Kind: ChangeDelete, ID: t.id})
 		c.n.Add(-1)
+		c.opts.Budget.release(1)
 		if t.pendingDelete {
 			c.pendingMu.Lock()
 			if c.pending[t.id] == t {
@@ -90,6 +91,7 @@ func (c *AutoRefreshCache) deletePending() {
 		item := e.item
 		s.mu.Unlock()
 		c.n.Add(-1)
+		c.opts.Budget.release(1)
 		c.stats.deletions.Add(1)
 		c.emit(Event{Type: Deleted, ID: id, Item: item})
 	}

@@ -110,7 +110,9 @@ func (c *AutoRefreshCache) Restore(entries []Entry) {
 		if old, ok := s.m[en.ID]; ok {
 			s.remove(old)
 			c.n.Add(-1)
+			c.opts.Budget.release(1)
 		}
+		c.opts.Budget.force(1)
 		e := &entry{id: en.ID, item: en.Item, syncedAt: en.SyncedAt, pendingDelete: en.PendingDelete, stamp: c.clock.Add(1)}
 		s.m[en.ID] = e
 		s.pushFront(e)

@@ -52,6 +52,10 @@ type Options struct {
 	// DrainTimeout is how long SyncFunc calls under way may run on after
 	// the cache's context is cancelled. Zero cancels them at once.
 	DrainTimeout time.Duration
+	// Budget, if set, bounds the items of all the caches that share it: a
+	// create past it fails with errs.Capacity (even one that would evict,
+	// since the bound is a promise about memory, checked before the insert).
+	Budget *Budget
 	// Journal, if set, makes every change durable before it is
 	// acknowledged; see Journal. Nil keeps the cache in memory only.
 	Journal Journal

@@ -34,6 +34,12 @@ func statusOf(code errs.Code) int {
 		return http.StatusMethodNotAllowed
 	case codeUnsupportedMedia:
 		return http.StatusUnsupportedMediaType
+	case codeUnauthorized:
+		return http.StatusUnauthorized
+	case codeForbidden:
+		return http.StatusForbidden
+	case codeRateLimited:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}
@@ -45,15 +51,19 @@ type errorBody struct {
 	Message string    `json:"message"`
 }
 
-// writeError answers with err's status and client-safe message. A 5xx says
+// writeError answers with err's status and client-safe message. A 500 says
 // only "internal error"; the detail goes to the log with the request id.
+// Other 5xx (503 UNAVAILABLE, 507 CAPACITY) carry their own safe message,
+// and the cause of a 503 is logged too.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := errs.CodeOf(err)
 	status := statusOf(code)
 	msg := errs.MessageOf(err)
-	if status >= 500 && code != errs.Unavailable {
+	if status == http.StatusInternalServerError {
 		code, msg = errs.Internal, "internal error"
 		s.log.Error("request failed", zap.String("requestId", requestID(r)), zap.Error(err))
+	} else if code == errs.Unavailable {
+		s.log.Warn("request not acknowledged", zap.String("requestId", requestID(r)), zap.Error(err))
 	}
 	writeJSON(w, status, errorBody{Code: code, Message: msg})
 }

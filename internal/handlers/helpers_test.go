@@ -38,6 +38,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil, nil)
+}
+
+// newEnvWith lets a test change the registry's options and the server's
+// dependencies before they are used.
+func newEnvWith(t *testing.T, regOpts func(*registry.Options), deps func(*handlers.Deps)) *env {
+	t.Helper()
 	e := &env{t: t, reg: prometheus.NewRegistry()}
 	core, logs := observer.New(zap.DebugLevel)
 	e.logs = logs
@@ -51,7 +58,11 @@ func newEnv(t *testing.T) *env {
 	e.upstream = httptest.NewServer(up)
 	t.Cleanup(e.upstream.Close)
 
-	caches, err := registry.New(registry.Options{Registerer: e.reg, Logger: log, Egress: &egress.Policy{AllowPrivate: true}})
+	ro := registry.Options{Registerer: e.reg, Logger: log, Egress: &egress.Policy{AllowPrivate: true}}
+	if regOpts != nil {
+		regOpts(&ro)
+	}
+	caches, err := registry.New(ro)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +80,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := handlers.NewServer(handlers.Deps{Service: caches, Logger: log, Registerer: e.reg, Gatherer: e.reg, Spec: spec, SpecYAML: api.Spec()})
+	d := handlers.Deps{Service: caches, Logger: log, Registerer: e.reg, Gatherer: e.reg, Spec: spec, SpecYAML: api.Spec()}
+	if deps != nil {
+		deps(&d)
+	}
+	h, err := handlers.NewServer(d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,9 +113,18 @@ func (r resp) json(t *testing.T) map[string]any {
 // must be declared and its body must match the declared schema.
 func (e *env) do(method, path, contentType string, body string) resp {
 	e.t.Helper()
+	return e.doAs("", method, path, contentType, body)
+}
+
+// doAs is do with a bearer token ("" sends none).
+func (e *env) doAs(token, method, path, contentType string, body string) resp {
+	e.t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	if body == "" {
 		req.Body = http.NoBody

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -67,7 +68,8 @@ func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		next.ServeHTTP(ww, r)
+		client := ""
+		next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), clientSlotKey{}, &client)))
 		status := ww.Status()
 		if status == 0 {
 			status = http.StatusOK
@@ -87,6 +89,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 			zap.Int("bytes", ww.BytesWritten()),
 			zap.Duration("duration", elapsed),
 			zap.String("remote", r.RemoteAddr),
+			zap.String("client", client),
 		)
 	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/autorefresh/autorefresh/internal/errs"
 	"github.com/autorefresh/autorefresh/internal/swaggerui"
+	"github.com/autorefresh/autorefresh/web"
 )
 
 // routes is the one place that lists every route.
@@ -26,17 +27,20 @@ func (s *server) routes() http.Handler {
 
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.deps.Gatherer, promhttp.HandlerOpts{}))
+	r.Method(http.MethodGet, "/metrics", s.protectMetrics(promhttp.HandlerFor(s.deps.Gatherer, promhttp.HandlerOpts{})))
 	r.Get("/openapi.yaml", s.spec)
 	docs := swaggerui.New("/openapi.yaml")
 	r.Method(http.MethodGet, "/docs", docs)
 	r.Method(http.MethodGet, "/docs/*", docs)
+	dashboard := web.Handler(r.NotFoundHandler())
+	r.Method(http.MethodGet, "/", dashboard)
+	r.Method(http.MethodGet, web.AssetPrefix+"*", dashboard)
 
 	// The validator is inline middleware (a Group, not a Route) so that chi
 	// has matched the route first: unknown paths and methods get chi's 404
 	// and 405, and the metrics see the full route pattern.
 	r.Group(func(r chi.Router) {
-		r.Use(s.validate.middleware)
+		r.Use(s.authenticate, s.rateLimiter(), s.validate.middleware)
 		r.Get("/v1/caches", s.listCaches)
 		r.Put("/v1/caches/{cache}", s.putCache)
 		r.Get("/v1/caches/{cache}", s.getCache)
@@ -44,7 +48,8 @@ func (s *server) routes() http.Handler {
 		r.Post("/v1/caches/{cache}/sync", s.syncCache)
 		r.Post("/v1/caches/{cache}/items", s.createItem)
 		r.Get("/v1/caches/{cache}/items", s.listItems)
-		r.Get("/v1/caches/{cache}/items/{id}", s.getItem)
+		r.Get("/v1/caches/{cache}/items/{id}", s.getItemOrWait)
+		r.Get("/v1/caches/{cache}/events", s.streamEvents)
 		r.Delete("/v1/caches/{cache}/items/{id}", s.deleteItem)
 	})
 	return r

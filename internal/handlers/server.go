@@ -7,13 +7,16 @@ package handlers
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/autorefresh/autorefresh/internal/auth"
 	"github.com/autorefresh/autorefresh/internal/errs"
 	"github.com/autorefresh/autorefresh/internal/registry"
+	"github.com/autorefresh/autorefresh/internal/watch"
 )
 
 // DefaultMaxBodyBytes bounds request bodies when Deps.MaxBodyBytes is zero.
@@ -47,6 +50,24 @@ type Deps struct {
 	Ready func() error
 	// MaxBodyBytes bounds request bodies. Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Tokens, if set, is who may call /v1: read tokens may GET and watch,
+	// write tokens may do everything. Nil leaves the API open.
+	Tokens *auth.Tokens
+	// ProtectMetrics puts /metrics behind a read token too.
+	ProtectMetrics bool
+	// RateLimit bounds each client's requests per second on /v1 (0: no
+	// limit). A client is its token, or its remote IP without one.
+	RateLimit int
+	// Watch, if set, serves the event streams and the long-poll GETs
+	// (which answer 503 without it). Close it before shutting the HTTP
+	// server down: that is what ends open streams and polls.
+	Watch *watch.Hub
+	// Heartbeat is how often an idle event stream gets a comment line.
+	// Default DefaultHeartbeat.
+	Heartbeat time.Duration
+	// MaxWait caps a long-poll's timeout; keep it below the server's
+	// WriteTimeout. Default DefaultMaxWait.
+	MaxWait time.Duration
 }
 
 // server carries the dependencies of the handlers.

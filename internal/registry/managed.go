@@ -84,6 +84,7 @@ func (r *Registry) engineOptions(name string, cfg Config, sync cache.SyncFunc) c
 		DisableSyncOnCreate: !*cfg.SyncOnCreate,
 		DrainTimeout:        r.opts.DrainTimeout,
 		Journal:             journal,
+		Budget:              r.budget,
 		Logger:              r.opts.Logger,
 		OnEvent:             onEvent,
 	}

@@ -31,6 +31,9 @@ import (
 // DefaultMaxCaches bounds the number of caches one server hosts.
 const DefaultMaxCaches = 1000
 
+// DefaultMaxItems bounds the items of all caches of one server together.
+const DefaultMaxItems = 10_000_000
+
 // Options configures a Registry.
 type Options struct {
 	// Registerer receives every cache's and syncer's metrics. Required.
@@ -48,6 +51,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// MaxCaches bounds the number of caches. Default: DefaultMaxCaches.
 	MaxCaches int
+	// MaxItems bounds the items of all caches together; creates past it
+	// fail with errs.Capacity. Default: DefaultMaxItems.
+	MaxItems int64
 	// DrainTimeout lets webhook calls under way finish for this long when
 	// the registry stops; see cache.Options.DrainTimeout.
 	DrainTimeout time.Duration
@@ -57,12 +63,17 @@ type Options struct {
 	// OnEvent, if set, sees every item change of every cache. It runs
 	// outside all locks and must not block.
 	OnEvent func(cacheName string, ev cache.Event)
+	// OnCacheDeleted, if set, is told when Delete has removed a cache, so
+	// that watchers of its items can be ended. It runs with that cache's
+	// lock held: it must not block or call the registry.
+	OnCacheDeleted func(cacheName string)
 }
 
 // Registry is the set of caches. Create it with New and run it with Start.
 type Registry struct {
 	opts    Options
 	metrics *syncers.Metrics
+	budget  *cache.Budget // items of all caches together
 
 	mu      sync.RWMutex
 	caches  map[string]*managed
@@ -81,11 +92,14 @@ func New(opts Options) (*Registry, error) {
 	if opts.MaxCaches <= 0 {
 		opts.MaxCaches = DefaultMaxCaches
 	}
+	if opts.MaxItems <= 0 {
+		opts.MaxItems = DefaultMaxItems
+	}
 	m, err := syncers.NewMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{opts: opts, metrics: m, caches: make(map[string]*managed)}, nil
+	return &Registry{opts: opts, metrics: m, caches: make(map[string]*managed), budget: cache.NewBudget(opts.MaxItems)}, nil
 }
 
 // Start runs every registered cache, and every cache registered later, until
@@ -255,6 +269,9 @@ func (r *Registry) Delete(name string) error {
 		r.retireLocked(m)
 	}
 	r.metrics.Forget(name)
+	if r.opts.OnCacheDeleted != nil {
+		r.opts.OnCacheDeleted(name)
+	}
 	if r.opts.Journal != nil {
 		return r.opts.Journal.Wait(r.opts.Journal.AppendDeleteCache(name))
 	}

@@ -1,0 +1,154 @@
+// Package auth decides who may call the API. Tokens come from a file; only
+// their SHA-256 hashes are kept in memory, and a presented token is compared
+// with every known hash in constant time.
+package auth
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Role is what a token may do.
+type Role int
+
+const (
+	// Read may GET and watch.
+	Read Role = iota + 1
+	// Write may also create, delete and register caches.
+	Write
+)
+
+// String returns the role's name as written in the tokens file.
+func (r Role) String() string {
+	switch r {
+	case Read:
+		return "read"
+	case Write:
+		return "write"
+	}
+	return "none"
+}
+
+// MinTokenLength is the shortest plain token the file may hold: shorter ones
+// are guessable.
+const MinTokenLength = 16
+
+// maxFileBytes bounds the tokens file.
+const maxFileBytes = 1 << 20
+
+// Principal is an authenticated caller.
+type Principal struct {
+	// Name identifies the token in logs and rate limits; it is the name
+	// given in the file, or a short prefix of the token's hash.
+	Name string
+	Role Role
+}
+
+type entry struct {
+	hash [sha256.Size]byte
+	Principal
+}
+
+// Tokens is the set of accepted tokens. It is immutable and safe for
+// concurrent use.
+type Tokens struct {
+	entries []entry
+}
+
+// LoadFile reads a tokens file. Each line is
+//
+//	ROLE TOKEN [NAME]
+//
+// where ROLE is read or write, TOKEN is either the token itself (at least 16
+// characters) or "sha256:" and the hex SHA-256 of it (so the file need not
+// hold the secret), and NAME is an optional label for logs. Blank lines and
+// lines starting with # are ignored.
+func LoadFile(path string) (*Tokens, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	t, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+// Parse reads the text of a tokens file; see LoadFile. Errors name the line
+// but never repeat a token.
+func Parse(b []byte) (*Tokens, error) {
+	if len(b) > maxFileBytes {
+		return nil, fmt.Errorf("larger than %d bytes", maxFileBytes)
+	}
+	t := &Tokens{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 2 || len(f) > 3 {
+			return nil, fmt.Errorf("line %d: want ROLE TOKEN [NAME]", n)
+		}
+		var e entry
+		switch f[0] {
+		case "read":
+			e.Role = Read
+		case "write":
+			e.Role = Write
+		default:
+			return nil, fmt.Errorf("line %d: role must be read or write", n)
+		}
+		if hexHash, ok := strings.CutPrefix(f[1], "sha256:"); ok {
+			h, err := hex.DecodeString(hexHash)
+			if err != nil || len(h) != sha256.Size {
+				return nil, fmt.Errorf("line %d: sha256: must be followed by 64 hex digits", n)
+			}
+			copy(e.hash[:], h)
+		} else {
+			if len(f[1]) < MinTokenLength {
+				return nil, fmt.Errorf("line %d: a token must be at least %d characters", n, MinTokenLength)
+			}
+			e.hash = sha256.Sum256([]byte(f[1]))
+		}
+		e.Name = "token-" + hex.EncodeToString(e.hash[:4])
+		if len(f) == 3 {
+			e.Name = f[2]
+		}
+		t.entries = append(t.entries, e)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(t.entries) == 0 {
+		return nil, fmt.Errorf("no tokens: an empty file would lock everyone out")
+	}
+	return t, nil
+}
+
+// Authenticate returns the principal of token. It hashes the token and
+// compares the hash with every entry, without stopping early, so the time it
+// takes does not tell which entry (if any) matched.
+func (t *Tokens) Authenticate(token string) (Principal, bool) {
+	h := sha256.Sum256([]byte(token))
+	var found Principal
+	ok := 0
+	for _, e := range t.entries {
+		if subtle.ConstantTimeCompare(h[:], e.hash[:]) == 1 {
+			found = e.Principal
+			ok = 1
+		}
+	}
+	return found, ok == 1
+}
+
+// Len returns the number of tokens.
+func (t *Tokens) Len() int { return len(t.entries) }

@@ -1,0 +1,131 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/autorefresh/autorefresh/internal/watch"
+)
+
+// writeSlack is how long one write to a watcher may take beyond the longest
+// gap between two writes, before the connection is given up.
+const writeSlack = 10 * time.Second
+
+// sseStream writes Server-Sent Events to one client.
+//
+// The server's timeouts are meant for ordinary requests and would cut a
+// stream: its WriteTimeout ends the connection a fixed time after the
+// request, and its ReadTimeout makes net/http's background read of the
+// connection fail, which cancels the request's context. So the stream
+// clears the read deadline and moves the write deadline before every write;
+// a client that stops reading is still cut off, by that write deadline.
+type sseStream struct {
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+	idle time.Duration // the longest gap between two writes
+	buf  bytes.Buffer
+}
+
+// startSSE sends the stream's headers and the client's reconnection delay.
+func startSSE(w http.ResponseWriter, idle time.Duration) (*sseStream, error) {
+	s := &sseStream{w: w, rc: http.NewResponseController(w), idle: idle}
+	// ErrNotSupported (a writer without deadlines) leaves the defaults.
+	_ = s.rc.SetReadDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	// nginx and similar proxies buffer responses unless told not to.
+	h.Set("X-Accel-Buffering", "no")
+	if err := s.extend(); err != nil {
+		return nil, err
+	}
+	w.WriteHeader(http.StatusOK)
+	s.buf.WriteString("retry: 2000\n\n")
+	return s, s.flush()
+}
+
+func (s *sseStream) extend() error {
+	err := s.rc.SetWriteDeadline(time.Now().Add(s.idle + writeSlack))
+	if err == http.ErrNotSupported {
+		return nil
+	}
+	return err
+}
+
+// event queues one event; flush sends what is queued.
+func (s *sseStream) event(ev watch.Event) error {
+	data, err := json.Marshal(eventPayload(ev))
+	if err != nil {
+		return err
+	}
+	if ev.Seq != 0 {
+		s.buf.WriteString("id: " + strconv.FormatUint(ev.Seq, 10) + "\n")
+	}
+	s.buf.WriteString("event: " + string(ev.Kind) + "\n")
+	// Marshal output has no raw newline; split anyway, since a newline
+	// in a data line would end the event early.
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		s.buf.WriteString("data: ")
+		s.buf.Write(line)
+		s.buf.WriteByte('\n')
+	}
+	s.buf.WriteByte('\n')
+	return nil
+}
+
+// comment sends a comment line, which clients ignore: a heartbeat.
+func (s *sseStream) comment(text string) error {
+	s.buf.WriteString(": " + text + "\n\n")
+	return s.flush()
+}
+
+func (s *sseStream) flush() error {
+	if err := s.extend(); err != nil {
+		return err
+	}
+	if _, err := s.w.Write(s.buf.Bytes()); err != nil {
+		return err
+	}
+	s.buf.Reset()
+	return s.rc.Flush()
+}
+
+// watchedItem is the payload of created, updated and terminal events: the
+// item after the change. It has no syncedAt or pendingDelete, which the
+// events do not carry; GET the item for those.
+type watchedItem struct {
+	ID        string          `json:"id"`
+	Data      json.RawMessage `json:"data"`
+	Terminal  bool            `json:"terminal"`
+	Version   int64           `json:"version"`
+	CreatedAt time.Time       `json:"createdAt"`
+	UpdatedAt time.Time       `json:"updatedAt"`
+}
+
+// goneItem is the payload of deleted and evicted events.
+type goneItem struct {
+	ID string `json:"id"`
+}
+
+// laggedNotice is the payload of a lagged event.
+type laggedNotice struct {
+	Message string `json:"message"`
+}
+
+func eventPayload(ev watch.Event) any {
+	switch {
+	case ev.Kind == watch.Lagged:
+		return laggedNotice{Message: "events were dropped for this stream; read the items again to catch up"}
+	case ev.Gone() || ev.Item == nil:
+		return goneItem{ID: ev.ID}
+	}
+	it := ev.Item
+	data := it.Data
+	if len(data) == 0 {
+		data = json.RawMessage("null")
+	}
+	return watchedItem{ID: it.ID, Data: data, Terminal: it.Terminal, Version: it.Version, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt}
+}

@@ -1,0 +1,83 @@
+package watch
+
+import (
+	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/record"
+)
+
+// Kind names an event as watchers see it; it is the SSE event name.
+type Kind string
+
+// The kinds of event a watcher receives.
+const (
+	// Created: a new item was inserted.
+	Created Kind = "created"
+	// Updated: a sync changed the item and it is still not terminal.
+	Updated Kind = "updated"
+	// Terminal: a sync changed the item and made it terminal. It replaces
+	// Updated for that change, so a watcher that only cares about the end
+	// of an item can listen for this one kind.
+	Terminal Kind = "terminal"
+	// Deleted: a sync cycle removed an item marked by a delete.
+	Deleted Kind = "deleted"
+	// Evicted: the item was dropped to keep the cache within its size.
+	Evicted Kind = "evicted"
+	// Lagged: events were dropped for this watcher (it read too slowly, or
+	// it asked to resume from before what the replay buffer holds). Its
+	// view is incomplete: it should re-read the items it cares about.
+	Lagged Kind = "lagged"
+)
+
+// Event is one change of one item.
+type Event struct {
+	// Seq orders the events of a cache: it increases by at least one from
+	// each event to the next, across every cache of the hub and across
+	// restarts (see Options.FirstSeq). It is 0 for Lagged, which is not a
+	// change and cannot be resumed from.
+	Seq   uint64
+	Kind  Kind
+	Cache string
+	ID    string
+	// Item is the item after the change; nil for Deleted, Evicted and
+	// Lagged, whose item is gone (or unknown).
+	Item *record.Record
+}
+
+// Gone reports whether the event says the item no longer exists.
+func (e Event) Gone() bool { return e.Kind == Deleted || e.Kind == Evicted }
+
+// fromCache maps an engine event onto a watch event (without Seq).
+func fromCache(cacheName string, ev cache.Event) Event {
+	out := Event{Cache: cacheName, ID: ev.ID}
+	switch ev.Type {
+	case cache.Created:
+		out.Kind = Created
+	case cache.Updated:
+		out.Kind = Updated
+		if ev.Item != nil && ev.Item.IsTerminal() {
+			out.Kind = Terminal
+		}
+	case cache.Deleted:
+		out.Kind = Deleted
+	case cache.Evicted:
+		out.Kind = Evicted
+	default:
+		return Event{}
+	}
+	if !out.Gone() {
+		// Items of this service are records; anything else carries no
+		// payload rather than panicking in the engine's goroutine.
+		out.Item, _ = ev.Item.(*record.Record)
+	}
+	return out
+}
+
+// weight approximates the memory an event holds in a replay buffer: the
+// item's data plus a fixed overhead for the rest.
+func (e Event) weight() int {
+	const overhead = 256
+	if e.Item == nil {
+		return overhead + len(e.ID)
+	}
+	return overhead + len(e.ID) + len(e.Item.Data)
+}

@@ -1,0 +1,451 @@
+package watch
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+
+	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/internal/record"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newHub(t *testing.T, o Options) (*Hub, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	o.Registerer = reg
+	if o.FirstSeq == 0 {
+		o.FirstSeq = 1000
+	}
+	h, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h, reg
+}
+
+func rec(id string, version int64, terminal bool) *record.Record {
+	return &record.Record{ID: id, Data: json.RawMessage(`{"v":` + fmt.Sprint(version) + `}`), Version: version, Terminal: terminal}
+}
+
+func ev(typ cache.EventType, id string, version int64, terminal bool) cache.Event {
+	return cache.Event{Type: typ, ID: id, Item: rec(id, version, terminal)}
+}
+
+func subscribe(t *testing.T, h *Hub, name string, o SubscribeOptions) *Subscription {
+	t.Helper()
+	s, err := h.Subscribe(name, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// next receives one event or fails after a deadline.
+func next(t *testing.T, s *Subscription) Event {
+	t.Helper()
+	select {
+	case e, ok := <-s.C():
+		if !ok {
+			t.Fatalf("subscription ended: %v", s.Err())
+		}
+		return e
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+	return Event{}
+}
+
+// drain returns what is queued now, without waiting.
+func drain(s *Subscription) []Event {
+	var out []Event
+	for {
+		select {
+		case e, ok := <-s.C():
+			if !ok {
+				return out
+			}
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+func kinds(events []Event) string {
+	var b []string
+	for _, e := range events {
+		if e.Kind == Lagged {
+			b = append(b, "lagged")
+			continue
+		}
+		b = append(b, string(e.Kind)+":"+e.ID)
+	}
+	return strings.Join(b, " ")
+}
+
+func TestOrderKindsAndFilter(t *testing.T) {
+	h, _ := newHub(t, Options{})
+	all := subscribe(t, h, "jobs", SubscribeOptions{})
+	one := subscribe(t, h, "jobs", SubscribeOptions{ID: "a"})
+	other := subscribe(t, h, "other", SubscribeOptions{})
+
+	h.OnEvent("jobs", ev(cache.Created, "a", 1, false))
+	h.OnEvent("jobs", ev(cache.Created, "b", 1, false))
+	h.OnEvent("jobs", ev(cache.Updated, "a", 2, false))
+	h.OnEvent("jobs", ev(cache.Updated, "a", 3, true))
+	h.OnEvent("jobs", ev(cache.Evicted, "b", 1, false))
+	h.OnEvent("jobs", ev(cache.Deleted, "a", 3, true))
+
+	got := drain(all)
+	if k := kinds(got); k != "created:a created:b updated:a terminal:a evicted:b deleted:a" {
+		t.Fatalf("all: %s", k)
+	}
+	for i, e := range got {
+		if i > 0 && e.Seq <= got[i-1].Seq {
+			t.Fatalf("seq not increasing: %d after %d", e.Seq, got[i-1].Seq)
+		}
+		if e.Cache != "jobs" || e.Gone() != (e.Item == nil) {
+			t.Fatalf("event %d: %+v", i, e)
+		}
+	}
+	if got[3].Item.Version != 3 || !got[3].Item.Terminal {
+		t.Fatalf("terminal event item: %+v", got[3].Item)
+	}
+	if k := kinds(drain(one)); k != "created:a updated:a terminal:a deleted:a" {
+		t.Fatalf("filtered: %s", k)
+	}
+	if k := drain(other); len(k) != 0 {
+		t.Fatalf("other cache got %s", kinds(k))
+	}
+}
+
+func TestUnwatchedCacheKeepsNothing(t *testing.T) {
+	h, reg := newHub(t, Options{})
+	h.OnEvent("jobs", ev(cache.Created, "a", 1, false))
+	if n := len(h.topics); n != 0 {
+		t.Fatalf("%d topics for an unwatched cache", n)
+	}
+	// Watching a name and leaving leaves nothing behind either.
+	s := subscribe(t, h, "nothing-here", SubscribeOptions{})
+	w, err := h.Watch("nothing-here", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	w.Stop()
+	if n := len(h.topics); n != 0 {
+		t.Fatalf("%d topics left after the watchers left", n)
+	}
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 0 {
+		t.Fatalf("metrics: %d series, %v", n, err)
+	}
+}
+
+func TestSlowSubscriberLags(t *testing.T) {
+	h, reg := newHub(t, Options{BufferSize: 4})
+	s := subscribe(t, h, "jobs", SubscribeOptions{})
+	for i := range 10 {
+		h.OnEvent("jobs", ev(cache.Created, fmt.Sprint("i", i), 1, false))
+	}
+	// Three events fit, the fourth slot holds the one marker.
+	if k := kinds(drain(s)); k != "created:i0 created:i1 created:i2 lagged" {
+		t.Fatalf("after overflow: %s", k)
+	}
+	want := `
+# HELP autorefresh_watch_dropped_events_total Events dropped for event streams that read too slowly (each was told with a lagged event), by cache.
+# TYPE autorefresh_watch_dropped_events_total counter
+autorefresh_watch_dropped_events_total{cache="jobs"} 7
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "autorefresh_watch_dropped_events_total"); err != nil {
+		t.Fatal(err)
+	}
+	// Once read, the stream flows again, and a second overflow gets a
+	// second marker.
+	h.OnEvent("jobs", ev(cache.Created, "j", 1, false))
+	if k := kinds(drain(s)); k != "created:j" {
+		t.Fatalf("after catching up: %s", k)
+	}
+	for i := range 5 {
+		h.OnEvent("jobs", ev(cache.Created, fmt.Sprint("k", i), 1, false))
+	}
+	if k := kinds(drain(s)); k != "created:k0 created:k1 created:k2 lagged" {
+		t.Fatalf("second overflow: %s", k)
+	}
+}
+
+func TestLaggedMarkerIsNotRepeatedUntilRead(t *testing.T) {
+	h, _ := newHub(t, Options{BufferSize: 4})
+	s := subscribe(t, h, "jobs", SubscribeOptions{})
+	for i := range 4 {
+		h.OnEvent("jobs", ev(cache.Created, fmt.Sprint("i", i), 1, false))
+	}
+	// Read one event, not the marker: the events dropped now come after
+	// the unread marker, whose reader re-reads the items after them, so
+	// they get no second marker.
+	if e := next(t, s); e.ID != "i0" {
+		t.Fatalf("first: %+v", e)
+	}
+	h.OnEvent("jobs", ev(cache.Created, "x", 1, false))
+	h.OnEvent("jobs", ev(cache.Created, "y", 1, false))
+	if k := kinds(drain(s)); k != "created:i1 created:i2 lagged" {
+		t.Fatalf("got %s", k)
+	}
+	h.OnEvent("jobs", ev(cache.Created, "z", 1, false))
+	if k := kinds(drain(s)); k != "created:z" {
+		t.Fatalf("after the marker was read: %s", k)
+	}
+}
+
+func TestResume(t *testing.T) {
+	h, _ := newHub(t, Options{ReplayEvents: 4})
+	first := subscribe(t, h, "jobs", SubscribeOptions{})
+	for i := range 6 {
+		h.OnEvent("jobs", ev(cache.Created, fmt.Sprint("i", i), 1, false))
+	}
+	seen := drain(first)
+	if len(seen) != 6 {
+		t.Fatalf("got %d events", len(seen))
+	}
+	// The ring holds i2..i5. Resuming after i3 replays i4 and i5.
+	s := subscribe(t, h, "jobs", SubscribeOptions{Resume: true, After: seen[3].Seq})
+	if k := kinds(s.Backlog); k != "created:i4 created:i5" {
+		t.Fatalf("resume after i3: %s", k)
+	}
+	// After i1 is still in reach: the ring's oldest is i2.
+	s = subscribe(t, h, "jobs", SubscribeOptions{Resume: true, After: seen[1].Seq})
+	if k := kinds(s.Backlog); k != "created:i2 created:i3 created:i4 created:i5" {
+		t.Fatalf("resume after i1: %s", k)
+	}
+	// After i0, i1 is lost.
+	s = subscribe(t, h, "jobs", SubscribeOptions{Resume: true, After: seen[0].Seq})
+	if k := kinds(s.Backlog); k != "lagged created:i2 created:i3 created:i4 created:i5" {
+		t.Fatalf("resume after i0: %s", k)
+	}
+	// From the future (another run of the server): lagged, nothing to replay.
+	s = subscribe(t, h, "jobs", SubscribeOptions{Resume: true, After: seen[5].Seq + 100})
+	if k := kinds(s.Backlog); k != "lagged" {
+		t.Fatalf("resume from the future: %s", k)
+	}
+	// Up to date, filtered.
+	s = subscribe(t, h, "jobs", SubscribeOptions{Resume: true, After: seen[2].Seq, ID: "i4"})
+	if k := kinds(s.Backlog); k != "created:i4" {
+		t.Fatalf("filtered resume: %s", k)
+	}
+	// Live events follow the backlog without a gap.
+	h.OnEvent("jobs", ev(cache.Created, "i4b", 1, false))
+	h.OnEvent("jobs", ev(cache.Updated, "i4", 2, false))
+	if e := next(t, s); e.ID != "i4" || e.Kind != Updated {
+		t.Fatalf("live after backlog: %+v", e)
+	}
+}
+
+func TestResumeFromBeforeTheFirstWatcher(t *testing.T) {
+	h, _ := newHub(t, Options{})
+	h.OnEvent("jobs", ev(cache.Created, "early", 1, false)) // nobody watches: not kept
+	s := subscribe(t, h, "jobs", SubscribeOptions{Resume: true, After: 500})
+	if k := kinds(s.Backlog); k != "lagged" {
+		t.Fatalf("backlog: %s", k)
+	}
+}
+
+func TestRingByteBound(t *testing.T) {
+	r := newRing(100, 3*256+30, 7)
+	for i := range 5 {
+		r.push(Event{Seq: uint64(10 + i), ID: "a"})
+	}
+	if r.len() != 3 || r.floor != 11 {
+		t.Fatalf("len %d floor %d, want 3 and 11", r.len(), r.floor)
+	}
+	big := &record.Record{Data: json.RawMessage(strings.Repeat("x", 5000))}
+	r.push(Event{Seq: 20, ID: "b", Item: big})
+	if r.len() != 1 {
+		t.Fatalf("a large event should push out all others, len %d", r.len())
+	}
+	out, lost := r.since(0, func(Event) bool { return true })
+	if !lost || len(out) != 1 || out[0].Seq != 20 {
+		t.Fatalf("since: %v %v", out, lost)
+	}
+}
+
+func TestCaps(t *testing.T) {
+	h, _ := newHub(t, Options{MaxStreams: 2, MaxWaiters: 1})
+	a := subscribe(t, h, "jobs", SubscribeOptions{})
+	subscribe(t, h, "other", SubscribeOptions{})
+	if _, err := h.Subscribe("jobs", SubscribeOptions{}); errs.CodeOf(err) != errs.Unavailable {
+		t.Fatalf("third stream: %v", err)
+	}
+	a.Close()
+	a.Close() // idempotent: must not free two slots
+	subscribe(t, h, "jobs", SubscribeOptions{})
+	if _, err := h.Subscribe("jobs", SubscribeOptions{}); errs.CodeOf(err) != errs.Unavailable {
+		t.Fatalf("stream after a double Close: %v", err)
+	}
+
+	w, err := h.Watch("jobs", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Watch("jobs", "b"); errs.CodeOf(err) != errs.Unavailable {
+		t.Fatalf("second waiter: %v", err)
+	}
+	w.Stop()
+	w, err = h.Watch("jobs", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Stop()
+}
+
+func TestWaiter(t *testing.T) {
+	h, reg := newHub(t, Options{})
+	w, err := h.Watch("jobs", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	want := `
+# HELP autorefresh_watch_waiting_requests Long-poll GETs waiting for a change now, by cache.
+# TYPE autorefresh_watch_waiting_requests gauge
+autorefresh_watch_waiting_requests{cache="jobs"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "autorefresh_watch_waiting_requests"); err != nil {
+		t.Fatal(err)
+	}
+	h.OnEvent("jobs", ev(cache.Created, "b", 1, false))
+	select {
+	case <-w.C():
+		t.Fatal("woken by another item")
+	default:
+	}
+	h.OnEvent("jobs", ev(cache.Updated, "a", 2, false))
+	select {
+	case <-w.C():
+	case <-time.After(5 * time.Second):
+		t.Fatal("not woken by its item")
+	}
+	w.Stop()
+	w.Stop()
+	if h.waits.Load() != 0 {
+		t.Fatalf("waiters %d after Stop", h.waits.Load())
+	}
+}
+
+func TestCacheDeletedEndsItsWatchers(t *testing.T) {
+	h, _ := newHub(t, Options{})
+	s := subscribe(t, h, "jobs", SubscribeOptions{})
+	keep := subscribe(t, h, "other", SubscribeOptions{})
+	w, err := h.Watch("jobs", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	h.OnEvent("jobs", ev(cache.Created, "a", 1, false))
+	// The waiter fired on the event; watch again to see the deletion.
+	w2, err := h.Watch("jobs", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Stop()
+	h.CacheDeleted("jobs")
+	if k := kinds(drain(s)); k != "created:a" {
+		t.Fatalf("before the end: %s", k)
+	}
+	if _, ok := <-s.C(); ok || !errors.Is(s.Err(), ErrCacheDeleted) {
+		t.Fatalf("stream not ended with ErrCacheDeleted: %v", s.Err())
+	}
+	<-w2.C()
+	// A cache registered again under the name starts afresh: no replay of
+	// the old one's events.
+	again := subscribe(t, h, "jobs", SubscribeOptions{Resume: true, After: 1000})
+	if k := kinds(again.Backlog); k != "lagged" {
+		t.Fatalf("backlog of the new cache: %s", k)
+	}
+	h.OnEvent("other", ev(cache.Created, "z", 1, false))
+	if e := next(t, keep); e.ID != "z" {
+		t.Fatalf("other cache: %+v", e)
+	}
+}
+
+func TestCloseEndsEverything(t *testing.T) {
+	h, _ := newHub(t, Options{})
+	s := subscribe(t, h, "jobs", SubscribeOptions{})
+	w, err := h.Watch("jobs", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	h.Close()
+	h.Close()
+	<-w.C()
+	<-h.Done()
+	if _, ok := <-s.C(); ok || !errors.Is(s.Err(), ErrClosed) {
+		t.Fatalf("stream not ended with ErrClosed: %v", s.Err())
+	}
+	if _, err := h.Subscribe("jobs", SubscribeOptions{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Subscribe after Close: %v", err)
+	}
+	if _, err := h.Watch("jobs", "a"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Watch after Close: %v", err)
+	}
+	h.OnEvent("jobs", ev(cache.Created, "a", 1, false)) // must not panic
+}
+
+// TestConcurrentPublishers runs publishers, readers and watchers at once
+// under the race detector: each reader must see strictly increasing Seqs.
+func TestConcurrentPublishers(t *testing.T) {
+	h, _ := newHub(t, Options{BufferSize: 8})
+	const publishers, perPublisher = 4, 500
+	var readers sync.WaitGroup
+	stop := make(chan struct{})
+	for r := range 4 {
+		s := subscribe(t, h, "jobs", SubscribeOptions{})
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			var last uint64
+			for {
+				select {
+				case e := <-s.C():
+					if e.Kind != Lagged {
+						if e.Seq <= last {
+							t.Errorf("reader %d: seq %d after %d", r, e.Seq, last)
+						}
+						last = e.Seq
+					}
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	var pubs sync.WaitGroup
+	for p := range publishers {
+		pubs.Add(1)
+		go func() {
+			defer pubs.Done()
+			for i := range perPublisher {
+				id := fmt.Sprint("p", p, "-", i%10)
+				if w, err := h.Watch("jobs", id); err == nil {
+					w.Stop()
+				}
+				h.OnEvent("jobs", ev(cache.Updated, id, int64(i), false))
+			}
+		}()
+	}
+	pubs.Wait()
+	close(stop)
+	readers.Wait()
+}
