@@ -22,6 +22,7 @@ import (
 
 const (
 	benchGetItems  = 100_000 // items held while Gets are measured
+	benchHotItems  = 1_000   // items held in the Get benchmark that fits in the CPU caches
 	benchRollover  = 100_000 // inserts into one cache before it is replaced (untimed)
 	benchEvictSize = 100_000 // size bound of the cache that evicts on every insert
 	benchCycle     = 100_000 // items in one refresh cycle
@@ -139,8 +140,14 @@ func benchFill(b *testing.B, c *cache.AutoRefreshCache, keys []string, items []c
 
 // BenchmarkGetParallel: Get hits from GOMAXPROCS goroutines on a cache of
 // benchGetItems items.
-func BenchmarkGetParallel(b *testing.B) {
-	keys := benchKeys(benchGetItems)
+func BenchmarkGetParallel(b *testing.B) { benchGetParallel(b, benchGetItems) }
+
+// BenchmarkGetParallelHot: the same with benchHotItems items, all of which
+// stay in the CPU caches: what is left is the cost of synchronisation.
+func BenchmarkGetParallelHot(b *testing.B) { benchGetParallel(b, benchHotItems) }
+
+func benchGetParallel(b *testing.B, items int) {
+	keys := benchKeys(items)
 	c, stop := newBenchCache(b, benchOpts{size: len(keys)})
 	defer stop()
 	benchFill(b, c, keys, benchItems(len(keys)))

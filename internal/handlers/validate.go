@@ -36,29 +36,17 @@ func newValidator(doc *openapi3.T, maxBody int64, writeErr func(http.ResponseWri
 // then validates path, query and body against the operation in the spec.
 func (v *validator) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil && r.Body != http.NoBody {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, v.maxBody))
-			if err != nil {
-				var tooLarge *http.MaxBytesError
-				if errors.As(err, &tooLarge) {
-					v.writeErr(w, r, errs.Errorf(errs.TooLarge, "body: larger than %d bytes", v.maxBody))
-					return
-				}
-				v.writeErr(w, r, errs.Errorf(errs.Invalid, "body: could not be read"))
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			r.ContentLength = int64(len(body))
-			if len(body) > 0 && !isJSON(r.Header.Get("Content-Type")) {
-				v.writeErr(w, r, &errs.Error{Code: codeUnsupportedMedia, Message: "body: Content-Type must be application/json"})
-				return
-			}
-		}
 		route, params, err := v.router.FindRoute(r)
 		if err != nil {
 			// chi matched this request, so the spec lacks the route: a bug,
 			// but answer as chi would for an unknown route.
 			v.writeErr(w, r, errs.Errorf(errs.NotFound, "no such route"))
+			return
+		}
+		if route.Operation.RequestBody == nil {
+			// Operations without a body ignore one, whatever it is.
+			r.Body, r.ContentLength = http.NoBody, 0
+		} else if !v.readBody(w, r) {
 			return
 		}
 		in := &openapi3filter.RequestValidationInput{
@@ -71,6 +59,36 @@ func (v *validator) middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// readBody reads the body through the size limit, checks its media type and
+// shape, and puts it back for the schema check and the handler. It answers
+// the request itself and reports false when the body is refused.
+func (v *validator) readBody(w http.ResponseWriter, r *http.Request) bool {
+	if r.Body == nil {
+		r.Body = http.NoBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, v.maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			v.writeErr(w, r, errs.Errorf(errs.TooLarge, "body: larger than %d bytes", v.maxBody))
+			return false
+		}
+		v.writeErr(w, r, errs.Errorf(errs.Invalid, "body: could not be read"))
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	if len(body) > 0 && !isJSON(r.Header.Get("Content-Type")) {
+		v.writeErr(w, r, &errs.Error{Code: codeUnsupportedMedia, Message: "body: Content-Type must be application/json"})
+		return false
+	}
+	if err := checkJSON(body); err != nil {
+		v.writeErr(w, r, err)
+		return false
+	}
+	return true
 }
 
 func isJSON(contentType string) bool {

@@ -51,10 +51,8 @@ func (s *server) getItemOrWait(w http.ResponseWriter, r *http.Request) {
 	}
 	timeout = min(timeout, s.maxWait())
 
-	// The server's timeouts would cut the wait short (see sseStream).
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Now().Add(timeout + writeSlack))
+	// The server's WriteTimeout would cut the wait short (see sseStream).
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout + writeSlack))
 
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()

@@ -16,12 +16,12 @@ const writeSlack = 10 * time.Second
 
 // sseStream writes Server-Sent Events to one client.
 //
-// The server's timeouts are meant for ordinary requests and would cut a
-// stream: its WriteTimeout ends the connection a fixed time after the
-// request, and its ReadTimeout makes net/http's background read of the
-// connection fail, which cancels the request's context. So the stream
-// clears the read deadline and moves the write deadline before every write;
-// a client that stops reading is still cut off, by that write deadline.
+// The server's WriteTimeout is meant for ordinary requests and would cut a
+// stream a fixed time after the request (HTTP/1 closes the connection,
+// HTTP/2 resets the stream). So the stream moves the write deadline before
+// every write; a client that stops reading is still cut off, by that
+// deadline. (The ReadTimeout does no harm: net/http clears the read deadline
+// once it has read the request.)
 type sseStream struct {
 	w    http.ResponseWriter
 	rc   *http.ResponseController
@@ -32,8 +32,6 @@ type sseStream struct {
 // startSSE sends the stream's headers and the client's reconnection delay.
 func startSSE(w http.ResponseWriter, idle time.Duration) (*sseStream, error) {
 	s := &sseStream{w: w, rc: http.NewResponseController(w), idle: idle}
-	// ErrNotSupported (a writer without deadlines) leaves the defaults.
-	_ = s.rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -47,6 +45,8 @@ func startSSE(w http.ResponseWriter, idle time.Duration) (*sseStream, error) {
 	return s, s.flush()
 }
 
+// extend moves the write deadline; a writer without deadlines
+// (ErrNotSupported) keeps whatever it has.
 func (s *sseStream) extend() error {
 	err := s.rc.SetWriteDeadline(time.Now().Add(s.idle + writeSlack))
 	if err == http.ErrNotSupported {
