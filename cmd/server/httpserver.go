@@ -1,0 +1,42 @@
+package main
+
+import (
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// limits bound what one connection may cost the server. Every timeout is
+// set, so a slow or malicious client (slow-loris headers, a body that
+// trickles in, a reader that never reads) holds a connection and its
+// goroutine for a bounded time only.
+type limits struct {
+	readHeader, read, write, idle time.Duration
+	maxHeaderBytes                int
+}
+
+// defaultLimits are the server's. write must exceed the longest long-poll
+// (see handlers.DefaultMaxWait); event streams extend their own deadline.
+func defaultLimits() limits {
+	return limits{
+		readHeader:     5 * time.Second,
+		read:           30 * time.Second,
+		write:          60 * time.Second,
+		idle:           2 * time.Minute,
+		maxHeaderBytes: 64 << 10,
+	}
+}
+
+// newHTTPServer builds the http.Server with every limit applied.
+func newHTTPServer(h http.Handler, log *zap.Logger, l limits) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: l.readHeader,
+		ReadTimeout:       l.read,
+		WriteTimeout:      l.write,
+		IdleTimeout:       l.idle,
+		MaxHeaderBytes:    l.maxHeaderBytes,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+}
