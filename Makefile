@@ -10,7 +10,7 @@ ADDR ?= 127.0.0.1:8080
 UPSTREAM_ADDR ?= 127.0.0.1:9000
 BIN := bin
 
-.PHONY: all build run test vet lint bench bench-http fuzz clean
+.PHONY: all build run test vet lint bench bench-http fuzz clean test-e2e
 all: build
 
 build:
@@ -27,6 +27,12 @@ run: build
 
 test: vet
 	$(GO) test -race -count=1 ./...
+
+# The dashboard in a real browser: Debian's Chromium driven by playwright-core,
+# both installed by .ci/install-e2e if missing. Screenshots go to e2e/out/.
+test-e2e: build
+	bash .ci/install-e2e
+	cd e2e && node --test --test-reporter=spec dashboard.test.mjs
 
 vet:
 	$(GO) vet ./...
@@ -46,9 +52,12 @@ bench-http: build
 	bash scripts/bench-http.sh
 
 # A short run of every fuzz target (go test -fuzz takes one at a time).
+FUZZTIME ?= 20s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseReply -fuzztime 20s ./internal/syncers/
-	$(GO) test -run '^$$' -fuzz FuzzCheckURL -fuzztime 20s ./internal/egress/
+	$(GO) test -run '^$$' -fuzz FuzzHandler -fuzztime $(FUZZTIME) ./internal/handlers/
+	$(GO) test -run '^$$' -fuzz FuzzParseFile -fuzztime $(FUZZTIME) ./internal/registry/
+	$(GO) test -run '^$$' -fuzz FuzzParseReply -fuzztime $(FUZZTIME) ./internal/syncers/
+	$(GO) test -run '^$$' -fuzz FuzzCheckURL -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/egress/
 
 clean:
 	rm -rf $(BIN)
