@@ -46,9 +46,13 @@ type Event struct {
 // Gone reports whether the event says the item no longer exists.
 func (e Event) Gone() bool { return e.Kind == Deleted || e.Kind == Evicted }
 
-// fromCache maps an engine event onto a watch event (without Seq).
-func fromCache(cacheName string, ev cache.Event) Event {
-	out := Event{Cache: cacheName, ID: ev.ID}
+// fromCache maps an engine event onto a watch event (without Seq). last is
+// the engine's item, also for the kinds whose Event carries none.
+func fromCache(cacheName string, ev cache.Event) (out Event, last *record.Record) {
+	out = Event{Cache: cacheName, ID: ev.ID}
+	// Items of this service are records; anything else carries no payload
+	// rather than panicking in the engine's goroutine.
+	last, _ = ev.Item.(*record.Record)
 	switch ev.Type {
 	case cache.Created:
 		out.Kind = Created
@@ -62,14 +66,12 @@ func fromCache(cacheName string, ev cache.Event) Event {
 	case cache.Evicted:
 		out.Kind = Evicted
 	default:
-		return Event{}
+		return Event{}, nil
 	}
 	if !out.Gone() {
-		// Items of this service are records; anything else carries no
-		// payload rather than panicking in the engine's goroutine.
-		out.Item, _ = ev.Item.(*record.Record)
+		out.Item = last
 	}
-	return out
+	return out, last
 }
 
 // weight approximates the memory an event holds in a replay buffer: the

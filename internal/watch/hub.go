@@ -122,7 +122,7 @@ func New(opts Options) (*Hub, error) {
 // registry.Options.OnEvent, never blocks, and does nothing for a cache that
 // nobody watches.
 func (h *Hub) OnEvent(cacheName string, ev cache.Event) {
-	out := fromCache(cacheName, ev)
+	out, last := fromCache(cacheName, ev)
 	if out.Kind == "" {
 		return
 	}
@@ -138,6 +138,10 @@ func (h *Hub) OnEvent(cacheName string, ev cache.Event) {
 			// Deleted or forgotten meanwhile: look again.
 			t.mu.Unlock()
 			continue
+		}
+		if t.staleLocked(out, last) {
+			t.mu.Unlock()
+			return
 		}
 		// The sequence number is taken under the topic's lock so that each
 		// ring stays in order.

@@ -1,0 +1,165 @@
+// The dashboard's entry point: polls the caches, shows the picked cache's
+// items live from its event stream, and carries out the page's actions.
+
+import * as api from './api.js';
+import { CachesView } from './caches.js';
+import { ItemsView } from './items.js';
+import { ItemStream } from './stream.js';
+
+const POLL_MS = 2000;
+const $ = (id) => document.getElementById(id);
+
+/** Shows a short message in the corner; errors stay longer. */
+function toast(message, isError = false) {
+  const t = document.createElement('div');
+  t.className = isError ? 'toast error' : 'toast';
+  t.textContent = message;
+  $('toasts').append(t);
+  setTimeout(() => t.remove(), isError ? 8000 : 3000);
+}
+
+const describe = (err) => (err instanceof api.ApiError ? `${err.message} (${err.code})` : String(err));
+
+class Dashboard {
+  constructor() {
+    this.current = null; // the picked cache's name
+    this.stream = null;
+    this.loadSeq = 0;
+    this.caches = new CachesView($('caches'), $('caches-empty'), (name) => this.pick(name));
+    this.items = new ItemsView($('items').tBodies[0], $('items-empty'), $('items-more'), (id) => this.remove(id));
+    $('create-form').addEventListener('submit', (e) => this.create(e));
+    $('sync-now').addEventListener('click', () => this.sync());
+    window.addEventListener('hashchange', () => this.pick(this.fromHash(), false));
+    setInterval(() => this.items.tick(), 1000);
+  }
+
+  fromHash() {
+    const m = /^#cache=(.+)$/.exec(location.hash);
+    return m ? decodeURIComponent(m[1]) : null;
+  }
+
+  async start() {
+    await this.poll();
+    const wanted = this.fromHash();
+    const names = this.caches.caches.map((c) => c.name);
+    if (wanted && names.includes(wanted)) this.pick(wanted, false);
+    else if (names.length > 0) this.pick(names[0]);
+  }
+
+  // Polls the caches every POLL_MS, and picks the first cache to appear
+  // when none is shown.
+  async poll() {
+    clearTimeout(this.pollTimer);
+    try {
+      const list = await api.listCaches();
+      this.caches.update(list);
+      $('caches-status').textContent = `${list.length} ${list.length === 1 ? 'cache' : 'caches'}`;
+      const names = list.map((c) => c.name);
+      if (this.current && !names.includes(this.current)) {
+        toast(`Cache ${this.current} was deleted.`, true);
+        this.pick(null);
+      }
+      if (!this.current && names.length > 0 && this.started) this.pick(names[0]);
+    } catch (err) {
+      $('caches-status').textContent = `Cannot read the caches: ${describe(err)}`;
+    }
+    this.started = true;
+    this.pollTimer = setTimeout(() => this.poll(), POLL_MS);
+  }
+
+  /** Shows a cache's items (null: none). */
+  pick(name, pushHash = true) {
+    if (name === this.current) return;
+    this.stream?.close();
+    this.stream = null;
+    this.current = name;
+    this.caches.select(name);
+    this.items.reset();
+    $('cache-panel').hidden = !name;
+    if (!name) return;
+    $('current-cache').textContent = name;
+    if (pushHash) history.replaceState(null, '', `#cache=${encodeURIComponent(name)}`);
+    this.stream = new ItemStream(name, {
+      event: (kind, payload) => this.items.apply(kind, payload),
+      resync: () => this.reload(name),
+      state: (s) => {
+        const live = $('live');
+        live.dataset.state = s;
+        live.textContent = { live: 'live', connecting: 'connecting…', offline: 'offline' }[s];
+      },
+    });
+    this.stream.open();
+  }
+
+  // Reads the list again; events that arrive meanwhile wait for it.
+  async reload(name) {
+    const seq = ++this.loadSeq;
+    this.items.beginReload();
+    try {
+      const page = await api.listItems(name);
+      if (seq !== this.loadSeq || name !== this.current) return;
+      this.items.endReload(page.items, Boolean(page.nextCursor));
+    } catch (err) {
+      if (seq !== this.loadSeq || name !== this.current) return;
+      this.items.endReload([...this.items.items.values()], this.items.partial);
+      toast(`Cannot list the items: ${describe(err)}`, true);
+    }
+  }
+
+  async create(e) {
+    e.preventDefault();
+    const form = e.currentTarget;
+    const id = form.elements.id.value.trim();
+    const text = form.elements.data.value.trim();
+    let data = null;
+    if (text !== '') {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        toast('Data must be JSON, such as {"status": "Not-started"}.', true);
+        form.elements.data.focus();
+        return;
+      }
+    }
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    try {
+      const { item, created } = await api.createItem(this.current, id, data, form.elements.terminal.checked);
+      this.items.upsert(item);
+      toast(created ? `Created ${id}.` : `${id} already exists; it was left as it is.`);
+      form.elements.id.value = '';
+      form.elements.id.focus();
+    } catch (err) {
+      toast(`Cannot create ${id}: ${describe(err)}`, true);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async remove(id) {
+    try {
+      const item = await api.deleteItem(this.current, id);
+      // Not if the stream already said it is gone.
+      if (this.items.items.has(id)) this.items.upsert(item);
+      toast(`${id} will be deleted at the next sync cycle.`);
+    } catch (err) {
+      toast(`Cannot delete ${id}: ${describe(err)}`, true);
+      throw err;
+    }
+  }
+
+  async sync() {
+    const button = $('sync-now');
+    button.disabled = true;
+    try {
+      await api.syncCache(this.current);
+      toast(`Sync of ${this.current} queued.`);
+    } catch (err) {
+      toast(`Cannot sync: ${describe(err)}`, true);
+    } finally {
+      button.disabled = false;
+    }
+  }
+}
+
+new Dashboard().start();
