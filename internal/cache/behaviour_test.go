@@ -178,8 +178,8 @@ func TestNoItemInTwoBatchesOrInFlightTwice(t *testing.T) {
 	}
 	// What reached the SyncFunc is exactly what was queued: the repeats
 	// and the ghost were dropped before queueing.
-	if st := h.c.Stats(); st.Enqueued < 200 || int64(st.Enqueued) != int64(synced.Load()) {
-		t.Fatalf("enqueued %d, synced %d", st.Enqueued, synced.Load())
+	if st := h.c.Stats(); st.EnqueuedTotal < 200 || int64(st.EnqueuedTotal) != int64(synced.Load()) {
+		t.Fatalf("enqueued %d, synced %d", st.EnqueuedTotal, synced.Load())
 	}
 }
 

@@ -122,8 +122,8 @@ func TestTerminalItemsEnqueueNothing(t *testing.T) {
 		h.tick()
 		h.idle()
 	}
-	if st := h.c.Stats(); st.Enqueued != 0 || rec.count() != 0 {
-		t.Fatalf("terminal items were queued: enqueued=%d calls=%d", st.Enqueued, rec.count())
+	if st := h.c.Stats(); st.EnqueuedTotal != 0 || rec.count() != 0 {
+		t.Fatalf("terminal items were queued: enqueued=%d calls=%d", st.EnqueuedTotal, rec.count())
 	}
 }
 
@@ -236,8 +236,8 @@ func TestQueueBuildUp(t *testing.T) {
 	for range 10 {
 		h.tick()
 	}
-	if st := h.c.Stats(); st.Enqueued != 100 {
-		t.Fatalf("10 cycles with all items in flight queued %d, want the first 100 only", st.Enqueued)
+	if st := h.c.Stats(); st.EnqueuedTotal != 100 {
+		t.Fatalf("10 cycles with all items in flight queued %d, want the first 100 only", st.EnqueuedTotal)
 	}
 	q := *h.c.queue.Load()
 	if d := q.Len(); d > 99 {
@@ -245,7 +245,7 @@ func TestQueueBuildUp(t *testing.T) {
 	}
 	close(release)
 	h.idle()
-	if st := h.c.Stats(); st.Enqueued != 100 {
-		t.Fatalf("items queued twice: enqueued=%d", st.Enqueued)
+	if st := h.c.Stats(); st.EnqueuedTotal != 100 {
+		t.Fatalf("items queued twice: enqueued=%d", st.EnqueuedTotal)
 	}
 }

@@ -112,7 +112,8 @@ func (h *harness) idle() {
 	h.t.Helper()
 	eventually(h.t, "cache idle", func() bool {
 		q := h.c.queue.Load()
-		return h.c.Stats().InFlight == 0 && (q == nil || (*q).Len() == 0)
+		st := h.c.Stats()
+		return st.InFlight == 0 && st.Enqueued == 0 && (q == nil || (*q).Len() == 0)
 	})
 }
 

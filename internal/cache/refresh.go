@@ -214,8 +214,8 @@ func (c *AutoRefreshCache) claim(snapshot []ItemWrapper, batches []Batch, cycle 
 
 // enqueue adds one batch through the rate limiter.
 func (c *AutoRefreshCache) enqueue(q workQueue, b Batch) {
-	c.stats.enqueued.Add(uint64(len(b)))
-	c.stats.inFlight.Add(int64(len(b)))
+	c.stats.enqueuedTotal.Add(uint64(len(b)))
+	c.stats.queued.Add(int64(len(b)))
 	q.AddRateLimited(&b)
 }
 
@@ -238,7 +238,7 @@ func (c *AutoRefreshCache) releaseAll() {
 		}
 		s.mu.Unlock()
 	}
-	c.stats.inFlight.Store(0)
+	c.stats.queued.Store(0) // batches dropped by the shut-down queue
 }
 
 // panicError is what a recovered panic in a callback becomes.

@@ -8,9 +8,10 @@ import (
 // counters are the cache's running totals. They are atomics so that the hot
 // paths and the metrics scrape never share a lock.
 type counters struct {
-	syncs, syncErrors, enqueued, evictions, deletions atomic.Uint64
-	cycles                                            atomic.Uint64 // refresh cycles run
-	inFlight                                          atomic.Int64
+	syncs, syncErrors, enqueuedTotal, evictions, deletions atomic.Uint64
+	cycles                                                 atomic.Uint64 // refresh cycles run
+	queued                                                 atomic.Int64  // items waiting for a worker
+	syncing                                                atomic.Int64  // batches in a SyncFunc call
 	lastSyncAt, lastErrorAt                           atomic.Int64
 	lastError                                         atomic.Pointer[string]
 }
@@ -22,10 +23,13 @@ type Stats struct {
 	// Syncs counts SyncFunc calls that succeeded; SyncErrors those that
 	// failed or panicked (and failed CreateBatchesFunc calls).
 	Syncs, SyncErrors uint64
-	// Enqueued counts items queued for sync since start; InFlight is the
-	// number queued or being synced now.
-	Enqueued uint64
-	InFlight int64
+	// Enqueued is the number of items waiting in the queue for a worker
+	// now; InFlight the number of batches being synced (SyncFunc calls
+	// under way, results being applied). EnqueuedTotal counts every item
+	// ever queued.
+	Enqueued      int64
+	InFlight      int64
+	EnqueuedTotal uint64
 	// Hits and Misses count Get and Lookup calls.
 	Hits, Misses uint64
 	// Evictions and Deletions are counted apart: an eviction is the size
@@ -46,8 +50,9 @@ func (c *AutoRefreshCache) Stats() Stats {
 		Size:        c.Len(),
 		Syncs:       c.stats.syncs.Load(),
 		SyncErrors:  c.stats.syncErrors.Load(),
-		Enqueued:    c.stats.enqueued.Load(),
-		InFlight:    max(c.stats.inFlight.Load(), 0),
+		Enqueued:      max(c.stats.queued.Load(), 0),
+		InFlight:      max(c.stats.syncing.Load(), 0),
+		EnqueuedTotal: c.stats.enqueuedTotal.Load(),
 		Hits:        hits,
 		Misses:      misses,
 		Evictions:   c.stats.evictions.Load(),

@@ -31,10 +31,13 @@ func (c *AutoRefreshCache) process(ctx, syncCtx context.Context, q workQueue, b 
 	// forgetting it keeps the limiter's per-item map from growing.
 	defer q.Forget(b)
 	batch := *b
+	c.stats.queued.Add(-int64(len(batch)))
 	if ctx.Err() != nil {
 		c.finish(batch, nil, errAbandoned)
 		return
 	}
+	c.stats.syncing.Add(1)
+	defer c.stats.syncing.Add(-1)
 	start := c.opts.Clock.Now()
 	resp, err := c.callSync(syncCtx, batch)
 	c.m.syncDuration.Observe(c.opts.Clock.Since(start).Seconds())
@@ -55,7 +58,6 @@ func (c *AutoRefreshCache) callSync(ctx context.Context, batch Batch) (resp []It
 // in-flight marks. On error nothing but the marks changes, so the items are
 // tried again at the next resync period, not in a loop.
 func (c *AutoRefreshCache) finish(batch Batch, resp []ItemSyncResponse, err error) {
-	defer c.stats.inFlight.Add(-int64(len(batch)))
 	if err != nil {
 		for _, w := range batch {
 			c.release(w.(*itemWrapper).e)

@@ -21,7 +21,7 @@ type statsView struct {
 	Size       int        `json:"size"`
 	Syncs      uint64     `json:"syncs"`
 	SyncErrors uint64     `json:"syncErrors"`
-	Enqueued   uint64     `json:"enqueued"`
+	Enqueued   int64      `json:"enqueued"`
 	InFlight   int64      `json:"inFlight"`
 	Hits       uint64     `json:"hits"`
 	Misses     uint64     `json:"misses"`
