@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err != nil {
 			return fmt.Errorf("config %s: %w", cfg.configFile, err)
 		}
-		if err := caches.PutAll(f); err != nil {
+		if err := caches.PutAll(ctx, f); err != nil {
 			return fmt.Errorf("config %s: %w", cfg.configFile, err)
 		}
 	}

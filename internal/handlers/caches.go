@@ -9,7 +9,11 @@ import (
 )
 
 func (s *server) listCaches(w http.ResponseWriter, r *http.Request) {
-	infos := s.svc.List()
+	infos, err := s.svc.List(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	out := struct {
 		Caches []cacheView `json:"caches"`
 	}{Caches: make([]cacheView, len(infos))}
@@ -26,12 +30,12 @@ func (s *server) putCache(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	created, err := s.svc.Put(name, cfg)
+	created, err := s.svc.Put(r.Context(), name, cfg)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	info, err := s.svc.Info(name)
+	info, err := s.svc.Info(r.Context(), name)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -44,7 +48,7 @@ func (s *server) putCache(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getCache(w http.ResponseWriter, r *http.Request) {
-	info, err := s.svc.Info(chi.URLParam(r, "cache"))
+	info, err := s.svc.Info(r.Context(), chi.URLParam(r, "cache"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -53,7 +57,7 @@ func (s *server) getCache(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) deleteCache(w http.ResponseWriter, r *http.Request) {
-	if err := s.svc.Delete(chi.URLParam(r, "cache")); err != nil {
+	if err := s.svc.Delete(r.Context(), chi.URLParam(r, "cache")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -61,7 +65,7 @@ func (s *server) deleteCache(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) syncCache(w http.ResponseWriter, r *http.Request) {
-	if err := s.svc.Sync(chi.URLParam(r, "cache")); err != nil {
+	if err := s.svc.Sync(r.Context(), chi.URLParam(r, "cache")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -16,7 +16,7 @@ func (s *server) createItem(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	it, created, err := s.svc.CreateItem(chi.URLParam(r, "cache"), in.ID, in.Data, in.Terminal)
+	it, created, err := s.svc.CreateItem(r.Context(), chi.URLParam(r, "cache"), in.ID, in.Data, in.Terminal)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -29,7 +29,7 @@ func (s *server) createItem(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getItem(w http.ResponseWriter, r *http.Request) {
-	it, err := s.svc.GetItem(chi.URLParam(r, "cache"), chi.URLParam(r, "id"))
+	it, err := s.svc.GetItem(r.Context(), chi.URLParam(r, "cache"), chi.URLParam(r, "id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -38,7 +38,7 @@ func (s *server) getItem(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) deleteItem(w http.ResponseWriter, r *http.Request) {
-	it, err := s.svc.DeleteItem(chi.URLParam(r, "cache"), chi.URLParam(r, "id"))
+	it, err := s.svc.DeleteItem(r.Context(), chi.URLParam(r, "cache"), chi.URLParam(r, "id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -66,7 +66,7 @@ func (s *server) listItems(w http.ResponseWriter, r *http.Request) {
 		}
 		terminal = &b
 	}
-	page, next, err := s.svc.ListItems(chi.URLParam(r, "cache"), q.Get("cursor"), limit, terminal)
+	page, next, err := s.svc.ListItems(r.Context(), chi.URLParam(r, "cache"), q.Get("cursor"), limit, terminal)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -5,6 +5,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -23,17 +24,18 @@ import (
 const DefaultMaxBodyBytes = 1 << 20
 
 // Service is what the handlers need from the domain. *registry.Registry
-// implements it; a replicated implementation can too.
+// implements it; a replicated implementation can too. ctx is the request's:
+// an implementation that does I/O stops when the client goes away.
 type Service interface {
-	Put(name string, cfg registry.Config) (created bool, err error)
-	Info(name string) (registry.Info, error)
-	List() []registry.Info
-	Delete(name string) error
-	Sync(name string) error
-	CreateItem(name, id string, data json.RawMessage, terminal bool) (registry.Item, bool, error)
-	GetItem(name, id string) (registry.Item, error)
-	DeleteItem(name, id string) (registry.Item, error)
-	ListItems(name, cursor string, limit int, terminal *bool) ([]registry.Item, string, error)
+	Put(ctx context.Context, name string, cfg registry.Config) (created bool, err error)
+	Info(ctx context.Context, name string) (registry.Info, error)
+	List(ctx context.Context) ([]registry.Info, error)
+	Delete(ctx context.Context, name string) error
+	Sync(ctx context.Context, name string) error
+	CreateItem(ctx context.Context, name, id string, data json.RawMessage, terminal bool) (registry.Item, bool, error)
+	GetItem(ctx context.Context, name, id string) (registry.Item, error)
+	DeleteItem(ctx context.Context, name, id string) (registry.Item, error)
+	ListItems(ctx context.Context, name, cursor string, limit int, terminal *bool) ([]registry.Item, string, error)
 }
 
 // Deps are the server's collaborators.

@@ -79,7 +79,7 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	defer sub.Close()
 	// Checked after subscribing: a cache deleted from here on ends the
 	// subscription, so the stream cannot outlive its cache unnoticed.
-	if _, err := s.svc.Info(name); err != nil {
+	if _, err := s.svc.Info(r.Context(), name); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -63,7 +63,7 @@ func (s *server) getItemOrWait(w http.ResponseWriter, r *http.Request) {
 			s.watchError(w, r, err)
 			return
 		}
-		it, err := s.svc.GetItem(name, id)
+		it, err := s.svc.GetItem(r.Context(), name, id)
 		if err != nil {
 			waiter.Stop()
 			s.writeError(w, r, err)
@@ -119,7 +119,7 @@ func (s *server) awaitChange(r *http.Request, changed <-chan struct{}, timeout <
 // answerCurrent ends a wait that saw no change with the item as it now is
 // (or a 404 if it went meanwhile), falling back to the last read.
 func (s *server) answerCurrent(w http.ResponseWriter, r *http.Request, name, id string, last registry.Item) {
-	it, err := s.svc.GetItem(name, id)
+	it, err := s.svc.GetItem(r.Context(), name, id)
 	if err != nil {
 		if errs.CodeOf(err) == errs.NotFound {
 			s.writeError(w, r, err)

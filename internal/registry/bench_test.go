@@ -42,7 +42,7 @@ func BenchmarkCreate(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer func() { cancel(); r.Wait() }()
 			r.Start(ctx)
-			if _, err := r.Put("bench", cfg(func(c *Config) { c.Size = 10_000_000 })); err != nil {
+			if _, err := r.Put(bg, "bench", cfg(func(c *Config) { c.Size = 10_000_000 })); err != nil {
 				b.Fatal(err)
 			}
 			var n atomic.Int64
@@ -52,7 +52,7 @@ func BenchmarkCreate(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					id := fmt.Sprintf("item-%d", n.Add(1))
-					if _, _, err := r.CreateItem("bench", id, []byte(`{"status":"Not-started"}`), false); err != nil {
+					if _, _, err := r.CreateItem(bg, "bench", id, []byte(`{"status":"Not-started"}`), false); err != nil {
 						b.Error(err)
 						return
 					}

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"bytes"
 	"fmt"
 	"os"
@@ -51,14 +52,14 @@ func ParseFile(b []byte) (File, error) {
 
 // PutAll registers every cache of f, in name order, and stops at the first
 // error, naming the cache.
-func (r *Registry) PutAll(f File) error {
+func (r *Registry) PutAll(ctx context.Context, f File) error {
 	names := make([]string, 0, len(f.Caches))
 	for name := range f.Caches {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		if _, err := r.Put(name, f.Caches[name]); err != nil {
+		if _, err := r.Put(ctx, name, f.Caches[name]); err != nil {
 			if errs.CodeOf(err) == errs.Internal {
 				return fmt.Errorf("cache %q: %w", name, err)
 			}

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"regexp"
@@ -40,7 +41,7 @@ func itemOf(e cache.Entry) Item {
 
 // CreateItem is GetOrCreate: it inserts a new item at version 1, or returns
 // the existing one unchanged. created says which.
-func (r *Registry) CreateItem(name, id string, data json.RawMessage, terminal bool) (it Item, created bool, err error) {
+func (r *Registry) CreateItem(_ context.Context, name, id string, data json.RawMessage, terminal bool) (it Item, created bool, err error) {
 	if !ValidID(id) {
 		return Item{}, false, errs.Errorf(errs.Invalid, "id: must be 1 to 256 of A-Z a-z 0-9 . _ ~ -")
 	}
@@ -61,7 +62,7 @@ func (r *Registry) CreateItem(name, id string, data json.RawMessage, terminal bo
 }
 
 // GetItem returns an item.
-func (r *Registry) GetItem(name, id string) (Item, error) {
+func (r *Registry) GetItem(_ context.Context, name, id string) (Item, error) {
 	var it Item
 	err := r.with(name, func(m *managed) error {
 		e, err := m.engine.Lookup(id)
@@ -76,7 +77,7 @@ func (r *Registry) GetItem(name, id string) (Item, error) {
 
 // DeleteItem marks an item for deletion by the next sync cycle and returns
 // it as it now is (PendingDelete set).
-func (r *Registry) DeleteItem(name, id string) (Item, error) {
+func (r *Registry) DeleteItem(_ context.Context, name, id string) (Item, error) {
 	var it Item
 	err := r.with(name, func(m *managed) error {
 		if err := m.engine.DeleteDelayed(id); err != nil {
@@ -95,7 +96,7 @@ func (r *Registry) DeleteItem(name, id string) (Item, error) {
 // ListItems returns a page of items in id order after the opaque cursor,
 // optionally only terminal (or only non-terminal) ones, and the cursor of
 // the next page ("" at the end).
-func (r *Registry) ListItems(name, cursor string, limit int, terminal *bool) (page []Item, next string, err error) {
+func (r *Registry) ListItems(_ context.Context, name, cursor string, limit int, terminal *bool) (page []Item, next string, err error) {
 	if limit < 1 || limit > MaxListLimit {
 		return nil, "", errs.Errorf(errs.Invalid, "limit: must be between 1 and %d", MaxListLimit)
 	}

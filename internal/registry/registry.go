@@ -131,7 +131,7 @@ func (r *Registry) Wait() { r.stopped.Wait() }
 
 // Put registers a cache or replaces its config, keeping its items. It
 // reports whether the cache is new.
-func (r *Registry) Put(name string, cfg Config) (created bool, err error) {
+func (r *Registry) Put(_ context.Context, name string, cfg Config) (created bool, err error) {
 	if !ValidName(name) {
 		return false, errs.Errorf(errs.Invalid, "cache: name must match %s", nameRE)
 	}
@@ -253,7 +253,7 @@ func (r *Registry) retireLocked(m *managed) []cache.Entry {
 }
 
 // Delete stops a cache's refresh and drops it with its items.
-func (r *Registry) Delete(name string) error {
+func (r *Registry) Delete(_ context.Context, name string) error {
 	r.mu.Lock()
 	m, ok := r.caches[name]
 	if ok {
@@ -279,7 +279,7 @@ func (r *Registry) Delete(name string) error {
 }
 
 // Sync queues a refresh of the cache's non-terminal items now.
-func (r *Registry) Sync(name string) error {
+func (r *Registry) Sync(_ context.Context, name string) error {
 	return r.with(name, func(m *managed) error {
 		m.engine.SyncNow()
 		return nil
@@ -287,7 +287,7 @@ func (r *Registry) Sync(name string) error {
 }
 
 // Info returns a cache's config and stats.
-func (r *Registry) Info(name string) (Info, error) {
+func (r *Registry) Info(_ context.Context, name string) (Info, error) {
 	var out Info
 	err := r.with(name, func(m *managed) error {
 		out = m.info()
@@ -297,7 +297,7 @@ func (r *Registry) Info(name string) (Info, error) {
 }
 
 // List returns every cache, by name.
-func (r *Registry) List() []Info {
+func (r *Registry) List(_ context.Context) ([]Info, error) {
 	r.mu.RLock()
 	ms := make([]*managed, 0, len(r.caches))
 	for _, m := range r.caches {
@@ -321,7 +321,7 @@ func (r *Registry) List() []Info {
 		}
 		return 0
 	})
-	return out
+	return out, nil
 }
 
 // with runs f on the named cache with its lock held shared.

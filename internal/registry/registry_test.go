@@ -46,34 +46,34 @@ func cfg(extra func(*Config)) Config {
 
 func TestPutReplaceKeepsItemsAndShrinkEvicts(t *testing.T) {
 	r, _ := newRegistry(t, 0)
-	if created, err := r.Put("jobs", cfg(nil)); err != nil || !created {
+	if created, err := r.Put(bg, "jobs", cfg(nil)); err != nil || !created {
 		t.Fatalf("first put: %v %v", created, err)
 	}
 	for i := range 5 {
-		if _, _, err := r.CreateItem("jobs", fmt.Sprint(i), nil, false); err != nil {
+		if _, _, err := r.CreateItem(bg, "jobs", fmt.Sprint(i), nil, false); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r.GetItem("jobs", "0") // 1 is now the least recently used
-	created, err := r.Put("jobs", cfg(func(c *Config) { c.Size = 4 }))
+	r.GetItem(bg, "jobs", "0") // 1 is now the least recently used
+	created, err := r.Put(bg, "jobs", cfg(func(c *Config) { c.Size = 4 }))
 	if err != nil || created {
 		t.Fatalf("replace: %v %v", created, err)
 	}
-	info, _ := r.Info("jobs")
+	info, _ := r.Info(bg, "jobs")
 	if info.Stats.Size != 4 || info.Config.Size != 4 {
 		t.Fatalf("after shrinking: %+v", info)
 	}
-	if _, err := r.GetItem("jobs", "1"); errs.CodeOf(err) != errs.NotFound {
+	if _, err := r.GetItem(bg, "jobs", "1"); errs.CodeOf(err) != errs.NotFound {
 		t.Fatalf("the least recently used item survived the shrink: %v", err)
 	}
-	if _, err := r.GetItem("jobs", "0"); err != nil {
+	if _, err := r.GetItem(bg, "jobs", "0"); err != nil {
 		t.Fatalf("a kept item was lost: %v", err)
 	}
 }
 
 func TestCreatesRacingAConfigChangeAreNotLost(t *testing.T) {
 	r, _ := newRegistry(t, 0)
-	r.Put("jobs", cfg(nil))
+	r.Put(bg, "jobs", cfg(nil))
 	stop := make(chan struct{})
 	var putter sync.WaitGroup
 	puts := 0
@@ -85,7 +85,7 @@ func TestCreatesRacingAConfigChangeAreNotLost(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := r.Put("jobs", cfg(func(c *Config) { c.Parallelism = 1 + i%3 })); err != nil {
+			if _, err := r.Put(bg, "jobs", cfg(func(c *Config) { c.Parallelism = 1 + i%3 })); err != nil {
 				t.Error(err)
 				return
 			}
@@ -101,7 +101,7 @@ func TestCreatesRacingAConfigChangeAreNotLost(t *testing.T) {
 		writers.Go(func() {
 			for i := range 200 {
 				id := fmt.Sprintf("w%d-%d", w, i)
-				if _, _, err := r.CreateItem("jobs", id, nil, false); err != nil {
+				if _, _, err := r.CreateItem(bg, "jobs", id, nil, false); err != nil {
 					t.Errorf("create %s: %v", id, err)
 					continue
 				}
@@ -117,7 +117,7 @@ func TestCreatesRacingAConfigChangeAreNotLost(t *testing.T) {
 	}
 	for w := range 4 {
 		for _, id := range acked[w] {
-			if _, err := r.GetItem("jobs", id); err != nil {
+			if _, err := r.GetItem(bg, "jobs", id); err != nil {
 				t.Fatalf("acknowledged create %s lost after %d config changes: %v", id, puts, err)
 			}
 		}
@@ -126,15 +126,15 @@ func TestCreatesRacingAConfigChangeAreNotLost(t *testing.T) {
 
 func TestCapsAndDelete(t *testing.T) {
 	r, reg := newRegistry(t, 2)
-	r.Put("a", cfg(nil))
-	r.Put("b", cfg(nil))
-	if _, err := r.Put("c", cfg(nil)); errs.CodeOf(err) != errs.Capacity {
+	r.Put(bg, "a", cfg(nil))
+	r.Put(bg, "b", cfg(nil))
+	if _, err := r.Put(bg, "c", cfg(nil)); errs.CodeOf(err) != errs.Capacity {
 		t.Fatalf("third cache with MaxCaches 2: %v", err)
 	}
-	if err := r.Delete("a"); err != nil {
+	if err := r.Delete(bg, "a"); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Delete("a"); errs.CodeOf(err) != errs.NotFound {
+	if err := r.Delete(bg, "a"); errs.CodeOf(err) != errs.NotFound {
 		t.Fatalf("second delete: %v", err)
 	}
 	mfs, _ := reg.Gather()
@@ -147,10 +147,10 @@ func TestCapsAndDelete(t *testing.T) {
 			}
 		}
 	}
-	if _, err := r.Put("c", cfg(nil)); err != nil {
+	if _, err := r.Put(bg, "c", cfg(nil)); err != nil {
 		t.Fatalf("after a delete there is room: %v", err)
 	}
-	if got := len(r.List()); got != 2 {
+	if got := len(mustList(t, r)); got != 2 {
 		t.Fatalf("List: %d caches", got)
 	}
 }
@@ -170,15 +170,15 @@ func TestPutValidatesAndNamesTheField(t *testing.T) {
 		"webhook.timeout": cfg(func(c *Config) { c.Webhook.Timeout = Duration(time.Hour) }),
 	}
 	for field, c := range cases {
-		_, err := r.Put("x", c)
+		_, err := r.Put(bg, "x", c)
 		if errs.CodeOf(err) != errs.Invalid || !strings.HasPrefix(errs.MessageOf(err), field) {
 			t.Errorf("%s: got %v", field, err)
 		}
 	}
-	if _, err := r.Put("Bad", cfg(nil)); errs.CodeOf(err) != errs.Invalid {
+	if _, err := r.Put(bg, "Bad", cfg(nil)); errs.CodeOf(err) != errs.Invalid {
 		t.Fatalf("bad name: %v", err)
 	}
-	if len(r.List()) != 0 {
+	if len(mustList(t, r)) != 0 {
 		t.Fatal("an invalid cache was registered")
 	}
 }
@@ -195,4 +195,16 @@ func TestParseFile(t *testing.T) {
 	if _, err := ParseFile([]byte("caches:\n  jobs:\n    resync: 1s\n")); err == nil {
 		t.Fatal("unknown field accepted")
 	}
+}
+
+// bg is the context of calls whose context does not matter to the test.
+var bg = context.Background()
+
+func mustList(t *testing.T, r *Registry) []Info {
+	t.Helper()
+	infos, err := r.List(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return infos
 }
