@@ -1,8 +1,8 @@
 package registry
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"slices"
