@@ -160,7 +160,7 @@ func (c *AutoRefreshCache) Lookup(id ItemID) (Entry, error) {
 		return Entry{}, notFound(id)
 	}
 	s.hits++
-	s.touch(e, c.clock.Add(1))
+	c.promote(s, e)
 	out := Entry{ID: id, Item: e.item, SyncedAt: e.syncedAt, PendingDelete: e.pendingDelete}
 	seq := e.seq
 	s.mu.Unlock()
@@ -188,7 +188,7 @@ func (c *AutoRefreshCache) Create(id ItemID, item Item) (Entry, bool, error) {
 	s := c.sh.of(id)
 	s.mu.Lock()
 	if e, ok := s.m[id]; ok {
-		s.touch(e, c.clock.Add(1))
+		c.promote(s, e)
 		out := Entry{ID: id, Item: e.item, SyncedAt: e.syncedAt, PendingDelete: e.pendingDelete}
 		seq := e.seq
 		s.mu.Unlock()
@@ -207,6 +207,7 @@ func (c *AutoRefreshCache) Create(id ItemID, item Item) (Entry, bool, error) {
 	e.inFlight = syncNow
 	s.m[id] = e
 	s.pushFront(e)
+	s.publishTail()
 	e.seq = c.record(Change{Kind: ChangePut, ID: id, Item: item})
 	s.mu.Unlock()
 	c.n.Add(1)
@@ -277,6 +278,20 @@ func (c *AutoRefreshCache) Close() {
 		// them over (Restore) claims them again.
 		c.opts.Budget.release(c.n.Load())
 	})
+}
+
+// promote makes e the most recently used item, unless it already is among
+// the most recent eighth of the items held: then its position cannot matter
+// for eviction soon, and skipping the stamp spares the hit a write to the
+// shared recency counter (the one contended cache line on the read path).
+// Fewer than 8 stamps ahead of e always promote, so small caches are exact.
+// Callers hold s.mu.
+func (c *AutoRefreshCache) promote(s *shard, e *entry) {
+	// clock-stamp bounds the number of items used more recently than e.
+	if c.clock.Load()-e.stamp < uint64(c.n.Load())/8 {
+		return
+	}
+	s.touch(e, c.clock.Add(1))
 }
 
 // emit reports an event if anyone listens. Callers hold no lock.

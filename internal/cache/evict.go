@@ -25,13 +25,10 @@ func (c *AutoRefreshCache) evictOne() (Event, bool) {
 	for {
 		var best *shard
 		bestStamp := uint64(math.MaxUint64)
-		for i := range c.sh.s {
-			s := &c.sh.s[i]
-			s.mu.Lock()
-			if s.tail != nil && s.tail.stamp < bestStamp {
-				best, bestStamp = s, s.tail.stamp
+		for i := range c.sh.tails {
+			if st := c.sh.tails[i].Load(); st < bestStamp {
+				best, bestStamp = &c.sh.s[i], st
 			}
-			s.mu.Unlock()
 		}
 		if best == nil {
 			return Event{}, false
@@ -39,7 +36,8 @@ func (c *AutoRefreshCache) evictOne() (Event, bool) {
 		best.mu.Lock()
 		t := best.tail
 		if t == nil || t.stamp != bestStamp {
-			// A Get moved it, or someone removed it: look again.
+			// A Get moved it, or someone removed it, between the read of
+			// the published stamp and the lock: look again.
 			best.mu.Unlock()
 			continue
 		}

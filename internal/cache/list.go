@@ -116,6 +116,7 @@ func (c *AutoRefreshCache) Restore(entries []Entry) {
 		e := &entry{id: en.ID, item: en.Item, syncedAt: en.SyncedAt, pendingDelete: en.PendingDelete, stamp: c.clock.Add(1)}
 		s.m[en.ID] = e
 		s.pushFront(e)
+		s.publishTail()
 		if e.pendingDelete {
 			c.pendingMu.Lock()
 			c.pending[en.ID] = e

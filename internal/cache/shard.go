@@ -2,7 +2,9 @@ package cache
 
 import (
 	"hash/maphash"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,10 +44,14 @@ type shard struct {
 	// contended cache line on every read.
 	hits, misses uint64
 
-	_ [40]byte // keep neighbouring shards' hot fields on separate cache lines
+	// tails points at this shard's slot of shards.tails.
+	tails *atomic.Uint64
+
+	_ [32]byte // keep neighbouring shards' hot fields on separate cache lines
 }
 
-// pushFront links e at the head. Callers hold s.mu.
+// pushFront links e at the head. Callers hold s.mu and call publishTail
+// when done.
 func (s *shard) pushFront(e *entry) {
 	e.prev = nil
 	e.next = s.head
@@ -76,11 +82,15 @@ func (s *shard) unlink(e *entry) {
 // touch moves e to the head with a fresh stamp. Callers hold s.mu.
 func (s *shard) touch(e *entry, stamp uint64) {
 	e.stamp = stamp
-	if s.head == e {
-		return
+	wasTail := s.tail == e
+	if s.head != e {
+		s.unlink(e)
+		s.pushFront(e)
 	}
-	s.unlink(e)
-	s.pushFront(e)
+	if wasTail {
+		// The tail moved, or (a one-item shard) its stamp did.
+		s.publishTail()
+	}
 }
 
 // remove deletes e from the shard and marks it removed. Callers hold s.mu.
@@ -88,18 +98,38 @@ func (s *shard) remove(e *entry) {
 	s.unlink(e)
 	delete(s.m, e.id)
 	e.removed = true
+	s.publishTail()
+}
+
+// publishTail records the stamp of the shard's least recently used entry
+// where evictors can read it without taking the shard's lock. Callers hold
+// s.mu.
+func (s *shard) publishTail() {
+	stamp := uint64(math.MaxUint64)
+	if s.tail != nil {
+		stamp = s.tail.stamp
+	}
+	if s.tails.Load() != stamp {
+		s.tails.Store(stamp)
+	}
 }
 
 // shards is the fixed set of shards with the hash seed that picks one.
 type shards struct {
 	seed maphash.Seed
 	s    [shardCount]shard
+	// tails holds each shard's least recent stamp (MaxUint64 when empty),
+	// packed together so that an evictor finds the global least recently
+	// used item by reading a few cache lines instead of locking every shard.
+	tails [shardCount]atomic.Uint64
 }
 
 func newShards() *shards {
 	sh := &shards{seed: maphash.MakeSeed()}
 	for i := range sh.s {
 		sh.s[i].m = make(map[ItemID]*entry)
+		sh.s[i].tails = &sh.tails[i]
+		sh.tails[i].Store(math.MaxUint64)
 	}
 	return sh
 }
