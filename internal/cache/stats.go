@@ -12,8 +12,8 @@ type counters struct {
 	cycles                                                 atomic.Uint64 // refresh cycles run
 	queued                                                 atomic.Int64  // items waiting for a worker
 	syncing                                                atomic.Int64  // batches in a SyncFunc call
-	lastSyncAt, lastErrorAt                           atomic.Int64
-	lastError                                         atomic.Pointer[string]
+	lastSyncAt, lastErrorAt                                atomic.Int64
+	lastError                                              atomic.Pointer[string]
 }
 
 // Stats is a point-in-time view of a cache's counters.
@@ -47,18 +47,18 @@ type Stats struct {
 func (c *AutoRefreshCache) Stats() Stats {
 	hits, misses := c.hitsMisses()
 	st := Stats{
-		Size:        c.Len(),
-		Syncs:       c.stats.syncs.Load(),
-		SyncErrors:  c.stats.syncErrors.Load(),
+		Size:          c.Len(),
+		Syncs:         c.stats.syncs.Load(),
+		SyncErrors:    c.stats.syncErrors.Load(),
 		Enqueued:      max(c.stats.queued.Load(), 0),
 		InFlight:      max(c.stats.syncing.Load(), 0),
 		EnqueuedTotal: c.stats.enqueuedTotal.Load(),
-		Hits:        hits,
-		Misses:      misses,
-		Evictions:   c.stats.evictions.Load(),
-		Deletions:   c.stats.deletions.Load(),
-		LastSyncAt:  unixNano(c.stats.lastSyncAt.Load()),
-		LastErrorAt: unixNano(c.stats.lastErrorAt.Load()),
+		Hits:          hits,
+		Misses:        misses,
+		Evictions:     c.stats.evictions.Load(),
+		Deletions:     c.stats.deletions.Load(),
+		LastSyncAt:    unixNano(c.stats.lastSyncAt.Load()),
+		LastErrorAt:   unixNano(c.stats.lastErrorAt.Load()),
 	}
 	if p := c.stats.lastError.Load(); p != nil {
 		st.LastError = *p
