@@ -138,3 +138,25 @@ func TestNoOutsideResourcesOrInlineCode(t *testing.T) {
 		t.Error("index.html has a <style> element")
 	}
 }
+
+// TestTokenStaysInSessionStorage keeps the access token where the dashboard
+// promises: in sessionStorage, sent in a header. EventSource cannot send
+// one, so the event stream must be read with fetch.
+func TestTokenStaysInSessionStorage(t *testing.T) {
+	comment := regexp.MustCompile(`(?m)^\s*(//|\*|/\*).*$`)
+	for name, text := range files(t) {
+		if !strings.HasSuffix(name, ".js") {
+			continue
+		}
+		code := comment.ReplaceAllString(text, "")
+		for _, banned := range []string{"localStorage", "document.cookie", "EventSource", "indexedDB"} {
+			if strings.Contains(code, banned) {
+				t.Errorf("%s uses %s", name, banned)
+			}
+		}
+	}
+	api := files(t)["api.js"]
+	if !strings.Contains(api, "sessionStorage") || !strings.Contains(api, "Authorization") {
+		t.Error("api.js no longer keeps the token in sessionStorage and sends it in Authorization")
+	}
+}

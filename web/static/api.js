@@ -1,5 +1,10 @@
 // The dashboard's calls to the service's JSON API. Every function returns
 // the decoded body or throws an ApiError carrying the API's error code.
+//
+// When the server runs with --auth-tokens-file, every call carries
+// `Authorization: Bearer <token>`. The token lives in sessionStorage only
+// (this tab, until it closes): never in localStorage, a cookie or a URL. A
+// 401 tells the listeners of onAuthRequired, which ask the person for one.
 
 /** An error answer of the API: {code, message} and the HTTP status. */
 export class ApiError extends Error {
@@ -13,9 +18,84 @@ export class ApiError extends Error {
 
 const enc = encodeURIComponent;
 
+// ---- The access token ----
+
+const TOKEN_KEY = 'autorefresh.token';
+
+// Kept in memory too: sessionStorage can be unavailable (a browser setting),
+// and the page should still work for as long as it is open.
+let memoryToken = null;
+
+/** The token the page sends, or null. */
+export function getToken() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) ?? memoryToken;
+  } catch {
+    return memoryToken;
+  }
+}
+
+/** Keeps a token for this tab's session; null forgets it. */
+export function setToken(token) {
+  memoryToken = token || null;
+  try {
+    if (memoryToken) sessionStorage.setItem(TOKEN_KEY, memoryToken);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Storage refused: the token lives in memory only.
+  }
+}
+
+/**
+ * Why a string cannot be sent as a token, or null if it can. A token is a
+ * field of the tokens file, so it has no spaces; a header value could not
+ * carry control or non-ASCII characters anyway.
+ */
+export function tokenProblem(token) {
+  if (token === '') return 'Enter a token.';
+  if (!/^[\x21-\x7e]+$/.test(token)) return 'A token has no spaces and only plain ASCII characters.';
+  return null;
+}
+
+const authListeners = new Set();
+
+/**
+ * Calls fn({rejected}) whenever the server answers 401: rejected is true
+ * when a token was sent (it is wrong or was withdrawn), false when none was.
+ */
+export function onAuthRequired(fn) {
+  authListeners.add(fn);
+}
+
+/**
+ * Tells the listeners that the server answered 401 to a request that carried
+ * sentToken (null: none). An answer to a request made with another token
+ * than the current one is stale, and ignored: answers whether it was not.
+ */
+export function authRequired(sentToken) {
+  if ((sentToken || null) !== getToken()) return false;
+  for (const fn of authListeners) fn({ rejected: Boolean(sentToken) });
+  return true;
+}
+
+/** The token a request with these headers carries, or null. */
+export const tokenOf = (headers) => headers.Authorization?.slice('Bearer '.length) ?? null;
+
+/** The headers of a call: Accept, and the token when there is one. */
+export function authHeaders(accept = 'application/json') {
+  const headers = { Accept: accept };
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  return headers;
+}
+
+// ---- The calls ----
+
 // call answers {status, data} for a 2xx, and throws an ApiError otherwise.
 async function call(method, path, body) {
-  const init = { method, headers: { Accept: 'application/json' } };
+  const headers = authHeaders();
+  const sentToken = tokenOf(headers);
+  const init = { method, headers, cache: 'no-store' };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -35,6 +115,7 @@ async function call(method, path, body) {
     }
   }
   if (!res.ok) {
+    if (res.status === 401) authRequired(sentToken);
     throw new ApiError(res.status, data?.code ?? `HTTP_${res.status}`, data?.message ?? res.statusText);
   }
   return { status: res.status, data };

@@ -1,7 +1,10 @@
 // The dashboard's entry point: polls the caches, shows the picked cache's
 // items live from its event stream, and carries out the page's actions.
+// When the server wants a token (a 401), everything stops and the token
+// form is shown until a token is accepted.
 
 import * as api from './api.js';
+import { AuthGate } from './auth.js';
 import { CachesView } from './caches.js';
 import { ItemsView } from './items.js';
 import { ItemStream } from './stream.js';
@@ -18,19 +21,73 @@ function toast(message, isError = false) {
   setTimeout(() => t.remove(), isError ? 8000 : 3000);
 }
 
-const describe = (err) => (err instanceof api.ApiError ? `${err.message} (${err.code})` : String(err));
+function describe(err) {
+  if (!(err instanceof api.ApiError)) return String(err);
+  if (err.status === 401) return 'this server needs an access token';
+  if (err.status === 403) {
+    return 'this token may only read. Sign out and enter a write token to create, delete or sync';
+  }
+  return `${err.message} (${err.code})`;
+}
 
 class Dashboard {
   constructor() {
     this.current = null; // the picked cache's name
     this.stream = null;
     this.loadSeq = 0;
+    this.locked = false; // waiting for a token
+    this.epoch = 0; // counts the locks: work begun before one is dropped
     this.caches = new CachesView($('caches'), $('caches-empty'), (name) => this.pick(name));
     this.items = new ItemsView($('items').tBodies[0], $('items-empty'), $('items-more'), (id) => this.remove(id));
     $('create-form').addEventListener('submit', (e) => this.create(e));
     $('sync-now').addEventListener('click', () => this.sync());
-    window.addEventListener('hashchange', () => this.pick(this.fromHash(), false));
+    window.addEventListener('hashchange', () => {
+      if (!this.locked) this.pick(this.fromHash(), false);
+    });
     setInterval(() => this.items.tick(), 1000);
+    this.gate = new AuthGate(
+      { panel: $('auth-panel'), form: $('auth-form'), input: $('token'), message: $('auth-message'), signOut: $('sign-out') },
+      { check: () => this.check(), signedOut: () => this.lock(false, true) },
+    );
+    api.onAuthRequired(({ rejected }) => this.lock(rejected));
+  }
+
+  // Stops everything until a token is accepted: no polling, no stream, and
+  // nothing of what was shown. signedOut: the gate shows itself.
+  lock(rejected, signedOut = false) {
+    if (!this.locked) {
+      this.locked = true;
+      this.epoch++;
+      this.started = false;
+      clearTimeout(this.pollTimer);
+      this.loadSeq++; // list reads under way are dropped
+      this.stream?.close();
+      this.stream = null;
+      this.current = null;
+      this.items.reset();
+      this.caches.update([]);
+      $('caches-section').hidden = true;
+      $('cache-panel').hidden = true;
+      $('caches-status').textContent = '';
+    }
+    if (!signedOut) this.gate.show(rejected);
+  }
+
+  // Tries the token the gate just kept; on success, starts again.
+  async check() {
+    try {
+      await api.listCaches();
+    } catch (err) {
+      // A 401 has locked the page again and the gate says so.
+      if (err.status !== 401) this.gate.say(`Cannot check the token: ${describe(err)}`, true);
+      return false;
+    }
+    this.locked = false;
+    $('caches-section').hidden = false;
+    $('caches-title').focus();
+    toast('Token accepted.');
+    this.start();
+    return true;
   }
 
   fromHash() {
@@ -40,6 +97,7 @@ class Dashboard {
 
   async start() {
     await this.poll();
+    if (this.locked) return;
     const wanted = this.fromHash();
     const names = this.caches.caches.map((c) => c.name);
     if (wanted && names.includes(wanted)) this.pick(wanted, false);
@@ -50,8 +108,11 @@ class Dashboard {
   // when none is shown.
   async poll() {
     clearTimeout(this.pollTimer);
+    if (this.locked) return;
+    const epoch = this.epoch;
     try {
       const list = await api.listCaches();
+      if (epoch !== this.epoch) return;
       this.caches.update(list);
       $('caches-status').textContent = `${list.length} ${list.length === 1 ? 'cache' : 'caches'}`;
       const names = list.map((c) => c.name);
@@ -61,6 +122,7 @@ class Dashboard {
       }
       if (!this.current && names.length > 0 && this.started) this.pick(names[0]);
     } catch (err) {
+      if (epoch !== this.epoch) return; // a 401: the token form is (or was) up
       $('caches-status').textContent = `Cannot read the caches: ${describe(err)}`;
     }
     this.started = true;
@@ -102,7 +164,7 @@ class Dashboard {
     } catch (err) {
       if (seq !== this.loadSeq || name !== this.current) return;
       this.items.endReload([...this.items.items.values()], this.items.partial);
-      toast(`Cannot list the items: ${describe(err)}`, true);
+      if (err.status !== 401) toast(`Cannot list the items: ${describe(err)}`, true);
     }
   }
 

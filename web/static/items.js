@@ -1,6 +1,7 @@
 // The items table of one cache. It holds the items by id and applies the
-// event stream's changes to them; a full list read replaces them (at start,
-// on every reconnection and after a `lagged` event).
+// event stream's changes to them; a full list read replaces them (when a
+// stream opens without a Last-Event-ID to resume from, and after a `lagged`
+// event).
 
 import { ago, el, shortJSON } from './format.js';
 
