@@ -5,10 +5,14 @@ import "math"
 // evictOverflow evicts least recently used items until the cache is within
 // its size bound.
 //
-// Eviction is plain LRU across the whole cache: the recency stamps come from
-// one counter, so comparing the tails of all shards finds the global least
-// recently used item. Terminal items get no special treatment; a caller that
-// wants finished jobs to go first can delete them. Callers hold no lock.
+// Recency stamps come from one counter shared by all shards, and each shard
+// publishes the stamp of its own least recent item, so the evictor finds the
+// cache-wide least recently used item without locking every shard. Two
+// deliberate approximations: a hit on an item already among the most recent
+// eighth of the items does not re-stamp it (see promote), and terminal items
+// get no special treatment (a caller that wants finished jobs gone first
+// deletes them). Neither can evict an item that was used more recently than
+// seven eighths of the cache. Callers hold no lock.
 func (c *AutoRefreshCache) evictOverflow() {
 	for c.n.Load() > int64(c.opts.Size) {
 		ev, ok := c.evictOne()
