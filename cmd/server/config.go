@@ -30,6 +30,9 @@ type config struct {
 	tlsCert, tlsKey      string
 	maxCaches            int
 	maxItems             int64
+	// postgresURL, if set, keeps all state in PostgreSQL (internal/replicated)
+	// instead of the bbolt file, so that many replicas can share it.
+	postgresURL string
 }
 
 // envFlags defines flags whose defaults come from AUTOREFRESH_* variables.
@@ -101,6 +104,10 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	f.str(&cfg.tlsKey, "tls-key", "AUTOREFRESH_TLS_KEY", "", "PEM private key `file`")
 	f.integer(&maxCaches, "max-caches", "AUTOREFRESH_MAX_CACHES", registry.DefaultMaxCaches, "most caches the server hosts")
 	f.integer(&cfg.maxItems, "max-items", "AUTOREFRESH_MAX_ITEMS", registry.DefaultMaxItems, "most items of all caches together")
+	// Not f.str: the URL may hold a password, and a flag's default is shown
+	// by -help. The variable is read after parsing instead.
+	fs.StringVar(&cfg.postgresURL, "postgres", "",
+		"PostgreSQL `URL`: keep caches and items there instead of --data-dir, shared by any number of replicas (env AUTOREFRESH_POSTGRES_URL, preferred: a command line is visible to ps)")
 	if len(f.errs) > 0 {
 		return config{}, f.errs[0]
 	}
@@ -139,6 +146,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return config{}, fmt.Errorf("--max-items: must be at least 1")
 	}
 	cfg.rateLimit, cfg.maxCaches = int(rateLimit), int(maxCaches)
+	if cfg.postgresURL == "" {
+		cfg.postgresURL = getenv("AUTOREFRESH_POSTGRES_URL")
+	}
+	if cfg.postgresURL != "" && cfg.inMemory {
+		return config{}, fmt.Errorf("--postgres and --in-memory do not go together")
+	}
 	if cfg.metricsAuth && cfg.authTokensFile == "" {
 		return config{}, fmt.Errorf("--metrics-auth needs --auth-tokens-file")
 	}

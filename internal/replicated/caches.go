@@ -1,0 +1,262 @@
+package replicated
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/internal/registry"
+)
+
+// cachesLockKey serializes registrations (pg_advisory_xact_lock), so that
+// the cache limit is exact across replicas.
+const cachesLockKey int64 = 0x6175746f63616368 // "autocach"
+
+// validate applies the embedded mode's checks to a registration. cfg has
+// its defaults.
+func (s *Service) validate(name string, cfg registry.Config) error {
+	s.validateMu.Lock()
+	defer s.validateMu.Unlock()
+	if _, err := s.validator.Put(context.Background(), name, cfg); err != nil {
+		return err
+	}
+	_ = s.validator.Delete(context.Background(), name)
+	return nil
+}
+
+// Put registers a cache or replaces its config, keeping its items. It
+// reports whether the cache is new. Every replica starts (or restarts)
+// refreshing it when the notification arrives, or at the next reconcile.
+func (s *Service) Put(ctx context.Context, name string, cfg registry.Config) (created bool, err error) {
+	if !registry.ValidName(name) {
+		// The validator says it the embedded way.
+		return false, s.validate(name, cfg)
+	}
+	cfg = cfg.WithDefaults()
+	if err := s.validate(name, cfg); err != nil {
+		return false, err
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return false, errs.Wrap(errs.Internal, err, "cache: config does not encode")
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	resync := time.Duration(cfg.ResyncPeriod)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", cachesLockKey); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE caches SET config = $2, resync_period = $3, sync_on_create = $4,
+			generation = generation + 1, updated_at = now() WHERE name = $1`, name, b, resync, *cfg.SyncOnCreate)
+		if err != nil || tag.RowsAffected() == 1 {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM caches").Scan(&n); err != nil {
+			return err
+		}
+		if n >= s.opts.MaxCaches {
+			return errs.Errorf(errs.Capacity, "cache: at most %d caches may be registered", s.opts.MaxCaches)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO caches (name, config, resync_period, sync_on_create)
+			VALUES ($1, $2, $3, $4)`, name, b, resync, *cfg.SyncOnCreate); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO cache_stats (cache) VALUES ($1)", name); err != nil {
+			return err
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return false, dbErr(err)
+	}
+	s.kickReconcile()
+	return created, nil
+}
+
+// Delete drops a cache with its items. Every replica stops refreshing it
+// when the notification arrives, or at the next reconcile.
+func (s *Service) Delete(ctx context.Context, name string) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	var found bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The items go by cascade, without one notification each.
+		if _, err := tx.Exec(ctx, "SELECT set_config('autorefresh.delete_kind', 'none', true)"); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, "DELETE FROM caches WHERE name = $1", name)
+		found = tag.RowsAffected() == 1
+		return err
+	})
+	if err != nil {
+		return dbErr(err)
+	}
+	if !found {
+		return cacheNotFound(name)
+	}
+	s.stats.Delete(name)
+	s.kickReconcile()
+	return nil
+}
+
+// Sync makes every idle, non-terminal item of the cache due now and tells
+// every replica's loop to look.
+func (s *Service) Sync(ctx context.Context, name string) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	var exists bool
+	err := s.pool.QueryRow(ctx, `
+		WITH c AS (SELECT name FROM caches WHERE name = $1),
+		due AS (
+			UPDATE items SET next_sync_at = now()
+			WHERE cache = (SELECT name FROM c) AND NOT terminal AND NOT pending_delete
+			  AND lease_owner IS NULL AND next_sync_at > now()
+			RETURNING 1)
+		SELECT EXISTS (SELECT 1 FROM c), (SELECT count(*) FROM due)`, name).Scan(&exists, new(int64))
+	if err != nil {
+		return dbErr(err)
+	}
+	if !exists {
+		return cacheNotFound(name)
+	}
+	if _, err := s.pool.Exec(ctx, "SELECT pg_notify('autorefresh', $1)", notePayload("s", name)); err != nil {
+		// The items are due; the loops find them at their next poll.
+		s.log.Debug("sync notification not sent", zapErr(err))
+	}
+	return nil
+}
+
+// infoQuery reads caches with their shared counters, their size and the
+// number of items under a lease.
+const infoQuery = `
+	SELECT c.name, c.config,
+	       coalesce(st.syncs, 0), coalesce(st.sync_errors, 0), coalesce(st.enqueued, 0),
+	       coalesce(st.hits, 0), coalesce(st.misses, 0), coalesce(st.evictions, 0), coalesce(st.deletions, 0),
+	       st.last_sync_at, st.last_error, st.last_error_at,
+	       (SELECT count(*) FROM items i WHERE i.cache = c.name),
+	       (SELECT count(*) FROM items i WHERE i.cache = c.name AND i.lease_until > now()),
+	       (SELECT count(*) FROM items i WHERE i.cache = c.name AND NOT i.terminal AND NOT i.pending_delete
+	                                     AND i.lease_owner IS NULL AND i.next_sync_at <= now())
+	FROM caches c LEFT JOIN cache_stats st ON st.cache = c.name`
+
+func (s *Service) scanInfo(row pgx.Row) (registry.Info, error) {
+	var (
+		in                          registry.Info
+		cfgJSON                     []byte
+		syncs, syncErrs, enq        int64
+		hits, misses, evict, delete int64
+		lastSync, lastErrAt         *time.Time
+		lastErr                     *string
+		size, leased, due           int64
+	)
+	if err := row.Scan(&in.Name, &cfgJSON, &syncs, &syncErrs, &enq, &hits, &misses, &evict, &delete,
+		&lastSync, &lastErr, &lastErrAt, &size, &leased, &due); err != nil {
+		return registry.Info{}, err
+	}
+	var cfg registry.Config
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		return registry.Info{}, errs.Wrap(errs.Internal, err, "cache: stored config does not decode")
+	}
+	in.Config, in.SecretSet = redact(cfg.WithDefaults())
+	// Enqueued is the items due and not yet claimed; InFlight the batches
+	// under way on every replica, estimated as leased items / batchSize.
+	bs := int64(max(in.Config.BatchSize, 1))
+	st := cache.Stats{
+		Size: int(size), Syncs: uint64(syncs), SyncErrors: uint64(syncErrs), Enqueued: due,
+		InFlight: (leased + bs - 1) / bs, EnqueuedTotal: uint64(enq), Hits: uint64(hits), Misses: uint64(misses),
+		Evictions: uint64(evict), Deletions: uint64(delete),
+	}
+	if lastSync != nil {
+		st.LastSyncAt = lastSync.UTC()
+	}
+	if lastErr != nil && lastErrAt != nil {
+		st.LastError, st.LastErrorAt = *lastErr, lastErrAt.UTC()
+	}
+	s.addLocal(in.Name, &st)
+	in.Stats = st
+	return in, nil
+}
+
+// Info returns a cache's config (secret left out, header values redacted)
+// and stats. Counters are the sum over every replica, this one's up to
+// now and the others' up to their last flush (StatsInterval).
+func (s *Service) Info(ctx context.Context, name string) (registry.Info, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	in, err := s.scanInfo(s.pool.QueryRow(ctx, infoQuery+" WHERE c.name = $1", name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return registry.Info{}, cacheNotFound(name)
+	}
+	if err != nil {
+		return registry.Info{}, dbErr(err)
+	}
+	return in, nil
+}
+
+// List returns every cache, by name.
+func (s *Service) List(ctx context.Context) ([]registry.Info, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, infoQuery+" ORDER BY c.name")
+	if err != nil {
+		return nil, dbErr(err)
+	}
+	defer rows.Close()
+	out := []registry.Info{}
+	for rows.Next() {
+		in, err := s.scanInfo(rows)
+		if err != nil {
+			return nil, dbErr(err)
+		}
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr(err)
+	}
+	return out, nil
+}
+
+// redact leaves the secret out and hides header values, as the embedded
+// registry does.
+func redact(cfg registry.Config) (registry.Config, bool) {
+	secretSet := cfg.Webhook.Secret != ""
+	cfg.Webhook.Secret = ""
+	if len(cfg.Webhook.Headers) > 0 {
+		h := maps.Clone(cfg.Webhook.Headers)
+		for k := range h {
+			h[k] = registry.RedactedValue
+		}
+		cfg.Webhook.Headers = h
+	}
+	return cfg, secretSet
+}
+
+func cacheNotFound(name string) error {
+	return errs.Errorf(errs.NotFound, "cache %q not found", name)
+}
+
+// PutAll registers every cache of a --config file, in name order, and stops
+// at the first error, naming the cache (as registry.PutAll does).
+func (s *Service) PutAll(ctx context.Context, f registry.File) error {
+	names := slices.Sorted(maps.Keys(f.Caches))
+	for _, name := range names {
+		if _, err := s.Put(ctx, name, f.Caches[name]); err != nil {
+			if errs.CodeOf(err) == errs.Internal {
+				return fmt.Errorf("cache %q: %w", name, err)
+			}
+			return fmt.Errorf("cache %q: %s", name, errs.MessageOf(err))
+		}
+	}
+	return nil
+}

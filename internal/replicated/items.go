@@ -1,0 +1,298 @@
+package replicated
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/internal/record"
+	"github.com/autorefresh/autorefresh/internal/registry"
+)
+
+// itemCols are the columns scanItem reads, in its order.
+const itemCols = "id, data, terminal, version, created_at, updated_at, synced_at, pending_delete"
+
+// scanItem reads one row of itemCols.
+func scanItem(row pgx.Row) (registry.Item, error) {
+	var (
+		r       record.Record
+		data    []byte
+		synced  *time.Time
+		pending bool
+	)
+	if err := row.Scan(&r.ID, &data, &r.Terminal, &r.Version, &r.CreatedAt, &r.UpdatedAt, &synced, &pending); err != nil {
+		return registry.Item{}, err
+	}
+	r.Data = json.RawMessage(data)
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	it := registry.Item{Record: &r, PendingDelete: pending}
+	if synced != nil {
+		t := synced.UTC()
+		it.SyncedAt = &t
+	}
+	return it, nil
+}
+
+func itemNotFound(id string) error { return errs.Errorf(errs.NotFound, "item %q not found", id) }
+
+// CreateItem is GetOrCreate: it inserts a new item at version 1 (INSERT ...
+// ON CONFLICT DO NOTHING RETURNING), or returns the existing one unchanged.
+// created says which; of concurrent creates of one id, on any replicas,
+// exactly one is created.
+func (s *Service) CreateItem(ctx context.Context, name, id string, data json.RawMessage, terminal bool) (it registry.Item, created bool, err error) {
+	if !registry.ValidID(id) {
+		return registry.Item{}, false, errs.Errorf(errs.Invalid, "id: must be 1 to 256 of A-Z a-z 0-9 . _ ~ -")
+	}
+	if len(data) == 0 {
+		data = json.RawMessage("null")
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	full, err := s.items.full(ctx, s)
+	if err != nil {
+		return registry.Item{}, false, dbErr(err)
+	}
+	if !full {
+		// A new item is due at once with syncOnCreate, else after a
+		// jittered resync period.
+		it, err = scanItem(s.pool.QueryRow(ctx, `
+			INSERT INTO items (cache, id, data, terminal, version, created_at, updated_at, next_sync_at, last_used_at)
+			SELECT c.name, $2, $3, $4, 1, now(), now(),
+			       CASE WHEN c.sync_on_create THEN now() ELSE now() + c.resync_period * (0.9 + 0.2 * random()) END,
+			       now()
+			FROM caches c WHERE c.name = $1
+			ON CONFLICT (cache, id) DO NOTHING
+			RETURNING `+itemCols, name, id, []byte(data), terminal))
+		switch {
+		case err == nil:
+			s.items.created()
+			if w := s.worker(name); w != nil && !it.Terminal {
+				w.poke() // sync-on-create without waiting for the next poll
+			}
+			return it, true, nil
+		case !errors.Is(err, pgx.ErrNoRows):
+			return registry.Item{}, false, dbErr(err)
+		}
+	}
+	// The item exists (or the cache does not, or the server is full).
+	it, err = s.readItem(ctx, name, id, true)
+	if err == nil {
+		return it, false, nil
+	}
+	if errs.CodeOf(err) == errs.NotFound && full && s.cacheExists(ctx, name) == nil {
+		return registry.Item{}, false, errs.Errorf(errs.Capacity,
+			"the server holds its maximum of %d items; delete some first", s.opts.MaxItems)
+	}
+	return registry.Item{}, false, err
+}
+
+// GetItem returns an item.
+func (s *Service) GetItem(ctx context.Context, name, id string) (registry.Item, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	it, err := s.readItem(ctx, name, id, true)
+	switch errs.CodeOf(err) {
+	case "":
+		s.local(name).hits.Add(1)
+	case errs.NotFound:
+		s.local(name).misses.Add(1)
+	}
+	return it, err
+}
+
+// readItem reads an item; touch records the use for the LRU order of the
+// size bound (see touches).
+func (s *Service) readItem(ctx context.Context, name, id string, touch bool) (registry.Item, error) {
+	it, err := scanItem(s.pool.QueryRow(ctx, "SELECT "+itemCols+" FROM items WHERE cache = $1 AND id = $2", name, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		if err := s.cacheExists(ctx, name); err != nil {
+			return registry.Item{}, err
+		}
+		return registry.Item{}, itemNotFound(id)
+	}
+	if err != nil {
+		return registry.Item{}, dbErr(err)
+	}
+	if touch {
+		s.touches.add(name, id)
+	}
+	return it, nil
+}
+
+// touches are the items read since the last flush. Reads stay reads: the
+// uses are written in one statement a second (statsLoop), without waiting
+// for the commit to be durable, so an item's last_used_at moves at most once
+// a second. Past maxTouches distinct items in a second, further uses are not
+// recorded. Both make the LRU order approximate.
+type touches struct {
+	mu  sync.Mutex
+	set map[itemKey]struct{}
+}
+
+const maxTouches = 100_000
+
+func (t *touches) add(cacheName, id string) {
+	t.mu.Lock()
+	if t.set == nil {
+		t.set = make(map[itemKey]struct{})
+	}
+	if len(t.set) < maxTouches {
+		t.set[itemKey{cacheName, id}] = struct{}{}
+	}
+	t.mu.Unlock()
+}
+
+func (t *touches) take() map[itemKey]struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	set := t.set
+	t.set = nil
+	return set
+}
+
+// flushTouches writes the recorded uses.
+func (s *Service) flushTouches(ctx context.Context) error {
+	set := s.touches.take()
+	if len(set) == 0 {
+		return nil
+	}
+	caches, ids := make([]string, 0, len(set)), make([]string, 0, len(set))
+	for k := range set {
+		caches, ids = append(caches, k.cache), append(ids, k.id)
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Losing these to a crash costs nothing worth an fsync.
+		if _, err := tx.Exec(ctx, "SELECT set_config('synchronous_commit', 'off', true)"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE items i SET last_used_at = now()
+			FROM unnest($1::text[], $2::text[]) AS k(cache, id)
+			WHERE i.cache = k.cache AND i.id = k.id AND i.last_used_at < now() - interval '1 second'`, caches, ids)
+		return err
+	})
+}
+
+// cacheExists returns nil, a NotFound error, or a database error.
+func (s *Service) cacheExists(ctx context.Context, name string) error {
+	var ok bool
+	if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM caches WHERE name = $1)", name).Scan(&ok); err != nil {
+		return dbErr(err)
+	}
+	if !ok {
+		return cacheNotFound(name)
+	}
+	return nil
+}
+
+// DeleteItem marks an item for deletion (pending_delete) and returns it as
+// it now is. The next deletion pass of the cache, on whichever replica runs
+// it first, removes it.
+func (s *Service) DeleteItem(ctx context.Context, name, id string) (registry.Item, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	it, err := scanItem(s.pool.QueryRow(ctx,
+		"UPDATE items SET pending_delete = true WHERE cache = $1 AND id = $2 RETURNING "+itemCols, name, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		if err := s.cacheExists(ctx, name); err != nil {
+			return registry.Item{}, err
+		}
+		return registry.Item{}, itemNotFound(id)
+	}
+	if err != nil {
+		return registry.Item{}, dbErr(err)
+	}
+	return it, nil
+}
+
+// ListItems returns a page of items in id order (bytewise) after the
+// opaque cursor, optionally only terminal (or non-terminal) ones, and the
+// cursor of the next page ("" at the end). Cursors are the embedded mode's.
+func (s *Service) ListItems(ctx context.Context, name, cursor string, limit int, terminal *bool) ([]registry.Item, string, error) {
+	if limit < 1 || limit > registry.MaxListLimit {
+		return nil, "", errs.Errorf(errs.Invalid, "limit: must be between 1 and %d", registry.MaxListLimit)
+	}
+	after := ""
+	if cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || !registry.ValidID(string(b)) {
+			return nil, "", errs.Errorf(errs.Invalid, "cursor: not a cursor returned by this API")
+		}
+		after = string(b)
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, "SELECT "+itemCols+` FROM items
+		WHERE cache = $1 AND id > $2 AND ($3::boolean IS NULL OR terminal = $3)
+		ORDER BY id LIMIT $4`, name, after, terminal, limit+1)
+	if err != nil {
+		return nil, "", dbErr(err)
+	}
+	page := make([]registry.Item, 0, min(limit, 64))
+	for rows.Next() {
+		it, err := scanItem(rows)
+		if err != nil {
+			rows.Close()
+			return nil, "", dbErr(err)
+		}
+		page = append(page, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", dbErr(err)
+	}
+	if len(page) == 0 {
+		if err := s.cacheExists(ctx, name); err != nil {
+			return nil, "", err
+		}
+	}
+	next := ""
+	if len(page) > limit {
+		page = page[:limit]
+		next = base64.RawURLEncoding.EncodeToString([]byte(page[limit-1].ID))
+	}
+	return page, next, nil
+}
+
+// itemCounter enforces Options.MaxItems approximately. Counting every row
+// at every create would cost too much, so the count is taken at most once a
+// second, and this replica's creates since are added to it. Other
+// replicas' creates within that second are not seen, so the total can go
+// past the cap by what the other replicas create in one second. Above a
+// million items the count is the planner's estimate (pg_class.reltuples,
+// kept by autovacuum and ANALYZE) rather than count(*).
+type itemCounter struct {
+	max int64
+
+	mu    sync.Mutex
+	at    time.Time
+	count int64
+	since int64 // this replica's creates since at
+}
+
+const itemCountTTL = time.Second
+
+func (c *itemCounter) full(ctx context.Context, s *Service) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.at) > itemCountTTL {
+		var n int64
+		err := s.pool.QueryRow(ctx, `SELECT CASE WHEN reltuples < 1000000 THEN (SELECT count(*) FROM items)
+			ELSE reltuples::bigint END FROM pg_class WHERE oid = 'items'::regclass`).Scan(&n)
+		if err != nil {
+			return false, err
+		}
+		c.at, c.count, c.since = time.Now(), n, 0
+	}
+	return c.count+c.since >= c.max, nil
+}
+
+func (c *itemCounter) created() {
+	c.mu.Lock()
+	c.since++
+	c.mu.Unlock()
+}

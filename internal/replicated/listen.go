@@ -1,0 +1,224 @@
+package replicated
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+
+	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/record"
+)
+
+// notifyChannel is the one LISTEN/NOTIFY channel; see migrations/0001.
+const notifyChannel = "autorefresh"
+
+// note is one notification's payload.
+type note struct {
+	Kind    string `json:"k"`           // "c" cache, "i" item, "s" sync asked for
+	Cache   string `json:"c"`           // cache name
+	ID      string `json:"i,omitempty"` // item id
+	Version int64  `json:"v,omitempty"` // item version after the change
+	Type    string `json:"t,omitempty"` // created, updated, deleted, evicted
+	Gen     int64  `json:"g,omitempty"` // cache generation; 0 when deleted
+	// The whole item, for a created or updated item of at most 7000 bytes.
+	Full      bool            `json:"full,omitempty"`
+	Terminal  bool            `json:"term,omitempty"`
+	CreatedAt time.Time       `json:"ca,omitzero"`
+	UpdatedAt time.Time       `json:"ua,omitzero"`
+	Data      json.RawMessage `json:"d,omitempty"`
+}
+
+func notePayload(kind, cacheName string) string {
+	b, _ := json.Marshal(note{Kind: kind, Cache: cacheName})
+	return string(b)
+}
+
+// listenLoop keeps a dedicated connection LISTENing, and makes it again,
+// with backoff, whenever it is lost. It returns only when ctx ends.
+func (s *Service) listenLoop(ctx context.Context) {
+	var bo backoff
+	for {
+		err := s.listen(ctx, bo.reset)
+		if ctx.Err() != nil {
+			return
+		}
+		s.metrics.reconnects.Inc()
+		d := bo.next()
+		s.log.Warn("LISTEN connection lost; reconnecting", zap.Duration("backoff", d), zapErr(err))
+		if !sleepCtx(ctx, d) {
+			return
+		}
+	}
+}
+
+// listen runs one LISTEN connection until it fails or ctx ends.
+func (s *Service) listen(ctx context.Context, connected func()) error {
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		return err
+	}
+	connected()
+	// Whatever changed while nobody listened: the reconcile re-reads the
+	// caches. Item events of that gap are lost for watchers.
+	s.kickReconcile()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		var nt note
+		if err := json.Unmarshal([]byte(n.Payload), &nt); err != nil {
+			s.log.Warn("notification not understood", zap.String("payload", n.Payload))
+			continue
+		}
+		s.handleNote(ctx, nt)
+	}
+}
+
+func (s *Service) handleNote(ctx context.Context, nt note) {
+	switch nt.Kind {
+	case "c":
+		s.kickReconcile()
+	case "s":
+		if w := s.worker(nt.Cache); w != nil {
+			w.poke()
+		}
+	case "i":
+		if nt.Type == "created" {
+			if w := s.worker(nt.Cache); w != nil {
+				w.poke() // sync-on-create of an item made on another replica
+			}
+		}
+		if s.opts.OnEvent != nil {
+			select {
+			case s.notes <- nt:
+			case <-ctx.Done():
+			}
+		}
+	}
+}
+
+// eventLoop turns item notifications into events: it re-reads the created
+// and updated items, many at once, and calls OnEvent in notification
+// (commit) order.
+func (s *Service) eventLoop(ctx context.Context) {
+	const maxBatch = 512
+	batch := make([]note, 0, maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return
+		case nt := <-s.notes:
+			batch = append(batch, nt)
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case nt := <-s.notes:
+				batch = append(batch, nt)
+			default:
+				break more
+			}
+		}
+		s.emit(ctx, batch)
+	}
+}
+
+type itemKey struct{ cache, id string }
+
+// emit calls OnEvent for each note of the batch. A note that carries its
+// item is reported with it; the others' items are re-read, many at once: an
+// update whose item has moved on (or gone) since is then skipped, as the
+// later notification carries the newer state, and a creation is reported
+// with the item as it now is. Deletions and evictions carry no item.
+func (s *Service) emit(ctx context.Context, batch []note) {
+	var caches, ids []string
+	for _, nt := range batch {
+		if (nt.Type == "created" || nt.Type == "updated") && !nt.Full {
+			caches, ids = append(caches, nt.Cache), append(ids, nt.ID)
+		}
+	}
+	live := make(map[itemKey]*record.Record, len(ids))
+	if len(ids) > 0 {
+		var bo backoff
+		for attempt := 0; ; attempt++ {
+			err := s.readLive(ctx, caches, ids, live)
+			if err == nil {
+				break
+			}
+			if attempt == 3 || ctx.Err() != nil {
+				s.log.Warn("item events dropped: the items could not be read", zap.Int("events", len(ids)), zapErr(err))
+				break
+			}
+			if !sleepCtx(ctx, bo.next()) {
+				return
+			}
+		}
+	}
+	for _, nt := range batch {
+		ev := cache.Event{ID: nt.ID}
+		switch nt.Type {
+		case "created", "updated":
+			rec := live[itemKey{nt.Cache, nt.ID}]
+			if nt.Full {
+				data := nt.Data
+				if len(data) == 0 {
+					data = json.RawMessage("null")
+				}
+				rec = &record.Record{ID: nt.ID, Data: data, Terminal: nt.Terminal, Version: nt.Version,
+					CreatedAt: nt.CreatedAt.UTC(), UpdatedAt: nt.UpdatedAt.UTC()}
+			}
+			if rec == nil || (nt.Type == "updated" && rec.Version != nt.Version) {
+				continue
+			}
+			ev.Type, ev.Item = cache.Created, rec
+			if nt.Type == "updated" {
+				ev.Type = cache.Updated
+			}
+		case "deleted":
+			ev.Type = cache.Deleted
+		case "evicted":
+			ev.Type = cache.Evicted
+		default:
+			continue
+		}
+		s.opts.OnEvent(nt.Cache, ev)
+	}
+}
+
+func (s *Service) readLive(ctx context.Context, caches, ids []string, into map[itemKey]*record.Record) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT i.cache, i.id, i.data, i.terminal, i.version, i.created_at, i.updated_at
+		FROM unnest($1::text[], $2::text[]) AS k(cache, id) JOIN items i ON i.cache = k.cache AND i.id = k.id`, caches, ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			c    string
+			r    record.Record
+			data []byte
+		)
+		if err := rows.Scan(&c, &r.ID, &data, &r.Terminal, &r.Version, &r.CreatedAt, &r.UpdatedAt); err != nil {
+			return err
+		}
+		r.Data = data
+		r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+		into[itemKey{c, r.ID}] = &r
+	}
+	return rows.Err()
+}

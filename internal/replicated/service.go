@@ -1,0 +1,307 @@
+// Package replicated is the PostgreSQL implementation of the service that the
+// HTTP layer calls (handlers.Service): every cache, item and counter lives in
+// one PostgreSQL database, and any number of stateless replicas share it.
+//
+// Every replica serves every route. The refresh work is shared, not repeated:
+// each replica runs, per cache, a loop that claims due items in batches with
+// FOR UPDATE SKIP LOCKED. A claim gives the items a lease (lease_owner,
+// lease_until) and a new epoch; the write-back of a sync applies only where
+// the epoch is still the claimed one, so a replica whose lease has lapsed and
+// whose items were claimed again cannot overwrite newer state: its write is
+// rejected and counted in autorefresh_stale_writes_total{cache}.
+//
+// Changes reach the other replicas through LISTEN/NOTIFY (triggers on the
+// tables notify on commit), with a periodic reconcile as a safety net; item
+// events for watchers come the same way, so a watcher on one replica sees
+// the changes made by all of them.
+//
+// The schema is a set of versioned migrations embedded in the binary and
+// applied at start under an advisory lock.
+package replicated
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/egress"
+	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/internal/handlers"
+	"github.com/autorefresh/autorefresh/internal/registry"
+	"github.com/autorefresh/autorefresh/internal/syncers"
+)
+
+// Defaults of Options.
+const (
+	DefaultReconcileInterval = 3 * time.Second
+	DefaultStatsInterval     = time.Second
+	DefaultMaxConns          = 16
+	DefaultOpTimeout         = 10 * time.Second
+	DefaultConnectTimeout    = 5 * time.Second
+)
+
+// Options configures a Service.
+type Options struct {
+	// URL is the PostgreSQL connection URL (or key=value DSN). Required.
+	URL string
+	// Registerer receives the service's and the webhooks' metrics. Required.
+	Registerer prometheus.Registerer
+	// Logger is required.
+	Logger *zap.Logger
+	// Egress decides which webhook addresses may be called. Nil allows
+	// public addresses only.
+	Egress *egress.Policy
+	// HTTPClient, if set, makes every cache's webhook calls; nil gives each
+	// cache a client of its own built from Egress.
+	HTTPClient *http.Client
+	// MaxCaches bounds the number of caches (exactly: registrations are
+	// serialized). Default registry.DefaultMaxCaches.
+	MaxCaches int
+	// MaxItems bounds the items of all caches together, approximately: see
+	// itemCounter. Default registry.DefaultMaxItems.
+	MaxItems int64
+	// OnEvent, if set, sees every item change of every cache made by any
+	// replica, delivered through LISTEN/NOTIFY. It runs on one goroutine
+	// and must not block.
+	OnEvent func(cacheName string, ev cache.Event)
+	// OnCacheDeleted, if set, is told when a cache is gone (deleted by any
+	// replica, or deleted and registered again).
+	OnCacheDeleted func(cacheName string)
+	// ReplicaID names this replica in lease_owner. Default: host name, pid
+	// and a random suffix.
+	ReplicaID string
+	// ReconcileInterval is how often the replica re-reads every cache's
+	// registration, in case a notification was missed. Default 3s.
+	ReconcileInterval time.Duration
+	// StatsInterval is how often the replica adds its counters to the
+	// shared ones. Default 1s.
+	StatsInterval time.Duration
+	// MaxConns sizes the connection pool (plus one connection for LISTEN).
+	// Default 16.
+	MaxConns int32
+	// OpTimeout bounds each API call's database work. Default 10s.
+	OpTimeout time.Duration
+	// DrainTimeout lets webhook calls under way finish for this long when
+	// the service stops; then they are cancelled and their leases released.
+	DrainTimeout time.Duration
+}
+
+// Service is the PostgreSQL-backed service. Create it with New, run it with
+// Start, stop it by cancelling Start's context, then Wait and Close.
+type Service struct {
+	opts      Options
+	pool      *pgxpool.Pool
+	log       *zap.Logger
+	metrics   *metrics
+	whMetrics *syncers.Metrics
+	owner     string
+
+	validateMu sync.Mutex
+	validator  *registry.Registry
+
+	items   itemCounter
+	touches touches
+	stats   sync.Map // cache name → *deltas, this replica's unflushed counters
+
+	started   atomic.Bool
+	wg        sync.WaitGroup
+	kick      chan struct{} // asks the reconcile loop to run now
+	notes     chan note     // item notifications waiting to become events
+	mu        sync.Mutex    // guards workers
+	workers   map[string]*worker
+	closeOnce sync.Once
+}
+
+// New connects to PostgreSQL, applies the schema's migrations and returns a
+// service that serves API calls at once; Start begins the refresh.
+func New(ctx context.Context, opts Options) (*Service, error) {
+	if opts.URL == "" || opts.Registerer == nil || opts.Logger == nil {
+		return nil, errs.Errorf(errs.Invalid, "replicated: URL, Registerer and Logger are required")
+	}
+	if opts.MaxCaches <= 0 {
+		opts.MaxCaches = registry.DefaultMaxCaches
+	}
+	if opts.MaxItems <= 0 {
+		opts.MaxItems = registry.DefaultMaxItems
+	}
+	if opts.ReconcileInterval <= 0 {
+		opts.ReconcileInterval = DefaultReconcileInterval
+	}
+	if opts.StatsInterval <= 0 {
+		opts.StatsInterval = DefaultStatsInterval
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	if opts.OpTimeout <= 0 {
+		opts.OpTimeout = DefaultOpTimeout
+	}
+	if opts.ReplicaID == "" {
+		opts.ReplicaID = defaultReplicaID()
+	}
+	cfg, err := pgxpool.ParseConfig(opts.URL)
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, err, "replicated: the PostgreSQL URL does not parse")
+	}
+	cfg.MaxConns = opts.MaxConns
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "autorefresh " + opts.ReplicaID
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, dbErr(err)
+	}
+	ms, err := loadMigrations(migrationFiles, "migrations")
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	applied, err := migrate(ctx, pool, ms)
+	if err != nil {
+		pool.Close()
+		return nil, dbErr(err)
+	}
+	if len(applied) > 0 {
+		opts.Logger.Info("database schema migrated", zap.Int64s("versions", applied))
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	wm, err := syncers.NewMetrics(opts.Registerer)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	// The validator is an embedded registry that is never started: Put on
+	// it applies exactly the embedded mode's checks (defaults, limits,
+	// webhook and address policy), so that both modes accept the same
+	// configs. Its metrics go nowhere.
+	validator, err := registry.New(registry.Options{Registerer: prometheus.NewRegistry(), Logger: zap.NewNop(),
+		Egress: opts.Egress, MaxCaches: 1 << 30, MaxItems: 1})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s := &Service{
+		opts: opts, pool: pool, log: opts.Logger.With(zap.String("replica", opts.ReplicaID)),
+		metrics: m, whMetrics: wm, owner: opts.ReplicaID, validator: validator,
+		kick: make(chan struct{}, 1), notes: make(chan note, 4096), workers: make(map[string]*worker),
+	}
+	s.items.max = opts.MaxItems
+	return s, nil
+}
+
+// ReplicaID is the name this replica leases items under.
+func (s *Service) ReplicaID() string { return s.owner }
+
+// Start runs the refresh loops, the LISTEN loop, the reconcile loop and the
+// counter flusher until ctx is cancelled; Wait then returns once all of
+// them have stopped. None of them gives up on database errors: they retry
+// with backoff.
+func (s *Service) Start(ctx context.Context) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return cache.ErrAlreadyStarted
+	}
+	s.goRun(func() { s.reconcileLoop(ctx) })
+	s.goRun(func() { s.listenLoop(ctx) })
+	s.goRun(func() { s.statsLoop(ctx) })
+	if s.opts.OnEvent != nil {
+		s.goRun(func() { s.eventLoop(ctx) })
+	}
+	return nil
+}
+
+func (s *Service) goRun(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+// Wait blocks until every goroutine started by Start has stopped, after
+// its ctx was cancelled.
+func (s *Service) Wait() { s.wg.Wait() }
+
+// Close closes the connection pool. Call it after Wait.
+func (s *Service) Close() {
+	s.closeOnce.Do(func() { s.pool.Close() })
+}
+
+// Ready reports whether the database answers within a second; it is the
+// server's /readyz check.
+func (s *Service) Ready() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := s.pool.Ping(ctx); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "the database does not answer")
+	}
+	return nil
+}
+
+// op bounds one API call's database work.
+func (s *Service) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.opts.OpTimeout)
+}
+
+// kickReconcile asks the reconcile loop to run now.
+func (s *Service) kickReconcile() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func defaultReplicaID() string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "replica"
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b)
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether ctx is still alive.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// backoff doubles a retry delay from 100ms up to 5s.
+type backoff struct{ d time.Duration }
+
+func (b *backoff) next() time.Duration {
+	switch {
+	case b.d == 0:
+		b.d = 100 * time.Millisecond
+	case b.d < 5*time.Second:
+		b.d = min(2*b.d, 5*time.Second)
+	}
+	return b.d
+}
+
+func (b *backoff) reset() { b.d = 0 }
+
+// The HTTP layer calls the service through this interface.
+var _ handlers.Service = (*Service)(nil)

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# PostgreSQL-mode scaling benchmark (docs/benchmarks-pg.md):
+#   - items synced per second by 1, 2 and 3 replicas sharing one PostgreSQL,
+#     against an upstream that answers at once;
+#   - GET requests per second against one server, embedded vs PostgreSQL mode
+#     (wrk if installed, else a Go load loop).
+# Needs Debian's postgresql (apt-get install postgresql); the benchmark starts
+# its own server on a free port in a temporary directory. BENCH_WINDOW sets
+# the measuring window of each figure (default 10s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+go test -run '^$' -bench 'BenchmarkPG' -benchtime 1x -timeout 20m -v ./internal/replicated/ 2>&1 |
+	grep -E '^(Benchmark|goos|goarch|cpu|PASS|FAIL|ok)|bench_pg_test.go'
