@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/errs"
 )
 
@@ -139,6 +140,24 @@ func (c Config) WithDefaults() Config {
 	}
 	c.RateLimit = &rl
 	return c
+}
+
+// Validate checks a registration as Put does, without registering it: the
+// name, the config with its defaults applied (which it returns), and the
+// webhook against the egress policy p. Other implementations of the service
+// call it so that every mode accepts the same configs.
+func Validate(name string, cfg Config, p *egress.Policy) (Config, error) {
+	if !ValidName(name) {
+		return Config{}, errs.Errorf(errs.Invalid, "cache: name must match %s", nameRE)
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return Config{}, err
+	}
+	if err := webhookConfig(cfg).Validate(p); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
 }
 
 // validate checks a config that has its defaults. The webhook itself is

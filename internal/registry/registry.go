@@ -132,14 +132,8 @@ func (r *Registry) Wait() { r.stopped.Wait() }
 // Put registers a cache or replaces its config, keeping its items. It
 // reports whether the cache is new.
 func (r *Registry) Put(_ context.Context, name string, cfg Config) (created bool, err error) {
-	if !ValidName(name) {
-		return false, errs.Errorf(errs.Invalid, "cache: name must match %s", nameRE)
-	}
-	cfg = cfg.WithDefaults()
-	if err := cfg.validate(); err != nil {
-		return false, err
-	}
-	if err := r.webhookConfig(cfg).Validate(r.opts.Egress); err != nil {
+	cfg, err = Validate(name, cfg, r.opts.Egress)
+	if err != nil {
 		return false, err
 	}
 
@@ -199,7 +193,7 @@ func (r *Registry) persistConfig(name string, cfg Config) error {
 // starts it if the registry runs. Callers hold m.mu exclusively.
 func (r *Registry) install(m *managed, cfg Config, items []cache.Entry) error {
 	wh, err := syncers.New(syncers.Options{
-		Cache: m.name, Webhook: r.webhookConfig(cfg), Policy: r.opts.Egress, Client: r.opts.HTTPClient,
+		Cache: m.name, Webhook: webhookConfig(cfg), Policy: r.opts.Egress, Client: r.opts.HTTPClient,
 		Clock: r.opts.Clock, Logger: r.opts.Logger, Metrics: r.metrics,
 	})
 	if err != nil {
@@ -345,7 +339,7 @@ func cacheNotFound(name string) error {
 }
 
 // webhookConfig maps a registration to the syncer's config.
-func (r *Registry) webhookConfig(cfg Config) syncers.WebhookConfig {
+func webhookConfig(cfg Config) syncers.WebhookConfig {
 	return syncers.WebhookConfig{
 		URL: cfg.Webhook.URL, Secret: cfg.Webhook.Secret, Headers: cfg.Webhook.Headers,
 		Timeout: timeOf(cfg.Webhook.Timeout),

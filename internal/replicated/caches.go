@@ -20,28 +20,13 @@ import (
 // the cache limit is exact across replicas.
 const cachesLockKey int64 = 0x6175746f63616368 // "autocach"
 
-// validate applies the embedded mode's checks to a registration. cfg has
-// its defaults.
-func (s *Service) validate(name string, cfg registry.Config) error {
-	s.validateMu.Lock()
-	defer s.validateMu.Unlock()
-	if _, err := s.validator.Put(context.Background(), name, cfg); err != nil {
-		return err
-	}
-	_ = s.validator.Delete(context.Background(), name)
-	return nil
-}
-
 // Put registers a cache or replaces its config, keeping its items. It
 // reports whether the cache is new. Every replica starts (or restarts)
 // refreshing it when the notification arrives, or at the next reconcile.
 func (s *Service) Put(ctx context.Context, name string, cfg registry.Config) (created bool, err error) {
-	if !registry.ValidName(name) {
-		// The validator says it the embedded way.
-		return false, s.validate(name, cfg)
-	}
-	cfg = cfg.WithDefaults()
-	if err := s.validate(name, cfg); err != nil {
+	// The embedded mode's checks, so that both modes accept the same configs.
+	cfg, err = registry.Validate(name, cfg, s.opts.Egress)
+	if err != nil {
 		return false, err
 	}
 	b, err := json.Marshal(cfg)

@@ -107,9 +107,6 @@ type Service struct {
 	whMetrics *syncers.Metrics
 	owner     string
 
-	validateMu sync.Mutex
-	validator  *registry.Registry
-
 	items   itemCounter
 	touches touches
 	stats   sync.Map // cache name → *deltas, this replica's unflushed counters
@@ -186,19 +183,9 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		pool.Close()
 		return nil, err
 	}
-	// The validator is an embedded registry that is never started: Put on
-	// it applies exactly the embedded mode's checks (defaults, limits,
-	// webhook and address policy), so that both modes accept the same
-	// configs. Its metrics go nowhere.
-	validator, err := registry.New(registry.Options{Registerer: prometheus.NewRegistry(), Logger: zap.NewNop(),
-		Egress: opts.Egress, MaxCaches: 1 << 30, MaxItems: 1})
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
 	s := &Service{
 		opts: opts, pool: pool, log: opts.Logger.With(zap.String("replica", opts.ReplicaID)),
-		metrics: m, whMetrics: wm, owner: opts.ReplicaID, validator: validator,
+		metrics: m, whMetrics: wm, owner: opts.ReplicaID,
 		kick: make(chan struct{}, 1), notes: make(chan note, 4096), workers: make(map[string]*worker),
 	}
 	s.items.max = opts.MaxItems
