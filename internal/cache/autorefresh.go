@@ -161,7 +161,7 @@ func (c *AutoRefreshCache) Lookup(id ItemID) (Entry, error) {
 	}
 	s.hits++
 	c.promote(s, e)
-	out := Entry{ID: id, Item: e.item, SyncedAt: e.syncedAt, PendingDelete: e.pendingDelete}
+	out := e.entry()
 	seq := e.seq
 	s.mu.Unlock()
 	// Never show a client what a crash could take back.
@@ -189,7 +189,7 @@ func (c *AutoRefreshCache) Create(id ItemID, item Item) (Entry, bool, error) {
 	s.mu.Lock()
 	if e, ok := s.m[id]; ok {
 		c.promote(s, e)
-		out := Entry{ID: id, Item: e.item, SyncedAt: e.syncedAt, PendingDelete: e.pendingDelete}
+		out := e.entry()
 		seq := e.seq
 		s.mu.Unlock()
 		if err := c.awaitDurable(seq); err != nil {
@@ -201,7 +201,8 @@ func (c *AutoRefreshCache) Create(id ItemID, item Item) (Entry, bool, error) {
 		s.mu.Unlock()
 		return Entry{}, false, capacityError(c.opts.Budget)
 	}
-	e := &entry{id: id, item: item, stamp: c.clock.Add(1)}
+	stamp := c.clock.Add(1)
+	e := &entry{id: id, item: item, stamp: stamp, used: stamp}
 	q := c.queue.Load()
 	syncNow := q != nil && !c.opts.DisableSyncOnCreate && !item.IsTerminal()
 	e.inFlight = syncNow
@@ -280,18 +281,14 @@ func (c *AutoRefreshCache) Close() {
 	})
 }
 
-// promote makes e the most recently used item, unless it already is among
-// the most recent eighth of the items held: then its position cannot matter
-// for eviction soon, and skipping the stamp spares the hit a write to the
-// shared recency counter (the one contended cache line on the read path).
-// Fewer than 8 stamps ahead of e always promote, so small caches are exact.
-// Callers hold s.mu.
-func (c *AutoRefreshCache) promote(s *shard, e *entry) {
-	// clock-stamp bounds the number of items used more recently than e.
-	if c.clock.Load()-e.stamp < uint64(c.n.Load())/8 {
-		return
+// promote records a hit on e. Callers hold s.mu.
+func (c *AutoRefreshCache) promote(_ *shard, e *entry) {
+	// A hit records the cache clock, which only creates advance, in e.used:
+	// no shared write, and no write at all when e was already used since
+	// the last create. evictOne moves used items to the head lazily.
+	if now := c.clock.Load(); e.used < now {
+		e.used = now
 	}
-	s.touch(e, c.clock.Add(1))
 }
 
 // emit reports an event if anyone listens. Callers hold no lock.

@@ -234,7 +234,8 @@ func BenchmarkRefreshCycle(b *testing.B) {
 	t := startCPU(b)
 	for range b.N {
 		t.stop()
-		for c.Stats().InFlight != 0 { // the previous cycle's last results are applied
+		// Wait until the previous cycle's results are all applied.
+		for st := c.Stats(); st.Enqueued != 0 || st.InFlight != 0; st = c.Stats() {
 			runtime.Gosched()
 		}
 		counter.n.Store(0)

@@ -5,14 +5,17 @@ import "math"
 // evictOverflow evicts least recently used items until the cache is within
 // its size bound.
 //
-// Recency stamps come from one counter shared by all shards, and each shard
-// publishes the stamp of its own least recent item, so the evictor finds the
-// cache-wide least recently used item without locking every shard. Two
-// deliberate approximations: a hit on an item already among the most recent
-// eighth of the items does not re-stamp it (see promote), and terminal items
-// get no special treatment (a caller that wants finished jobs gone first
-// deletes them). Neither can evict an item that was used more recently than
-// seven eighths of the cache. Callers hold no lock.
+// Each entry has a list stamp (its place in its shard's list, from one
+// counter shared by all shards, taken by creates) and a use stamp (the value
+// of that counter at its last hit). Each shard publishes its tail's list
+// stamp, so the evictor finds the least recently linked item of the cache
+// without locking every shard; if that item was used since it was linked it
+// is moved to the head instead (a second chance, as LRU would have done at
+// the hit) and the search starts again. Recency is therefore exact to the
+// resolution of creates: of two items last used between the same two
+// creates, either may go first. Terminal items get no special treatment (a
+// caller that wants finished jobs gone first deletes them). Callers hold no
+// lock.
 func (c *AutoRefreshCache) evictOverflow() {
 	for c.n.Load() > int64(c.opts.Size) {
 		ev, ok := c.evictOne()
@@ -42,6 +45,17 @@ func (c *AutoRefreshCache) evictOne() (Event, bool) {
 		if t == nil || t.stamp != bestStamp {
 			// A Get moved it, or someone removed it, between the read of
 			// the published stamp and the lock: look again.
+			best.mu.Unlock()
+			continue
+		}
+		if t.used > t.stamp {
+			// Used since it was linked: give it the place the hit would
+			// have (at most as recent as the head), then look again.
+			stamp := t.used
+			if h := best.head; h.stamp > stamp {
+				stamp = h.stamp
+			}
+			best.touch(t, stamp)
 			best.mu.Unlock()
 			continue
 		}

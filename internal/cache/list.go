@@ -30,7 +30,7 @@ func (c *AutoRefreshCache) List(after ItemID, limit int, keep func(Entry) bool) 
 			if h.Len() > limit && id >= (*h)[0].ID {
 				continue
 			}
-			en := Entry{ID: id, Item: e.item, SyncedAt: e.syncedAt, PendingDelete: e.pendingDelete}
+			en := e.entry()
 			if keep != nil && !keep(en) {
 				continue
 			}
@@ -75,7 +75,7 @@ func (c *AutoRefreshCache) Snapshot() []Entry {
 		s := &c.sh.s[i]
 		s.mu.Lock()
 		for e := s.tail; e != nil; e = e.prev {
-			all = append(all, stamped{Entry{ID: e.id, Item: e.item, SyncedAt: e.syncedAt, PendingDelete: e.pendingDelete}, e.stamp})
+			all = append(all, stamped{e.entry(), e.used})
 		}
 		s.mu.Unlock()
 	}
@@ -113,7 +113,8 @@ func (c *AutoRefreshCache) Restore(entries []Entry) {
 			c.opts.Budget.release(1)
 		}
 		c.opts.Budget.force(1)
-		e := &entry{id: en.ID, item: en.Item, syncedAt: en.SyncedAt, pendingDelete: en.PendingDelete, stamp: c.clock.Add(1)}
+		e := &entry{id: en.ID, item: en.Item, syncedAt: nanos(en.SyncedAt), pendingDelete: en.PendingDelete, stamp: c.clock.Add(1)}
+		e.used = e.stamp
 		s.m[en.ID] = e
 		s.pushFront(e)
 		s.publishTail()

@@ -5,7 +5,6 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // shardCount splits the item map so that parallel Gets on different items
@@ -21,8 +20,9 @@ const shardCount = 64
 type entry struct {
 	id            ItemID
 	item          Item
-	syncedAt      time.Time
-	stamp         uint64 // LRU recency; larger is more recent
+	syncedAt      int64 // Unix nanoseconds of the last sync answer; 0 if never (8 bytes, not a time.Time's 24)
+	stamp         uint64 // position in the shard's list; larger is nearer the head
+	used          uint64 // clock value at the last use, >= stamp; a hit only raises it
 	seq           uint64 // journal sequence of the last change; 0 without a journal
 	pendingDelete bool
 	inFlight      bool
@@ -91,6 +91,11 @@ func (s *shard) touch(e *entry, stamp uint64) {
 		// The tail moved, or (a one-item shard) its stamp did.
 		s.publishTail()
 	}
+}
+
+// entry returns the public view of e. Callers hold the shard's lock.
+func (e *entry) entry() Entry {
+	return Entry{ID: e.id, Item: e.item, SyncedAt: unixNano(e.syncedAt), PendingDelete: e.pendingDelete}
 }
 
 // remove deletes e from the shard and marks it removed. Callers hold s.mu.

@@ -121,7 +121,7 @@ func (c *AutoRefreshCache) finish(batch Batch, resp []ItemSyncResponse, err erro
 			e.inFlight = false
 			dropped++
 		default:
-			e.syncedAt = now
+			e.syncedAt = now.UnixNano()
 			e.inFlight = false
 			unchanged++
 		}
@@ -157,7 +157,7 @@ func (c *AutoRefreshCache) applyUpdates(writes []pendingUpdate, lastSeq uint64, 
 		if !durable || e.removed {
 			dropped++
 		} else {
-			e.item, e.syncedAt, e.seq = u.item, now, u.seq
+			e.item, e.syncedAt, e.seq = u.item, now.UnixNano(), u.seq
 			updated++
 			events = append(events, Event{Type: Updated, ID: u.iw.id, Item: u.item})
 		}
@@ -184,10 +184,18 @@ func (c *AutoRefreshCache) recordError(reason string, err error) {
 	c.opts.Logger.Warn("sync failed", fields...)
 }
 
-// unixNano turns a stored timestamp back into a time; zero stays zero.
+// unixNano turns a stored timestamp back into a UTC time; zero stays zero.
 func unixNano(ns int64) time.Time {
 	if ns == 0 {
 		return time.Time{}
 	}
-	return time.Unix(0, ns)
+	return time.Unix(0, ns).UTC()
+}
+
+// nanos is unixNano's inverse.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
