@@ -20,7 +20,7 @@ const shardCount = 64
 type entry struct {
 	id            ItemID
 	item          Item
-	syncedAt      int64 // Unix nanoseconds of the last sync answer; 0 if never (8 bytes, not a time.Time's 24)
+	syncedAt      int64  // Unix nanoseconds of the last sync answer; 0 if never (8 bytes, not a time.Time's 24)
 	stamp         uint64 // position in the shard's list; larger is nearer the head
 	used          uint64 // clock value at the last use, >= stamp; a hit only raises it
 	seq           uint64 // journal sequence of the last change; 0 without a journal
