@@ -10,7 +10,7 @@ ADDR ?= 127.0.0.1:8080
 UPSTREAM_ADDR ?= 127.0.0.1:9000
 BIN := bin
 
-.PHONY: all build run test vet lint bench bench-http fuzz clean test-e2e
+.PHONY: all build run test vet lint bench bench-compare bench-http compose-check fuzz clean test-e2e soak
 all: build
 
 build:
@@ -43,13 +43,26 @@ lint: vet
 	cd tools && $(GO) build -o ../$(BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
 	$(BIN)/staticcheck ./...
 
-# Engine benchmarks, side by side with Flyte's cache (see docs/benchmarks.md).
+# Engine benchmarks, side by side with Flyte's cache v1.16.8, in their own
+# module so the service does not depend on Flyte (see docs/benchmarks.md).
 bench:
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 5 .
 
-# HTTP load test of the real server against a bare net/http handler.
-bench-http: build
+# The same in interleaved rounds, summarised with benchstat: what the tables
+# in docs/benchmarks.md come from.
+bench-compare:
+	COUNT=6 BENCHTIME=1s WAIT_IDLE=60 ./bench/run.sh
+
+# HTTP load test of the real server against a bare net/http handler, with
+# wrk (see docs/benchmarks.md). Knobs: DURATION ROUNDS STORAGE=disk|memory PIN=1.
+bench-http:
 	bash scripts/bench-http.sh
+
+# docker-compose.yml against the Compose spec without a container engine,
+# plus the Go checks of the deploy files.
+compose-check:
+	$(GO) run github.com/compose-spec/compose-go/v2/cmd@v2.16.2 docker-compose.yml >/dev/null
+	$(GO) test -count=1 ./deploy/...
 
 # A short run of every fuzz target (go test -fuzz takes one at a time).
 FUZZTIME ?= 20s
@@ -58,6 +71,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseFile -fuzztime $(FUZZTIME) ./internal/registry/
 	$(GO) test -run '^$$' -fuzz FuzzParseReply -fuzztime $(FUZZTIME) ./internal/syncers/
 	$(GO) test -run '^$$' -fuzz FuzzCheckURL -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/egress/
+
+# Load-and-fault soak of the real server: minutes, not part of make test.
+# Writes its report into docs/soak.md (see there). More flags: SOAK_FLAGS.
+SOAK_DURATION ?= 3m
+SOAK_FLAGS ?=
+soak: build
+	$(GO) run ./cmd/soak --server $(BIN)/server --duration $(SOAK_DURATION) --report docs/soak.md $(SOAK_FLAGS)
 
 clean:
 	rm -rf $(BIN)

@@ -50,16 +50,12 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			s.writeError(w, r, &errs.Error{Code: codeForbidden, Message: "this token may only read"})
 			return
 		}
-		if slot, ok := r.Context().Value(clientSlotKey{}).(*string); ok {
-			*slot = p.Name // for the access log, written by observe
+		if info := infoOf(r); info != nil {
+			info.client = p.Name // for the access log, written by observe
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
 }
-
-// clientSlotKey holds a *string that observe puts in the context and
-// authenticate fills in, so the access-log line names the token's holder.
-type clientSlotKey struct{}
 
 // principal checks the Authorization header.
 func (s *server) principal(r *http.Request) (auth.Principal, bool) {

@@ -210,3 +210,31 @@ func TestMetricsAndOperations(t *testing.T) {
 		}
 	}
 }
+
+func TestRequestIDs(t *testing.T) {
+	e := newEnv(t)
+	get := func(id string) string {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/healthz", nil)
+		if id != "" {
+			req.Header.Set("X-Request-Id", id)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.Header.Get("X-Request-Id")
+	}
+	a, b := get(""), get("")
+	if a == "" || a == b || strings.Contains(a, "/") {
+		t.Fatalf("generated ids %q, %q", a, b)
+	}
+	if got := get("trace-42.abc_Z"); got != "trace-42.abc_Z" {
+		t.Fatalf("a sane client id was not kept: %q", got)
+	}
+	for _, bad := range []string{strings.Repeat("x", 65), "evil\tid", "a/b"} {
+		if got := get(bad); got == bad || got == "" {
+			t.Fatalf("client id %q kept or dropped: %q", bad, got)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -67,9 +66,11 @@ func routeLabel(r *http.Request) string {
 func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		info := &requestInfo{id: s.ids.next(r)}
+		w.Header().Set(requestIDHeader, info.id)
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		client := ""
-		next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), clientSlotKey{}, &client)))
+		r = withInfo(r, info)
+		next.ServeHTTP(ww, r)
 		status := ww.Status()
 		if status == 0 {
 			status = http.StatusOK
@@ -81,7 +82,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 		// One line per request: no bodies, no query (it may carry
 		// cursors), no headers (they may carry tokens).
 		s.log.Info("request",
-			zap.String("requestId", requestID(r)),
+			zap.String("requestId", info.id),
 			zap.String("method", r.Method),
 			zap.String("route", route),
 			zap.String("path", r.URL.Path),
@@ -89,7 +90,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 			zap.Int("bytes", ww.BytesWritten()),
 			zap.Duration("duration", elapsed),
 			zap.String("remote", r.RemoteAddr),
-			zap.String("client", client),
+			zap.String("client", info.client),
 		)
 	})
 }
@@ -112,14 +113,3 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-// withRequestID echoes chi's request id in the response so a client can
-// quote it when reporting a problem.
-func withRequestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(middleware.RequestIDHeader, requestID(r))
-		next.ServeHTTP(w, r)
-	})
-}
-
-func requestID(r *http.Request) string { return middleware.GetReqID(r.Context()) }

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/autorefresh/autorefresh/internal/errs"
@@ -16,7 +15,7 @@ import (
 // routes is the one place that lists every route.
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, withRequestID, s.observe, s.recoverer)
+	r.Use(s.observe, s.recoverer)
 	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
 		s.writeError(w, req, errs.Errorf(errs.NotFound, "no route for %s", req.URL.Path))
 	})

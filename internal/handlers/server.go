@@ -79,6 +79,7 @@ type server struct {
 	metrics  *httpMetrics
 	deps     Deps
 	validate *validator
+	ids      *requestIDs
 }
 
 // NewServer builds the HTTP handler once; it is safe for concurrent use.
@@ -96,7 +97,7 @@ func NewServer(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{svc: d.Service, log: d.Logger, metrics: m, deps: d}
+	s := &server{svc: d.Service, log: d.Logger, metrics: m, deps: d, ids: newRequestIDs()}
 	s.validate, err = newValidator(d.Spec, d.MaxBodyBytes, s.writeError)
 	if err != nil {
 		return nil, err

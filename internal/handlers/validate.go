@@ -11,7 +11,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/autorefresh/autorefresh/internal/errs"
 )
@@ -19,25 +20,48 @@ import (
 // validator checks requests against api/openapi.yaml before they reach a
 // handler, so the spec is the contract rather than a description of it.
 type validator struct {
-	router   routers.Router
+	// routes maps "METHOD /path/{param}" to the spec's operation. chi has
+	// already matched the request, and its route patterns are the spec's
+	// paths, so the operation is a map lookup rather than a second router
+	// matching regexps against every path of the spec.
+	routes   map[string]*routers.Route
 	maxBody  int64
 	writeErr func(http.ResponseWriter, *http.Request, error)
 }
 
 func newValidator(doc *openapi3.T, maxBody int64, writeErr func(http.ResponseWriter, *http.Request, error)) (*validator, error) {
-	router, err := gorillamux.NewRouter(doc)
-	if err != nil {
-		return nil, err
+	v := &validator{routes: map[string]*routers.Route{}, maxBody: maxBody, writeErr: writeErr}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			v.routes[method+" "+path] = &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op}
+		}
 	}
-	return &validator{router: router, maxBody: maxBody, writeErr: writeErr}, nil
+	return v, nil
+}
+
+// find returns the operation chi matched and its path parameters.
+func (v *validator) find(r *http.Request) (*routers.Route, map[string]string, bool) {
+	rc := chi.RouteContext(r.Context())
+	if rc == nil {
+		return nil, nil, false
+	}
+	route, ok := v.routes[r.Method+" "+rc.RoutePattern()]
+	if !ok {
+		return nil, nil, false
+	}
+	params := make(map[string]string, len(rc.URLParams.Keys))
+	for i, k := range rc.URLParams.Keys {
+		params[k] = rc.URLParams.Values[i]
+	}
+	return route, params, true
 }
 
 // middleware reads the body through the size limit, checks its media type,
 // then validates path, query and body against the operation in the spec.
 func (v *validator) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		route, params, err := v.router.FindRoute(r)
-		if err != nil {
+		route, params, ok := v.find(r)
+		if !ok {
 			// chi matched this request, so the spec lacks the route: a bug,
 			// but answer as chi would for an unknown route.
 			v.writeErr(w, r, errs.Errorf(errs.NotFound, "no such route"))
@@ -51,7 +75,10 @@ func (v *validator) middleware(next http.Handler) http.Handler {
 		}
 		in := &openapi3filter.RequestValidationInput{
 			Request: r, PathParams: params, Route: route,
-			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+			// The handlers apply defaults themselves; letting the validator
+			// write them into the request would rewrite the query string
+			// and re-encode the body on every request.
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, SkipSettingDefaults: true},
 		}
 		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
 			v.writeErr(w, r, errs.Wrap(errs.Invalid, err, describe(err)))
