@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# PostgreSQL-mode scaling benchmark (docs/benchmarks-pg.md):
+# PostgreSQL-mode scaling benchmark (docs/benchmarks.md, section 4):
 #   - items synced per second by 1, 2 and 3 replicas sharing one PostgreSQL,
 #     against an upstream that answers at once;
 #   - GET requests per second against one server, embedded vs PostgreSQL mode

@@ -22,7 +22,7 @@ import (
 // The scaling benchmarks run the real server as subprocesses; each sub-
 // benchmark runs once whatever b.N is (it measures a fixed window). Run
 // them with scripts/bench-pg.sh, which prints the figures of
-// docs/benchmarks-pg.md.
+// docs/benchmarks.md (section 4).
 
 // BenchmarkPGSyncThroughput measures items synced per second by 1, 2 and 3
 // replicas sharing one PostgreSQL, against an upstream that answers at once.
