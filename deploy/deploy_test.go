@@ -32,13 +32,15 @@ type composeFile struct {
 }
 
 type composeService struct {
-	Image    string      `yaml:"image"`
-	Build    yaml.Node   `yaml:"build"`
-	Command  yaml.Node   `yaml:"command"`
-	Ports    []yaml.Node `yaml:"ports"`
-	Volumes  []yaml.Node `yaml:"volumes"`
-	User     string      `yaml:"user"`
-	ReadOnly bool        `yaml:"read_only"`
+	Image       string            `yaml:"image"`
+	Build       yaml.Node         `yaml:"build"`
+	Command     yaml.Node         `yaml:"command"`
+	Ports       []yaml.Node       `yaml:"ports"`
+	Volumes     []yaml.Node       `yaml:"volumes"`
+	User        string            `yaml:"user"`
+	ReadOnly    bool              `yaml:"read_only"`
+	Profiles    []string          `yaml:"profiles"`
+	Environment map[string]string `yaml:"environment"`
 }
 
 func loadCompose(t *testing.T) composeFile {
@@ -212,7 +214,9 @@ func TestComposeServices(t *testing.T) {
 
 func TestComposePublishesOnLoopbackOnly(t *testing.T) {
 	f := loadCompose(t)
-	want := map[string]string{"autorefresh": "8080", "prometheus": "9090"}
+	want := map[string]string{"autorefresh": "8080", "prometheus": "9090", "lb": "8081", "prometheus-replicated": "9091"}
+	// The host port of the replicated profile differs from the container's.
+	target := map[string]string{"lb": "8080", "prometheus-replicated": "9090"}
 	for name, s := range f.Services {
 		ps := ports(t, s)
 		for _, p := range ps {
@@ -221,6 +225,10 @@ func TestComposePublishesOnLoopbackOnly(t *testing.T) {
 			}
 		}
 		port, wanted := want[name]
+		inside := port
+		if v, ok := target[name]; ok {
+			inside = v
+		}
 		if !wanted {
 			if len(ps) > 0 {
 				t.Errorf("service %s publishes ports %v; it should be reachable on the compose network only", name, ps)
@@ -228,9 +236,9 @@ func TestComposePublishesOnLoopbackOnly(t *testing.T) {
 			continue
 		}
 		if !slices.ContainsFunc(ps, func(p published) bool {
-			return p.hostIP == "127.0.0.1" && p.hostPort == port && p.target == port
+			return p.hostIP == "127.0.0.1" && p.hostPort == port && p.target == inside
 		}) {
-			t.Errorf("service %s: want %s published as 127.0.0.1:%s:%s, have %v", name, port, port, port, ps)
+			t.Errorf("service %s: want 127.0.0.1:%s:%s, have %v", name, port, inside, ps)
 		}
 	}
 }
@@ -518,5 +526,56 @@ func TestDockerignoreLetsTheBuildIn(t *testing.T) {
 		if !allowed[top] {
 			t.Errorf("the build needs %s, but .dockerignore does not let %s/ in", rel, top)
 		}
+	}
+}
+
+// TestReplicatedProfile checks the scale-out stack: PostgreSQL, two replicas
+// that get its URL from the environment (not the command line), nginx in
+// front of both on one port, and a Prometheus that scrapes both.
+func TestReplicatedProfile(t *testing.T) {
+	f := loadCompose(t)
+	for _, name := range []string{"postgres", "replica-1", "replica-2", "lb", "prometheus-replicated"} {
+		s := service(t, f, name)
+		if !slices.Contains(s.Profiles, "replicated") {
+			t.Errorf("service %s is not in the replicated profile", name)
+		}
+	}
+	for _, name := range []string{"replica-1", "replica-2"} {
+		s := service(t, f, name)
+		if !strings.HasPrefix(s.Environment["AUTOREFRESH_POSTGRES_URL"], "postgres://") {
+			t.Errorf("%s: AUTOREFRESH_POSTGRES_URL = %q", name, s.Environment["AUTOREFRESH_POSTGRES_URL"])
+		}
+		if _, ok := flagValue(args(t, s), "--postgres"); ok {
+			t.Errorf("%s: the database URL (with its password) is on the command line", name)
+		}
+		if _, ok := flagValue(args(t, s), "--data-dir"); ok {
+			t.Errorf("%s: a replica keeps no local state", name)
+		}
+	}
+	nginx, err := os.ReadFile(filepath.Join(root, "deploy/compose/nginx.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"server replica-1:8080;", "server replica-2:8080;", "proxy_buffering off;"} {
+		if !bytes.Contains(nginx, []byte(want)) {
+			t.Errorf("nginx.conf lacks %q", want)
+		}
+	}
+	var prom struct {
+		ScrapeConfigs []struct {
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	decodeYAML(t, filepath.Join(root, "deploy/prometheus/prometheus-replicated.yml"), &prom)
+	var targets []string
+	for _, sc := range prom.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			targets = append(targets, st.Targets...)
+		}
+	}
+	if !slices.Contains(targets, "replica-1:8080") || !slices.Contains(targets, "replica-2:8080") {
+		t.Errorf("the replicas' Prometheus scrapes %v", targets)
 	}
 }
