@@ -214,7 +214,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 func newLogger(w io.Writer, level zapcore.Level) (*zap.Logger, func()) {
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
-	out := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(w), Size: 256 << 10, FlushInterval: 250 * time.Millisecond}
+	// Sync on this writer only flushes the buffer: w is hidden behind a
+	// plain io.Writer so that a flush never fsyncs the log file (which, on
+	// every warning, would stall every request's access-log line).
+	out := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(struct{ io.Writer }{w}), Size: 256 << 10, FlushInterval: 250 * time.Millisecond}
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), out, level)
 	log := zap.New(core, zap.Hooks(func(e zapcore.Entry) error {
 		if e.Level >= zapcore.WarnLevel {

@@ -237,12 +237,21 @@ func (c *AutoRefreshCache) Create(id ItemID, item Item) (Entry, bool, error) {
 // then Get and GetOrCreate return it as it was, and syncs of it are dropped.
 // It returns a NotFound error for an unknown id.
 func (c *AutoRefreshCache) DeleteDelayed(id ItemID) error {
+	_, err := c.MarkDelete(id)
+	return err
+}
+
+// MarkDelete is DeleteDelayed that also returns the item as it was marked.
+// The entry is read under the same lock that marks it: looking it up again
+// afterwards could find nothing, if a cycle carried the deletion out in
+// between.
+func (c *AutoRefreshCache) MarkDelete(id ItemID) (Entry, error) {
 	s := c.sh.of(id)
 	s.mu.Lock()
 	e, ok := s.m[id]
 	if !ok {
 		s.mu.Unlock()
-		return notFound(id)
+		return Entry{}, notFound(id)
 	}
 	if !e.pendingDelete {
 		e.pendingDelete = true
@@ -251,9 +260,12 @@ func (c *AutoRefreshCache) DeleteDelayed(id ItemID) error {
 		c.pending[id] = e
 		c.pendingMu.Unlock()
 	}
-	seq := e.seq
+	out, seq := e.entry(), e.seq
 	s.mu.Unlock()
-	return c.awaitDurable(seq)
+	if err := c.awaitDurable(seq); err != nil {
+		return Entry{}, err
+	}
+	return out, nil
 }
 
 // SyncNow asks the refresh loop for a cycle now instead of at the next tick.

@@ -115,3 +115,34 @@ func TestJournalGatesAcknowledgementsAndReads(t *testing.T) {
 		}
 	}
 }
+
+// A deletion mark waits for the journal; if a cycle carries the deletion out
+// meanwhile, the caller must still get the item it marked, not NOT_FOUND.
+func TestMarkDeleteAnswersWithTheMarkedItemEvenIfACycleRemovedIt(t *testing.T) {
+	j := newGateJournal()
+	h := newHarness(t, Options{Sync: newRecorder(advance).sync, Journal: j, DisableSyncOnCreate: true})
+	h.start()
+	created := make(chan error, 1)
+	go func() { _, err := h.c.GetOrCreate("a", item("done")); created <- err }()
+	eventually(t, "create appended", func() bool { return len(j.kinds()) >= 1 })
+	j.release()
+	if err := <-created; err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		e   Entry
+		err error
+	}
+	marked := make(chan result, 1)
+	go func() { e, err := h.c.MarkDelete("a"); marked <- result{e, err} }()
+	eventually(t, "mark appended", func() bool { return len(j.kinds()) >= 2 })
+	h.tick() // the cycle removes the item while the mark waits for the journal
+	if _, err := h.c.Get("a"); !IsNotFound(err) {
+		t.Fatal("the cycle did not remove the item")
+	}
+	j.release()
+	r := <-marked
+	if r.err != nil || !r.e.PendingDelete || r.e.ID != "a" {
+		t.Fatalf("MarkDelete: %+v, %v", r.e, r.err)
+	}
+}

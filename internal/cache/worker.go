@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"runtime/debug"
 	"time"
 
@@ -26,6 +27,10 @@ func (c *AutoRefreshCache) work(ctx, syncCtx context.Context, q workQueue) {
 // the in-flight set before process returns: finish runs unconditionally and
 // the SyncFunc's panics are recovered before they reach it.
 func (c *AutoRefreshCache) process(ctx, syncCtx context.Context, q workQueue, b *Batch) {
+	// Runs last: client-go's delaying queue keeps popped *Batch pointers in
+	// its heap's spare capacity, so a processed batch must pin nothing
+	// (wrappers, entries, items) once it is done.
+	defer func() { *b = nil }()
 	defer q.Done(b)
 	// The limiter keys on the batch pointer, which is never queued again:
 	// forgetting it keeps the limiter's per-item map from growing.
@@ -180,6 +185,15 @@ func (c *AutoRefreshCache) recordError(reason string, err error) {
 	fields := []zap.Field{zap.String("cache", c.opts.Name), zap.String("reason", reason), zap.Error(err)}
 	if p, ok := err.(*panicError); ok {
 		fields = append(fields, zap.ByteString("stack", p.stack))
+		c.opts.Logger.Error("sync panicked", fields...)
+		return
+	}
+	var reasoned SyncErrorReasoner
+	if errors.As(err, &reasoned) {
+		// A SyncFunc that knows its failure reasons (the webhook syncer)
+		// logs them itself; one warning per failure is enough.
+		c.opts.Logger.Debug("sync failed", fields...)
+		return
 	}
 	c.opts.Logger.Warn("sync failed", fields...)
 }

@@ -80,10 +80,7 @@ func (r *Registry) GetItem(_ context.Context, name, id string) (Item, error) {
 func (r *Registry) DeleteItem(_ context.Context, name, id string) (Item, error) {
 	var it Item
 	err := r.with(name, func(m *managed) error {
-		if err := m.engine.DeleteDelayed(id); err != nil {
-			return err
-		}
-		e, err := m.engine.Lookup(id)
+		e, err := m.engine.MarkDelete(id)
 		if err != nil {
 			return err
 		}
