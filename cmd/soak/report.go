@@ -355,8 +355,13 @@ func (r *report) markdown() string {
 		w("| %s | %.0f | %s | %s | %s | %s | %s | %s |\n", row.from, row.lat.rate, ms(row.lat.p50), ms(row.lat.p99), ms(row.lat.max), ms(row.wait.p99), srv, other)
 	}
 
-	w("\n#### Faults\n\nEach upstream went through ok → slow → ok → 500 → ok → garbage, %v per step (%d steps), shifted by one step per cache; "+
-		"slow answers after %v, past the webhook timeout; garbage is a 200 whose body is cut-off JSON.\n\n", r.phase, r.flapSteps, 2*cfg.webhookTimeout)
+	steps := make([]string, len(schedule))
+	for i, m := range schedule {
+		steps[i] = modeNames[m]
+	}
+	w("\n#### Faults\n\nEach upstream went through %s, %v per step (%d steps), shifted by one step per cache; "+
+		"slow answers after %v, past the webhook timeout; garbage is a 200 whose body is cut-off JSON.\n\n",
+		strings.Join(steps, " → "), r.phase, r.flapSteps, 2*cfg.webhookTimeout)
 	w("| Cache | Calls ok | slow | 500 | garbage | Items updated | Server sync errors during load and settling | Protocol violations |\n")
 	w("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n")
 	for _, u := range r.ups {
