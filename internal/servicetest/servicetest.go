@@ -19,22 +19,12 @@ import (
 
 	"github.com/autorefresh/autorefresh/internal/errs"
 	"github.com/autorefresh/autorefresh/internal/exampleupstream"
+	"github.com/autorefresh/autorefresh/internal/handlers"
 	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
-// Service is handlers.Service, repeated here so that the registry's own
-// tests can use the suite without an import cycle.
-type Service interface {
-	Put(ctx context.Context, name string, cfg registry.Config) (created bool, err error)
-	Info(ctx context.Context, name string) (registry.Info, error)
-	List(ctx context.Context) ([]registry.Info, error)
-	Delete(ctx context.Context, name string) error
-	Sync(ctx context.Context, name string) error
-	CreateItem(ctx context.Context, name, id string, data json.RawMessage, terminal bool) (registry.Item, bool, error)
-	GetItem(ctx context.Context, name, id string) (registry.Item, error)
-	DeleteItem(ctx context.Context, name, id string) (registry.Item, error)
-	ListItems(ctx context.Context, name, cursor string, limit int, terminal *bool) ([]registry.Item, string, error)
-}
+// Service is what the suite drives: the HTTP layer's view of a storage.
+type Service = handlers.Service
 
 // Limits are the bounds a storage's services are opened with; zero means
 // the implementation's default.
