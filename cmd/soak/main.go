@@ -95,7 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.goroutineSlack, "goroutine-slack", 5, "goroutines may end at most this many above the baseline")
 	fs.IntVar(&c.gomaxprocs, "gomaxprocs", 1, "GOMAXPROCS of the load generator (0: the Go default), so that it leaves the other CPUs to the server; the server keeps its own default")
 	fs.DurationVar(&c.window, "window", 10*time.Second, "width of the windows in the latency-over-time table")
-	fs.StringVar(&c.serverLog, "server-log", "file", "where the server's log (stdout) goes: file (server.log in the work directory) or discard (read through a pipe and dropped; for finding what the log costs)")
+	fs.StringVar(&c.serverLog, "server-log", "file", "where the server's log (stdout) goes: file (server.log in the work directory), or discard: read through a pipe, access-log lines dropped, the others kept (for finding what the log costs)")
 	var extra string
 	fs.StringVar(&extra, "server-flags", "", "extra `flags` for the server, space-separated (e.g. --in-memory, to take the disk out of the picture)")
 	if err := fs.Parse(args); err != nil {
