@@ -45,6 +45,13 @@ func newEnv(t *testing.T) *env {
 // dependencies before they are used.
 func newEnvWith(t *testing.T, regOpts func(*registry.Options), deps func(*handlers.Deps)) *env {
 	t.Helper()
+	return buildEnv(t, regOpts, deps, nil)
+}
+
+// buildEnv is newEnvWith that can also configure the http.Server before it
+// starts (timeouts, shutdown hooks).
+func buildEnv(t *testing.T, regOpts func(*registry.Options), deps func(*handlers.Deps), server func(*http.Server)) *env {
+	t.Helper()
 	e := &env{t: t, reg: prometheus.NewRegistry()}
 	core, logs := observer.New(zap.DebugLevel)
 	e.logs = logs
@@ -88,7 +95,11 @@ func newEnvWith(t *testing.T, regOpts func(*registry.Options), deps func(*handle
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = httptest.NewServer(h)
+	e.srv = httptest.NewUnstartedServer(h)
+	if server != nil {
+		server(e.srv.Config)
+	}
+	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	return e
 }

@@ -5,19 +5,11 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/routers/gorillamux"
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/autorefresh/autorefresh/api"
-	"github.com/autorefresh/autorefresh/internal/egress"
-	"github.com/autorefresh/autorefresh/internal/exampleupstream"
 	"github.com/autorefresh/autorefresh/internal/handlers"
 	"github.com/autorefresh/autorefresh/internal/registry"
 	"github.com/autorefresh/autorefresh/internal/watch"
@@ -40,53 +32,22 @@ type watchConfig struct {
 
 func newWatchEnv(t *testing.T, cfg watchConfig) *watchEnv {
 	t.Helper()
-	e := &env{t: t, reg: prometheus.NewRegistry()}
-	core, logs := observer.New(zap.InfoLevel)
-	e.logs = logs
-	log := zap.New(core)
-
-	up, err := exampleupstream.New(exampleupstream.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.up = up
-	e.upstream = httptest.NewServer(up)
-	t.Cleanup(e.upstream.Close)
-
-	cfg.hub.Registerer = e.reg
-	hub, err := watch.New(cfg.hub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(hub.Close)
-	caches, err := registry.New(registry.Options{Registerer: e.reg, Logger: log, Egress: &egress.Policy{AllowPrivate: true},
-		OnEvent: hub.OnEvent, OnCacheDeleted: hub.CacheDeleted})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := caches.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); caches.Wait() })
-
-	spec, err := api.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.router, err = gorillamux.NewRouter(spec); err != nil {
-		t.Fatal(err)
-	}
-	h, err := handlers.NewServer(handlers.Deps{Service: caches, Logger: log, Registerer: e.reg, Gatherer: e.reg,
-		Spec: spec, SpecYAML: api.Spec(), Watch: hub, Heartbeat: cfg.heartbeat, MaxWait: cfg.maxWait})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv = httptest.NewUnstartedServer(h)
-	e.srv.Config.ReadTimeout, e.srv.Config.WriteTimeout = cfg.readTimeout, cfg.writeTimeout
-	e.srv.Config.RegisterOnShutdown(hub.Close)
-	e.srv.Start()
-	t.Cleanup(e.srv.Close)
+	var hub *watch.Hub
+	e := buildEnv(t,
+		func(o *registry.Options) {
+			cfg.hub.Registerer = o.Registerer
+			var err error
+			if hub, err = watch.New(cfg.hub); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(hub.Close)
+			o.OnEvent, o.OnCacheDeleted = hub.OnEvent, hub.CacheDeleted
+		},
+		func(d *handlers.Deps) { d.Watch, d.Heartbeat, d.MaxWait = hub, cfg.heartbeat, cfg.maxWait },
+		func(srv *http.Server) {
+			srv.ReadTimeout, srv.WriteTimeout = cfg.readTimeout, cfg.writeTimeout
+			srv.RegisterOnShutdown(hub.Close)
+		})
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &watchEnv{env: e, hub: hub, client: &http.Client{Transport: tr}}
