@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/autorefresh/autorefresh/internal/handlers"
 	"github.com/autorefresh/autorefresh/internal/registry"
 	"github.com/autorefresh/autorefresh/internal/watch"
