@@ -19,11 +19,8 @@ import (
 
 	"github.com/autorefresh/autorefresh/api"
 	"github.com/autorefresh/autorefresh/internal/auth"
-	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/handlers"
 	"github.com/autorefresh/autorefresh/internal/registry"
-	"github.com/autorefresh/autorefresh/internal/replicated"
-	"github.com/autorefresh/autorefresh/internal/store"
 	"github.com/autorefresh/autorefresh/internal/watch"
 )
 
@@ -46,21 +43,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	// Storage comes first: the registry restores from it, and it is the
-	// last thing closed.
-	var journal *store.Journal
-	var db *store.Bolt
-	if !cfg.inMemory && cfg.postgresURL == "" {
-		if db, err = store.OpenBolt(cfg.dataDir); err != nil {
-			return err
-		}
-		defer db.Close()
-		journal = store.NewJournal(db, log)
-		journalCtx, stopJournal := context.WithCancel(context.WithoutCancel(ctx))
-		go journal.Run(journalCtx)
-		defer func() { stopJournal(); <-journal.Done() }()
-	}
-
 	// The watch hub hears every item change and serves event streams and
 	// long-polls. It is closed when the HTTP server starts shutting down:
 	// Shutdown waits for those requests and would not end them itself.
@@ -70,54 +52,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer hub.Close()
 
-	policy := &egress.Policy{AllowPrivate: cfg.allowPrivateWebhooks, Allow: cfg.allowWebhookCIDRs}
-	// caches is what the handlers call: the embedded registry, or with
-	// --postgres the PostgreSQL service that many replicas share.
-	var caches interface {
-		handlers.Service
-		Start(ctx context.Context) error
-		Wait()
-		PutAll(ctx context.Context, f registry.File) error
+	caches, ready, closeStorage, err := openService(ctx, cfg, log, reg, hub)
+	if err != nil {
+		return err
 	}
-	ready := func() error { return nil }
-	if cfg.postgresURL != "" {
-		pg, err := replicated.New(ctx, replicated.Options{URL: cfg.postgresURL, Registerer: reg, Logger: log,
-			Egress: policy, DrainTimeout: cfg.shutdownTimeout, MaxCaches: cfg.maxCaches, MaxItems: cfg.maxItems,
-			OnEvent: hub.OnEvent, OnCacheDeleted: hub.CacheDeleted})
-		if err != nil {
-			return fmt.Errorf("--postgres: %w", err)
-		}
-		defer pg.Close()
-		caches, ready = pg, pg.Ready
-		log.Info("state is in PostgreSQL", zap.String("replica", pg.ReplicaID()))
-	} else {
-		opts := registry.Options{Registerer: reg, Logger: log, Egress: policy, DrainTimeout: cfg.shutdownTimeout,
-			MaxCaches: cfg.maxCaches, MaxItems: cfg.maxItems}
-		opts.OnEvent, opts.OnCacheDeleted = hub.OnEvent, hub.CacheDeleted
-		if journal != nil {
-			opts.Journal = journal
-			ready = journal.Err
-		}
-		r, err := registry.New(opts)
-		if err != nil {
-			return err
-		}
-		if db != nil {
-			states, err := db.Load(ctx)
-			if err != nil {
-				return err
-			}
-			if err := r.Restore(states); err != nil {
-				return fmt.Errorf("data file %s: %w", db.Path(), err)
-			}
-			items := 0
-			for _, st := range states {
-				items += len(st.Items)
-			}
-			log.Info("restored", zap.String("file", db.Path()), zap.Int("caches", len(states)), zap.Int("items", items))
-		}
-		caches = r
-	}
+	defer closeStorage()
 	if cfg.configFile != "" {
 		f, err := registry.LoadFile(cfg.configFile)
 		if err != nil {
