@@ -10,16 +10,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/autorefresh/autorefresh/api"
 	"github.com/autorefresh/autorefresh/internal/auth"
 	"github.com/autorefresh/autorefresh/internal/handlers"
+	"github.com/autorefresh/autorefresh/internal/logging"
 	"github.com/autorefresh/autorefresh/internal/registry"
 	"github.com/autorefresh/autorefresh/internal/watch"
 )
@@ -37,7 +36,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	log, stopLog := newLogger(stdout, cfg.logLevel)
+	log, stopLog := logging.New(stdout, cfg.logLevel)
 	defer stopLog()
 
 	reg := prometheus.NewRegistry()
@@ -143,26 +142,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// newLogger returns a JSON logger writing to w, and the function that
-// flushes and stops it. Lines are buffered (up to 256 KiB, flushed at least
-// every 250 ms) so that the access log costs a write(2) per batch instead of
-// per request; warnings and errors are flushed at once, so that the reason
-// for a failure is never left in the buffer.
-func newLogger(w io.Writer, level zapcore.Level) (*zap.Logger, func()) {
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
-	// Sync on this writer only flushes the buffer: w is hidden behind a
-	// plain io.Writer so that a flush never fsyncs the log file (which, on
-	// every warning, would stall every request's access-log line).
-	out := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(struct{ io.Writer }{w}), Size: 256 << 10, FlushInterval: 250 * time.Millisecond}
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), out, level)
-	log := zap.New(core, zap.Hooks(func(e zapcore.Entry) error {
-		if e.Level >= zapcore.WarnLevel {
-			return out.Sync()
-		}
-		return nil
-	}))
-	return log, func() { _ = out.Stop() }
 }

@@ -25,7 +25,7 @@ func (s *server) createItem(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, viewItem(it))
+	s.writeItem(w, r, status, it)
 }
 
 func (s *server) getItem(w http.ResponseWriter, r *http.Request) {
@@ -34,7 +34,7 @@ func (s *server) getItem(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewItem(it))
+	s.writeItem(w, r, http.StatusOK, it)
 }
 
 func (s *server) deleteItem(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +43,7 @@ func (s *server) deleteItem(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, viewItem(it))
+	s.writeItem(w, r, http.StatusAccepted, it)
 }
 
 func (s *server) listItems(w http.ResponseWriter, r *http.Request) {
@@ -71,14 +71,7 @@ func (s *server) listItems(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := itemList{Items: make([]itemView, len(page))}
-	for i, it := range page {
-		out.Items[i] = viewItem(it)
-	}
-	if next != "" {
-		out.NextCursor = &next
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.writeItems(w, r, page, next)
 }
 
 var _ Service = (*registry.Registry)(nil)

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -25,42 +26,63 @@ type validator struct {
 	// paths, so the operation is a map lookup rather than a second router
 	// matching regexps against every path of the spec.
 	routes   map[string]*routers.Route
+	options  *openapi3filter.Options // shared by every request; kin-openapi only reads it
+	inputs   sync.Pool               // of *validation, to spare two allocations per request
 	maxBody  int64
 	writeErr func(http.ResponseWriter, *http.Request, error)
 }
 
+// validation is one request's input to kin-openapi, kept for reuse.
+type validation struct {
+	in     openapi3filter.RequestValidationInput
+	params map[string]string
+}
+
 func newValidator(doc *openapi3.T, maxBody int64, writeErr func(http.ResponseWriter, *http.Request, error)) (*validator, error) {
-	v := &validator{routes: map[string]*routers.Route{}, maxBody: maxBody, writeErr: writeErr}
+	v := &validator{
+		routes: map[string]*routers.Route{},
+		options: &openapi3filter.Options{
+			// Tokens are checked by the authenticate middleware, which knows
+			// the token file; kin-openapi could only call a no-op here.
+			AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+			// The handlers apply defaults themselves; letting the validator
+			// write them into the request would rewrite the query string
+			// and re-encode the body on every request.
+			SkipSettingDefaults: true,
+		},
+		maxBody:  maxBody,
+		writeErr: writeErr,
+	}
+	v.inputs.New = func() any { return &validation{params: make(map[string]string, 2)} }
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
-			v.routes[method+" "+path] = &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op}
+			// A copy of the operation without security requirements: with
+			// them, kin-openapi walks the spec's bearerAuth scheme on every
+			// request only to call the no-op above. The spec itself keeps
+			// them, for the docs and the Swagger UI's Authorize button.
+			checked := *op
+			checked.Security = &openapi3.SecurityRequirements{}
+			v.routes[method+" "+path] = &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: &checked}
 		}
 	}
 	return v, nil
 }
 
-// find returns the operation chi matched and its path parameters.
-func (v *validator) find(r *http.Request) (*routers.Route, map[string]string, bool) {
+// find returns the operation chi matched.
+func (v *validator) find(r *http.Request) (*routers.Route, *chi.Context, bool) {
 	rc := chi.RouteContext(r.Context())
 	if rc == nil {
 		return nil, nil, false
 	}
 	route, ok := v.routes[r.Method+" "+rc.RoutePattern()]
-	if !ok {
-		return nil, nil, false
-	}
-	params := make(map[string]string, len(rc.URLParams.Keys))
-	for i, k := range rc.URLParams.Keys {
-		params[k] = rc.URLParams.Values[i]
-	}
-	return route, params, true
+	return route, rc, ok
 }
 
 // middleware reads the body through the size limit, checks its media type,
 // then validates path, query and body against the operation in the spec.
 func (v *validator) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		route, params, ok := v.find(r)
+		route, rc, ok := v.find(r)
 		if !ok {
 			// chi matched this request, so the spec lacks the route: a bug,
 			// but answer as chi would for an unknown route.
@@ -73,19 +95,31 @@ func (v *validator) middleware(next http.Handler) http.Handler {
 		} else if !v.readBody(w, r) {
 			return
 		}
-		in := &openapi3filter.RequestValidationInput{
-			Request: r, PathParams: params, Route: route,
-			// The handlers apply defaults themselves; letting the validator
-			// write them into the request would rewrite the query string
-			// and re-encode the body on every request.
-			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, SkipSettingDefaults: true},
-		}
-		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+		if err := v.check(r, route, rc); err != nil {
 			v.writeErr(w, r, errs.Wrap(errs.Invalid, err, describe(err)))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// check runs kin-openapi's request validation.
+func (v *validator) check(r *http.Request, route *routers.Route, rc *chi.Context) error {
+	val := v.inputs.Get().(*validation)
+	for i, k := range rc.URLParams.Keys {
+		val.params[k] = rc.URLParams.Values[i]
+	}
+	val.in = openapi3filter.RequestValidationInput{Request: r, PathParams: val.params, Route: route, Options: v.options}
+	err := openapi3filter.ValidateRequest(r.Context(), &val.in)
+	if err != nil {
+		// The error points at the input (RequestError.Input), and it
+		// outlives this call in the log: that input is not reused.
+		return err
+	}
+	clear(val.params)
+	val.in = openapi3filter.RequestValidationInput{}
+	v.inputs.Put(val)
+	return nil
 }
 
 // readBody reads the body through the size limit, checks its media type and

@@ -74,7 +74,7 @@ func (s *server) getItemOrWait(w http.ResponseWriter, r *http.Request) {
 		}
 		if it.Version > version {
 			waiter.Stop()
-			writeJSON(w, http.StatusOK, viewItem(it))
+			s.writeItem(w, r, http.StatusOK, it)
 			return
 		}
 		done := s.awaitChange(r, waiter.C(), deadline.C, hub.Done())
@@ -127,5 +127,5 @@ func (s *server) answerCurrent(w http.ResponseWriter, r *http.Request, name, id 
 		}
 		it = last
 	}
-	writeJSON(w, http.StatusOK, viewItem(it))
+	s.writeItem(w, r, http.StatusOK, it)
 }

@@ -31,12 +31,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/autorefresh/autorefresh/api"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/handlers"
+	"github.com/autorefresh/autorefresh/internal/logging"
 	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
@@ -118,9 +118,13 @@ func run(scenario string, duration time.Duration, workers int, cpuprofile, logPa
 
 // newServer wires the handler as cmd/server/run.go does.
 func newServer(logFile io.Writer) (http.Handler, func(), error) {
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(logFile)), zapcore.InfoLevel))
+	log, stopLog := logging.New(logFile, zapcore.InfoLevel)
+	ok := false
+	defer func() {
+		if !ok {
+			stopLog()
+		}
+	}()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -145,7 +149,8 @@ func newServer(logFile io.Writer) (http.Handler, func(), error) {
 		cancel()
 		return nil, nil, err
 	}
-	return h, func() { cancel(); caches.Wait() }, nil
+	ok = true
+	return h, func() { cancel(); caches.Wait(); stopLog() }, nil
 }
 
 // requests returns a function making the scenario's next request; worker
