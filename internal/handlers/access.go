@@ -50,8 +50,8 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			s.writeError(w, r, &errs.Error{Code: codeForbidden, Message: "this token may only read"})
 			return
 		}
-		if info := infoOf(r); info != nil {
-			info.client = p.Name // for the access log, written by observe
+		if a := accessOf(w); a != nil {
+			a.client = p.Name // for the access log, written by observe
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})

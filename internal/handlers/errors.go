@@ -61,9 +61,9 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	msg := errs.MessageOf(err)
 	if status == http.StatusInternalServerError {
 		code, msg = errs.Internal, "internal error"
-		s.log.Error("request failed", zap.String("requestId", requestID(r)), zap.Error(err))
+		s.log.Error("request failed", zap.String("requestId", requestID(w)), zap.Error(err))
 	} else if code == errs.Unavailable {
-		s.log.Warn("request not acknowledged", zap.String("requestId", requestID(r)), zap.Error(err))
+		s.log.Warn("request not acknowledged", zap.String("requestId", requestID(w)), zap.Error(err))
 	}
 	writeJSON(w, status, errorBody{Code: code, Message: msg})
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
@@ -66,32 +65,19 @@ func routeLabel(r *http.Request) string {
 func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &requestInfo{id: s.ids.next(r)}
-		w.Header().Set(requestIDHeader, info.id)
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		r = withInfo(r, info)
-		next.ServeHTTP(ww, r)
-		status := ww.Status()
-		if status == 0 {
-			status = http.StatusOK
+		a := &access{ResponseWriter: w, id: s.ids.next(r)}
+		a.idHeader[0] = a.id
+		w.Header()[requestIDHeader] = a.idHeader[:]
+		next.ServeHTTP(a, r)
+		if !a.wroteHeader {
+			a.status = http.StatusOK // as net/http answers a handler that wrote nothing
 		}
-		route, method := routeLabel(r), methodLabel(r.Method)
-		elapsed := time.Since(start)
-		s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-		s.metrics.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
-		// One line per request: no bodies, no query (it may carry
-		// cursors), no headers (they may carry tokens).
-		s.log.Info("request",
-			zap.String("requestId", info.id),
-			zap.String("method", r.Method),
-			zap.String("route", route),
-			zap.String("path", r.URL.Path),
-			zap.Int("status", status),
-			zap.Int("bytes", ww.BytesWritten()),
-			zap.Duration("duration", elapsed),
-			zap.String("remote", r.RemoteAddr),
-			zap.String("client", info.client),
-		)
+		a.elapsed = time.Since(start)
+		a.method, a.route, a.path, a.remote = r.Method, routeLabel(r), r.URL.Path, r.RemoteAddr
+		method := methodLabel(r.Method)
+		s.metrics.requests.WithLabelValues(a.route, method, strconv.Itoa(a.status)).Inc()
+		s.metrics.duration.WithLabelValues(a.route, method).Observe(a.elapsed.Seconds())
+		s.log.Info("request", zap.Inline(a))
 	})
 }
 
@@ -105,7 +91,7 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error("handler panic", zap.String("requestId", requestID(r)),
+				s.log.Error("handler panic", zap.String("requestId", requestID(w)),
 					zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
 				writeJSON(w, http.StatusInternalServerError, errorBody{Code: "INTERNAL", Message: "internal error"})
 			}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
@@ -64,32 +63,4 @@ func saneID(id string) bool {
 		}
 	}
 	return true
-}
-
-// requestInfo is what the middleware learns about a request as it goes:
-// observe creates it, authenticate fills in the client, and the access-log
-// line reads both. One context value instead of several keeps the per-request
-// allocations down.
-type requestInfo struct {
-	id     string
-	client string
-}
-
-type requestInfoKey struct{}
-
-func withInfo(r *http.Request, info *requestInfo) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
-}
-
-func infoOf(r *http.Request) *requestInfo {
-	info, _ := r.Context().Value(requestInfoKey{}).(*requestInfo)
-	return info
-}
-
-// requestID returns the request's id ("" outside the middleware).
-func requestID(r *http.Request) string {
-	if info := infoOf(r); info != nil {
-		return info.id
-	}
-	return ""
 }

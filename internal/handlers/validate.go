@@ -25,11 +25,27 @@ type validator struct {
 	// already matched the request, and its route patterns are the spec's
 	// paths, so the operation is a map lookup rather than a second router
 	// matching regexps against every path of the spec.
-	routes   map[string]*routers.Route
-	options  *openapi3filter.Options // shared by every request; kin-openapi only reads it
+	routes map[routeKey]operation
+	// options is shared by every request (kin-openapi only reads it);
+	// noQuery is options for a request without a query string.
+	options, noQuery *openapi3filter.Options
 	inputs   sync.Pool               // of *validation, to spare two allocations per request
 	maxBody  int64
 	writeErr func(http.ResponseWriter, *http.Request, error)
+}
+
+// routeKey is a method and a chi route pattern.
+type routeKey struct{ method, pattern string }
+
+// operation is a route of the spec, as the validator checks it.
+type operation struct {
+	route *routers.Route
+	// queryOptional is set when no query parameter is required. A request
+	// without a query string then passes every query parameter's check
+	// (absent and optional, and defaults are not set), so the check is
+	// skipped: kin-openapi would parse the empty query once per declared
+	// parameter, and a GET of an item declares three.
+	queryOptional bool
 }
 
 // validation is one request's input to kin-openapi, kept for reuse.
@@ -40,7 +56,7 @@ type validation struct {
 
 func newValidator(doc *openapi3.T, maxBody int64, writeErr func(http.ResponseWriter, *http.Request, error)) (*validator, error) {
 	v := &validator{
-		routes: map[string]*routers.Route{},
+		routes: map[routeKey]operation{},
 		options: &openapi3filter.Options{
 			// Tokens are checked by the authenticate middleware, which knows
 			// the token file; kin-openapi could only call a no-op here.
@@ -53,6 +69,9 @@ func newValidator(doc *openapi3.T, maxBody int64, writeErr func(http.ResponseWri
 		maxBody:  maxBody,
 		writeErr: writeErr,
 	}
+	noQuery := *v.options
+	noQuery.ExcludeRequestQueryParams = true
+	v.noQuery = &noQuery
 	v.inputs.New = func() any { return &validation{params: make(map[string]string, 2)} }
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
@@ -62,40 +81,54 @@ func newValidator(doc *openapi3.T, maxBody int64, writeErr func(http.ResponseWri
 			// them, for the docs and the Swagger UI's Authorize button.
 			checked := *op
 			checked.Security = &openapi3.SecurityRequirements{}
-			v.routes[method+" "+path] = &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: &checked}
+			route := &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: &checked}
+			v.routes[routeKey{method, path}] = operation{route: route, queryOptional: !requiresQuery(item.Parameters, op.Parameters)}
 		}
 	}
 	return v, nil
 }
 
+// requiresQuery reports whether any of the parameters is a required query
+// parameter.
+func requiresQuery(lists ...openapi3.Parameters) bool {
+	for _, list := range lists {
+		for _, p := range list {
+			if p.Value != nil && p.Value.In == openapi3.ParameterInQuery && p.Value.Required {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // find returns the operation chi matched.
-func (v *validator) find(r *http.Request) (*routers.Route, *chi.Context, bool) {
+func (v *validator) find(r *http.Request) (operation, *chi.Context, bool) {
 	rc := chi.RouteContext(r.Context())
 	if rc == nil {
-		return nil, nil, false
+		return operation{}, nil, false
 	}
-	route, ok := v.routes[r.Method+" "+rc.RoutePattern()]
-	return route, rc, ok
+	op, ok := v.routes[routeKey{r.Method, rc.RoutePattern()}]
+	return op, rc, ok
 }
 
 // middleware reads the body through the size limit, checks its media type,
 // then validates path, query and body against the operation in the spec.
 func (v *validator) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		route, rc, ok := v.find(r)
+		op, rc, ok := v.find(r)
 		if !ok {
 			// chi matched this request, so the spec lacks the route: a bug,
 			// but answer as chi would for an unknown route.
 			v.writeErr(w, r, errs.Errorf(errs.NotFound, "no such route"))
 			return
 		}
-		if route.Operation.RequestBody == nil {
+		if op.route.Operation.RequestBody == nil {
 			// Operations without a body ignore one, whatever it is.
 			r.Body, r.ContentLength = http.NoBody, 0
 		} else if !v.readBody(w, r) {
 			return
 		}
-		if err := v.check(r, route, rc); err != nil {
+		if err := v.check(r, op, rc); err != nil {
 			v.writeErr(w, r, errs.Wrap(errs.Invalid, err, describe(err)))
 			return
 		}
@@ -104,12 +137,16 @@ func (v *validator) middleware(next http.Handler) http.Handler {
 }
 
 // check runs kin-openapi's request validation.
-func (v *validator) check(r *http.Request, route *routers.Route, rc *chi.Context) error {
+func (v *validator) check(r *http.Request, op operation, rc *chi.Context) error {
 	val := v.inputs.Get().(*validation)
 	for i, k := range rc.URLParams.Keys {
 		val.params[k] = rc.URLParams.Values[i]
 	}
-	val.in = openapi3filter.RequestValidationInput{Request: r, PathParams: val.params, Route: route, Options: v.options}
+	options := v.options
+	if r.URL.RawQuery == "" && op.queryOptional {
+		options = v.noQuery
+	}
+	val.in = openapi3filter.RequestValidationInput{Request: r, PathParams: val.params, Route: op.route, Options: options}
 	err := openapi3filter.ValidateRequest(r.Context(), &val.in)
 	if err != nil {
 		// The error points at the input (RequestError.Input), and it

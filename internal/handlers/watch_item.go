@@ -20,6 +20,10 @@ const defaultWait = 30 * time.Second
 // gone, and otherwise when either happens or the timeout ends, with the item
 // as it then is.
 func (s *server) getItemOrWait(w http.ResponseWriter, r *http.Request) {
+	if r.URL.RawQuery == "" { // a plain GET, the most common request: no query to parse
+		s.getItem(w, r)
+		return
+	}
 	q := r.URL.Query()
 	if wait, _ := strconv.ParseBool(q.Get("waitForChange")); !wait {
 		s.getItem(w, r)

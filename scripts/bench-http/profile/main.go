@@ -46,14 +46,23 @@ func main() {
 	workers := flag.Int("workers", runtime.GOMAXPROCS(0), "goroutines sending requests")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the server handler's run to `file`")
 	logPath := flag.String("log", os.DevNull, "`file` the access log is written to")
+	listen := flag.String("listen", "", "serve the handler over real HTTP on this loopback `address` for -duration instead of driving it, profiling the whole process (net/http, syscalls and GC included) while a load generator runs against it")
+	bare := flag.Bool("bare", false, "with -listen: serve the bare handler instead, to compare the two under the same load")
 	flag.Parse()
-	if err := run(*scenario, *duration, *workers, *cpuprofile, *logPath); err != nil {
+	if *bare && *listen != "" {
+		if err := serve(http.HandlerFunc(bareHandler), *listen, *duration, *cpuprofile); err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*scenario, *duration, *workers, *cpuprofile, *logPath, *listen); err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(1)
 	}
 }
 
-func run(scenario string, duration time.Duration, workers int, cpuprofile, logPath string) error {
+func run(scenario string, duration time.Duration, workers int, cpuprofile, logPath, listen string) error {
 	if scenario != "get" && scenario != "post" {
 		return fmt.Errorf("unknown -scenario %q", scenario)
 	}
@@ -83,6 +92,10 @@ func run(scenario string, duration time.Duration, workers int, cpuprofile, logPa
 		if w.status != setup.want {
 			return fmt.Errorf("%s %s: status %d, want %d", setup.method, setup.path, w.status, setup.want)
 		}
+	}
+
+	if listen != "" {
+		return serve(server, listen, duration, cpuprofile)
 	}
 
 	// Bare first, unprofiled; then the server under the profiler.
