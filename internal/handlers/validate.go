@@ -29,9 +29,9 @@ type validator struct {
 	// options is shared by every request (kin-openapi only reads it);
 	// noQuery is options for a request without a query string.
 	options, noQuery *openapi3filter.Options
-	inputs   sync.Pool               // of *validation, to spare two allocations per request
-	maxBody  int64
-	writeErr func(http.ResponseWriter, *http.Request, error)
+	inputs           sync.Pool // of *validation, to spare two allocations per request
+	maxBody          int64
+	writeErr         func(http.ResponseWriter, *http.Request, error)
 }
 
 // routeKey is a method and a chi route pattern.
