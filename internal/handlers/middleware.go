@@ -1,43 +1,13 @@
 package handlers
 
 import (
-	"fmt"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
-
-// httpMetrics are labelled by chi route pattern, never by raw path, so an
-// item id can never become a label value.
-type httpMetrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-}
-
-func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
-	m := &httpMetrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "autorefresh", Name: "http_requests_total",
-			Help: "HTTP requests served, by chi route pattern, method and status code.",
-		}, []string{"route", "method", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "autorefresh", Name: "http_request_duration_seconds",
-			Help:    "Time to serve an HTTP request, by chi route pattern and method.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
-		}, []string{"route", "method"}),
-	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register http metrics: %w", err)
-		}
-	}
-	return m, nil
-}
 
 // methodLabel folds unknown methods into "other" to bound cardinality.
 func methodLabel(m string) string {
@@ -74,9 +44,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 		}
 		a.elapsed = time.Since(start)
 		a.method, a.route, a.path, a.remote = r.Method, routeLabel(r), r.URL.Path, r.RemoteAddr
-		method := methodLabel(r.Method)
-		s.metrics.requests.WithLabelValues(a.route, method, strconv.Itoa(a.status)).Inc()
-		s.metrics.duration.WithLabelValues(a.route, method).Observe(a.elapsed.Seconds())
+		s.metrics.record(a.route, methodLabel(r.Method), a.status, a.elapsed)
 		s.log.Info("request", zap.Inline(a))
 	})
 }
