@@ -7,8 +7,17 @@
 # 127.0.0.1 and every process it starts is stopped on exit.
 #
 # Scenarios, each against the server and against the bare handler:
-#   GET   /v1/caches/bench/items/item1   an existing item
-#   POST  /v1/caches/bench/items         a new item with a unique id each time
+#   GET       /v1/caches/bench/items/item1   an existing item, the server
+#                                            holding little else
+#   POST      /v1/caches/benchpost/items     a new item with a unique id each
+#                                            time
+#   GET-full  as GET, after PRELOAD more items were put in the cache: the
+#             same request with a heap of items for the GC to mark, as a
+#             cache in use has
+# Every round starts from the same state: the POST runs write to a cache of
+# their own, which is deleted and registered again after each round, so
+# that no round's GET runs against the items earlier rounds created. The
+# GET-full rounds come last, after the preload.
 # The server runs as shipped: request validation against the OpenAPI spec,
 # Prometheus metrics and one info-level JSON access-log line per request
 # (sent to /dev/null, or to $SERVER_LOG).
@@ -31,6 +40,8 @@
 #   RETRIES=2        share of the machine's CPU is run again, up to RETRIES
 #                    times (the machine may be shared)
 #   KEEP=0           1: keep the work directory (wrk outputs, logs)
+#   PRELOAD=100000   items put in the cache before the GET-full rounds (the
+#                    default cache size); 0 skips GET-full
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -48,6 +59,7 @@ OUT=${OUT:-}
 KEEP=${KEEP:-0}
 NOISE_PCT=${NOISE_PCT:-15}
 RETRIES=${RETRIES:-2}
+PRELOAD=${PRELOAD:-100000}
 GOAL_PCT=70
 HERE=scripts/bench-http
 
@@ -148,9 +160,11 @@ call() {
 call PUT /v1/caches/bench "{\"webhook\":{\"url\":\"http://$upstream_addr/sync\"},\"resyncPeriod\":\"1h\",\"syncOnCreate\":false,\"size\":5000000}" 201
 call POST /v1/caches/bench/items '{"id":"item1","data":{"status":"Not-started","attempt":0}}' 201
 call GET /v1/caches/bench/items/item1 '' 200
+post_cache="{\"webhook\":{\"url\":\"http://$upstream_addr/sync\"},\"resyncPeriod\":\"1h\",\"syncOnCreate\":false,\"size\":5000000}"
+call PUT /v1/caches/benchpost "$post_cache" 201
 
 get_path=/v1/caches/bench/items/item1
-post_path=/v1/caches/bench/items
+post_path=/v1/caches/benchpost/items
 
 # CPU accounting, in clock ticks: of the whole machine (busy, all CPUs) and
 # of one process (user + system).
@@ -198,7 +212,7 @@ bench() {
 	done
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$target" "$rps" "$p50_us" "$p99_us" \
 		"$status_errors" "$socket_errors" "$requests" "$cpu_us" "$other_pct" >>"$results"
-	log "$(printf 'round %s  %-4s %-11s %8.0f req/s  p50 %6sus  p99 %6sus  %5s us CPU/req  other %3s%%  non-2xx %s  socket errors %s' \
+	log "$(printf 'round %s  %-8s %-11s %8.0f req/s  p50 %6sus  p99 %6sus  %5s us CPU/req  other %3s%%  non-2xx %s  socket errors %s' \
 		"$round" "$scenario" "$target" "$rps" "$p50_us" "$p99_us" "$cpu_us" "$other_pct" "$status_errors" "$socket_errors")"
 }
 
@@ -220,23 +234,43 @@ if [ "$busy_before" -gt 20 ]; then
 	log "warning: the machine is already ${busy_before}% busy; the numbers will be noisy"
 fi
 log "wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), $ROUNDS round(s), PIN=$PIN"
+# size CACHE: the number of items the server's cache holds.
+size() {
+	curl -fsS "http://$server_addr/v1/caches/$1" | sed -n 's/.*"stats":{"size":\([0-9]*\).*/\1/p'
+}
+# order ROUND: alternate which target goes first, so that neither always
+# runs on a machine warmed (or heated) by the other.
+order() { if [ $(($1 % 2)) -eq 1 ]; then echo "bare autorefresh"; else echo "autorefresh bare"; fi; }
+base() { if [ "$1" = bare ]; then echo "http://$bare_addr"; else echo "http://$server_addr"; fi; }
+created=0
 for round in $(seq "$ROUNDS"); do
-	# Alternate which target goes first, so that neither always runs on a
-	# machine warmed (or heated) by the other.
-	if [ $((round % 2)) -eq 1 ]; then order="bare autorefresh"; else order="autorefresh bare"; fi
-	for target in $order; do
-		if [ "$target" = bare ]; then base=http://$bare_addr; else base=http://$server_addr; fi
-		bench "$round" GET "$target" "$base$get_path" get.lua
+	for target in $(order "$round"); do
+		bench "$round" GET "$target" "$(base "$target")$get_path" get.lua
 	done
-	for target in $order; do
-		if [ "$target" = bare ]; then base=http://$bare_addr; else base=http://$server_addr; fi
-		bench "$round" POST "$target" "$base$post_path" post.lua
+	for target in $(order "$round"); do
+		bench "$round" POST "$target" "$(base "$target")$post_path" post.lua
 	done
+	# The POST runs must have created items, not hit existing ids. Then the
+	# next round starts without them.
+	created=$((created + $(size benchpost)))
+	call DELETE /v1/caches/benchpost '' 204
+	call PUT /v1/caches/benchpost "$post_cache" 201
 done
 
-# The POST runs must have created items, not hit existing ids.
-curl -fsS "http://$server_addr/v1/caches/bench" >"$work/cache.json"
-items=$(sed -n 's/.*"stats":{"size":\([0-9]*\).*/\1/p' "$work/cache.json")
+loaded=""
+if [ "$PRELOAD" -gt 0 ]; then
+	log "preloading $PRELOAD items into cache bench"
+	wrk -t1 -c"$CONNECTIONS" -d120s -s "$HERE/preload.lua" "http://$server_addr/v1/caches/bench/items" -- "$PRELOAD" \
+		>"$work/preload.txt" 2>&1
+	grep -q "^PRELOADED"$'\t'"[0-9]*"$'\t'"0$" "$work/preload.txt" || { log "preload failed:"; cat "$work/preload.txt" >&2; exit 1; }
+	loaded=$(size bench)
+	for round in $(seq "$ROUNDS"); do
+		for target in $(order "$round"); do
+			bench "$round" GET-full "$target" "$(base "$target")$get_path" get.lua
+		done
+	done
+fi
+
 server_errors=$(grep -c . "$work/server.err" || true)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 server_rss=$(awk '/^VmHWM/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$server_pid/status" 2>/dev/null || true)
@@ -265,8 +299,8 @@ report() {
 		}
 		{ key = $2 SUBSEP $3; n[key]++; row[key, n[key]] = $0; rate[$1, $2, $3] = $4; rounds[$1] = 1 }
 		END {
-			split("GET POST", scen, " "); split("bare autorefresh", tgt, " ")
-			for (i = 1; i <= 2; i++) for (j = 1; j <= 2; j++) {
+			split("GET POST GET-full", scen, " "); split("bare autorefresh", tgt, " ")
+			for (i = 1; i <= 3; i++) for (j = 1; j <= 2; j++) {
 				key = scen[i] SUBSEP tgt[j]
 				if (!(key in n)) continue
 				split(row[key, int((n[key] + 1) / 2)], f, "\t")
@@ -277,7 +311,8 @@ report() {
 				printf "| %s | %s%s | %.0f | %s | %s | %s | %.1f µs |\n", scen[i], name, errs, f[4], lat(f[5]), lat(f[6]), ratio, f[10]
 			}
 			print ""
-			for (i = 1; i <= 2; i++) {
+			for (i = 1; i <= 3; i++) {
+				if (!((scen[i] SUBSEP "bare") in n)) continue
 				list = ""; shown = ""
 				for (r = 1; (r in rounds); r++) {
 					x = 100 * rate[r, scen[i], "autorefresh"] / rate[r, scen[i], "bare"]
@@ -295,10 +330,12 @@ report() {
 	echo "All rounds:"
 	echo
 	echo '```'
-	awk -F'\t' '{ printf "round %s  %-4s %-11s %8.0f req/s  p50 %5d µs  p99 %6d µs  %5.1f µs CPU/req  other %2d%%\n", $1, $2, $3, $4, $5, $6, $10, $11 }' "$results"
+	awk -F'\t' '{ printf "round %s  %-8s %-11s %8.0f req/s  p50 %5d µs  p99 %6d µs  %5.1f µs CPU/req  other %2d%%\n", $1, $2, $3, $4, $5, $6, $10, $11 }' "$results"
 	echo '```'
 	echo
-	echo "Items in cache bench after the POST runs: ${items:-?}; server peak RSS ${server_rss:-?}; server stderr lines: $server_errors." \
+	echo "Items created by the POST runs: $created (each round's were deleted after it);" \
+		"$([ -n "$loaded" ] && echo "items in the cache during GET-full: $loaded;" || echo "GET-full not run (PRELOAD=0);")" \
+		"server peak RSS ${server_rss:-?}; server stderr lines: $server_errors." \
 		"CPU busy just before the runs: ${busy_before}%; load average before: $load_before, after: $load_after."
 }
 if [ -n "$OUT" ]; then report | tee "$OUT"; else report; fi
