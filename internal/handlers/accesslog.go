@@ -76,7 +76,9 @@ func (a *access) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddInt("bytes", a.bytes)
 	enc.AddDuration("duration", a.elapsed)
 	enc.AddString("remote", a.remote)
-	enc.AddString("client", a.client)
+	if a.client != "" { // only with tokens: who the token belongs to
+		enc.AddString("client", a.client)
+	}
 	return nil
 }
 

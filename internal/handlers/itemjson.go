@@ -84,8 +84,10 @@ func (l itemList) appendJSON(b []byte) ([]byte, error) {
 // writeItem answers with one item.
 func (s *server) writeItem(w http.ResponseWriter, r *http.Request, status int, it registry.Item) {
 	v := viewItem(it)
-	body, err := v.appendJSON(make([]byte, 0, itemJSONSize+len(v.ID)+len(v.Data)))
+	buf := s.bodies.get(itemJSONSize + len(v.ID) + len(v.Data))
+	body, err := v.appendJSON(buf.b)
 	s.writeEncoded(w, r, status, body, err)
+	buf.put(body)
 }
 
 // writeItems answers with a page of items.
@@ -99,8 +101,10 @@ func (s *server) writeItems(w http.ResponseWriter, r *http.Request, page []regis
 	if next != "" {
 		out.NextCursor = &next
 	}
-	body, err := out.appendJSON(make([]byte, 0, size))
+	buf := s.bodies.get(size)
+	body, err := out.appendJSON(buf.b)
 	s.writeEncoded(w, r, http.StatusOK, body, err)
+	buf.put(body)
 }
 
 // writeEncoded writes a body built by an appendJSON, ended by a newline as
@@ -113,7 +117,7 @@ func (s *server) writeEncoded(w http.ResponseWriter, r *http.Request, status int
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(append(body, '\n')) // net/http copies it: the buffer may go back to the pool
 }
 
 // appendString appends s as a JSON string. Ids and cursors are URL-safe, so

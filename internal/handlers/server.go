@@ -80,6 +80,7 @@ type server struct {
 	deps     Deps
 	validate *validator
 	ids      *requestIDs
+	bodies   bodies
 }
 
 // NewServer builds the HTTP handler once; it is safe for concurrent use.
