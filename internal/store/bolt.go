@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // FileName is the database file inside the data directory.
@@ -44,7 +45,7 @@ func OpenBolt(dir string) (b *Bolt, err error) {
 	}()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("data file %s is locked by another process", path)
 		}
 		return nil, fmt.Errorf("data file %s cannot be opened (%w); see docs/operations.md to recover", path, err)
@@ -92,7 +93,7 @@ func apply(caches, items *bolt.Bucket, m Mutation) error {
 		}
 		return caches.Put(name, m.Config)
 	case DeleteCache:
-		if err := items.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+		if err := items.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 			return err
 		}
 		return caches.Delete(name)
