@@ -69,6 +69,7 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzHandler -fuzztime $(FUZZTIME) ./internal/handlers/
 	$(GO) test -run '^$$' -fuzz FuzzItemJSON -fuzztime $(FUZZTIME) ./internal/handlers/
+	$(GO) test -run '^$$' -fuzz FuzzCheckJSON -fuzztime $(FUZZTIME) ./internal/handlers/
 	$(GO) test -run '^$$' -fuzz FuzzParseFile -fuzztime $(FUZZTIME) ./internal/registry/
 	$(GO) test -run '^$$' -fuzz FuzzParseReply -fuzztime $(FUZZTIME) ./internal/syncers/
 	$(GO) test -run '^$$' -fuzz FuzzCheckURL -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/egress/

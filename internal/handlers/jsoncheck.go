@@ -1,10 +1,8 @@
 package handlers
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"unicode/utf8"
 
 	"github.com/autorefresh/autorefresh/internal/errs"
@@ -24,71 +22,239 @@ func checkJSON(body []byte) error {
 	if !utf8.Valid(body) {
 		return errs.Errorf(errs.Invalid, "body: not valid UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	// One frame per open object or array; objects track their keys.
-	type frame struct {
-		keys    map[string]struct{}
-		wantKey bool
+	s := jsonScan{b: body}
+	s.space()
+	if s.i == len(s.b) {
+		return nil
 	}
-	var stack []frame
-	values := 0 // complete top-level values
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return nil // a syntax error: the validator reports it
-		}
-		if len(stack) == 0 {
-			if values == 1 {
-				return errs.Errorf(errs.Invalid, "body: more than one JSON value")
-			}
-			if d, ok := tok.(json.Delim); !ok || (d != '{' && d != '[') {
-				values++ // a top-level scalar
-			}
-		}
-		top := len(stack) - 1
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				if top >= 0 && stack[top].keys != nil {
-					stack[top].wantKey = true // the value of a key is done
-				}
-				if len(stack) >= maxJSONDepth {
-					return errs.Errorf(errs.Invalid, "body: nested deeper than %d levels", maxJSONDepth)
-				}
-				f := frame{}
-				if t == '{' {
-					f.keys, f.wantKey = map[string]struct{}{}, true
-				}
-				stack = append(stack, f)
-			default:
-				stack = stack[:top]
-				if len(stack) == 0 {
-					values++
-				}
-			}
-		case string:
-			if top >= 0 && stack[top].keys != nil {
-				if stack[top].wantKey {
-					if _, dup := stack[top].keys[t]; dup {
-						return errs.Errorf(errs.Invalid, "body: key %q appears twice in one object", truncate(t, 64))
-					}
-					stack[top].keys[t] = struct{}{}
-					stack[top].wantKey = false
-					continue
-				}
-				stack[top].wantKey = true
-			}
+	if err := s.value(1); err != nil {
+		return s.verdict(err)
+	}
+	s.space()
+	if s.i == len(s.b) {
+		return nil
+	}
+	// Something follows the first value. If another value starts there the
+	// body holds two; anything else is a syntax error, for the validator.
+	switch c := s.b[s.i]; {
+	case c == '{' || c == '[' || c == '"' || c == '-' || c >= '0' && c <= '9' || c == 't' || c == 'f' || c == 'n':
+		return errs.Errorf(errs.Invalid, "body: more than one JSON value")
+	}
+	return nil
+}
+
+// errSyntax stops a scan at malformed JSON, which checkJSON leaves to the
+// schema validator: it names the problem better.
+var errSyntax = errors.New("syntax")
+
+// jsonScan walks a JSON document once, without building it, for checkJSON.
+// It is a recursive descent bounded by maxJSONDepth.
+type jsonScan struct {
+	b []byte
+	i int
+}
+
+func (s *jsonScan) verdict(err error) error {
+	if errors.Is(err, errSyntax) {
+		return nil
+	}
+	return err
+}
+
+func (s *jsonScan) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
 		default:
-			if top >= 0 && stack[top].keys != nil {
-				stack[top].wantKey = true
-			}
+			return
 		}
 	}
+}
+
+// value scans one value at nesting depth (1 for the top level).
+func (s *jsonScan) value(depth int) error {
+	if s.i == len(s.b) {
+		return errSyntax
+	}
+	switch c := s.b[s.i]; {
+	case c == '{':
+		return s.object(depth)
+	case c == '[':
+		return s.array(depth)
+	case c == '"':
+		_, _, err := s.str()
+		return err
+	default:
+		return s.scalar()
+	}
+}
+
+func (s *jsonScan) open(depth int) error {
+	if depth > maxJSONDepth {
+		return errs.Errorf(errs.Invalid, "body: nested deeper than %d levels", maxJSONDepth)
+	}
+	s.i++ // the bracket
+	s.space()
+	return nil
+}
+
+func (s *jsonScan) object(depth int) error {
+	if err := s.open(depth); err != nil {
+		return err
+	}
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		return nil
+	}
+	var keys objectKeys
+	for {
+		if s.i == len(s.b) || s.b[s.i] != '"' {
+			return errSyntax
+		}
+		raw, escaped, err := s.str()
+		if err != nil {
+			return err
+		}
+		key, err := keyText(raw, escaped)
+		if err != nil {
+			return err
+		}
+		if keys.seen(key) {
+			return errs.Errorf(errs.Invalid, "body: key %q appears twice in one object", truncate(key, 64))
+		}
+		s.space()
+		if s.i == len(s.b) || s.b[s.i] != ':' {
+			return errSyntax
+		}
+		s.i++
+		s.space()
+		if err := s.value(depth + 1); err != nil {
+			return err
+		}
+		s.space()
+		if s.i == len(s.b) {
+			return errSyntax
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+			s.space()
+		case '}':
+			s.i++
+			return nil
+		default:
+			return errSyntax
+		}
+	}
+}
+
+func (s *jsonScan) array(depth int) error {
+	if err := s.open(depth); err != nil {
+		return err
+	}
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+		return nil
+	}
+	for {
+		if err := s.value(depth + 1); err != nil {
+			return err
+		}
+		s.space()
+		if s.i == len(s.b) {
+			return errSyntax
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+			s.space()
+		case ']':
+			s.i++
+			return nil
+		default:
+			return errSyntax
+		}
+	}
+}
+
+// str scans a string and returns it with its quotes, and whether it has
+// escapes.
+func (s *jsonScan) str() (raw []byte, escaped bool, err error) {
+	start := s.i
+	for s.i++; s.i < len(s.b); s.i++ {
+		switch c := s.b[s.i]; {
+		case c == '\\':
+			escaped = true
+			s.i++ // the escaped byte cannot end the string
+		case c == '"':
+			s.i++
+			return s.b[start:s.i], escaped, nil
+		case c < 0x20:
+			return nil, false, errSyntax
+		}
+	}
+	return nil, false, errSyntax
+}
+
+// scalar skips a number or a literal; the validator checks its spelling.
+func (s *jsonScan) scalar() error {
+	start := s.i
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		if c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+			break
+		}
+		s.i++
+	}
+	if s.i == start || !json.Valid(s.b[start:s.i]) {
+		return errSyntax
+	}
+	return nil
+}
+
+// keyText is a key as a decoder sees it: "\u0061" and "a" are the same key.
+func keyText(raw []byte, escaped bool) (string, error) {
+	if !escaped {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var k string
+	if err := json.Unmarshal(raw, &k); err != nil {
+		return "", errSyntax
+	}
+	return k, nil
+}
+
+// objectKeys is the set of keys of one object: a slice while it is small,
+// which is most objects and allocates least, and a map beyond.
+type objectKeys struct {
+	list []string
+	set  map[string]struct{}
+}
+
+func (k *objectKeys) seen(key string) bool {
+	if k.set != nil {
+		if _, dup := k.set[key]; dup {
+			return true
+		}
+		k.set[key] = struct{}{}
+		return false
+	}
+	for _, have := range k.list {
+		if have == key {
+			return true
+		}
+	}
+	if len(k.list) < 16 {
+		k.list = append(k.list, key)
+		return false
+	}
+	k.set = make(map[string]struct{}, 2*len(k.list))
+	for _, have := range k.list {
+		k.set[have] = struct{}{}
+	}
+	k.set[key] = struct{}{}
+	return false
 }
 
 func truncate(s string, n int) string {
