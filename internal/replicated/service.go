@@ -23,6 +23,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"math"
 	"net/http"
 	"os"
 	"strconv"
@@ -33,6 +34,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/egress"
@@ -275,20 +277,20 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// backoff doubles a retry delay from 100ms up to 5s.
-type backoff struct{ d time.Duration }
+// backoff is the delay between retries of a failed database call: 100ms,
+// doubling up to 5s, each with up to 20% added at random so that replicas
+// that lost the database at the same moment do not all retry in step. The
+// zero value starts from 100ms; reset starts again from there.
+type backoff struct{ steps *wait.Backoff }
 
 func (b *backoff) next() time.Duration {
-	switch {
-	case b.d == 0:
-		b.d = 100 * time.Millisecond
-	case b.d < 5*time.Second:
-		b.d = min(2*b.d, 5*time.Second)
+	if b.steps == nil {
+		b.steps = &wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Jitter: 0.2, Cap: 5 * time.Second, Steps: math.MaxInt32}
 	}
-	return b.d
+	return b.steps.Step()
 }
 
-func (b *backoff) reset() { b.d = 0 }
+func (b *backoff) reset() { b.steps = nil }
 
 // The HTTP layer calls the service through this interface.
 var _ handlers.Service = (*Service)(nil)
