@@ -53,13 +53,18 @@ func (a *access) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Flush sends what is buffered (event streams rely on it).
-func (a *access) Flush() {
+// FlushError sends what is buffered and reports a failure to (a broken
+// connection, a passed write deadline): event streams end on it.
+// http.ResponseController looks for it before Flush.
+func (a *access) FlushError() error {
 	if !a.wroteHeader {
 		a.WriteHeader(http.StatusOK)
 	}
-	_ = http.NewResponseController(a.ResponseWriter).Flush()
+	return http.NewResponseController(a.ResponseWriter).Flush()
 }
+
+// Flush is FlushError for callers that want an http.Flusher.
+func (a *access) Flush() { _ = a.FlushError() }
 
 // Unwrap lets http.ResponseController reach the connection's writer (write
 // deadlines for long-polls and streams).
@@ -94,6 +99,20 @@ func accessOf(w http.ResponseWriter) *access {
 		default:
 			return nil
 		}
+	}
+}
+
+// connWriter returns the writer that net/http gave the handler chain, below
+// every wrapper. http.MaxBytesReader must get that one: it tells net/http to
+// close the connection after an oversized body through a method that only
+// net/http's own writer has, and it does not unwrap.
+func connWriter(w http.ResponseWriter) http.ResponseWriter {
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
+		}
+		w = u.Unwrap()
 	}
 }
 

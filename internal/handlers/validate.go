@@ -166,7 +166,7 @@ func (v *validator) readBody(w http.ResponseWriter, r *http.Request) bool {
 	if r.Body == nil {
 		r.Body = http.NoBody
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, v.maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(connWriter(w), r.Body, v.maxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
