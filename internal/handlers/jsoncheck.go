@@ -90,22 +90,43 @@ func (s *jsonScan) value(depth int) error {
 	}
 }
 
-func (s *jsonScan) open(depth int) error {
+// open steps into an object or array at depth and reports whether it is
+// empty (closed at once by closing, which it then steps over too).
+func (s *jsonScan) open(depth int, closing byte) (empty bool, err error) {
 	if depth > maxJSONDepth {
-		return errs.Errorf(errs.Invalid, "body: nested deeper than %d levels", maxJSONDepth)
+		return false, errs.Errorf(errs.Invalid, "body: nested deeper than %d levels", maxJSONDepth)
 	}
 	s.i++ // the bracket
 	s.space()
-	return nil
+	if s.i < len(s.b) && s.b[s.i] == closing {
+		s.i++
+		return true, nil
+	}
+	return false, nil
+}
+
+// more steps over what follows a member or element: a comma (more follow)
+// or the closing bracket (none do).
+func (s *jsonScan) more(closing byte) (bool, error) {
+	s.space()
+	if s.i == len(s.b) {
+		return false, errSyntax
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		s.space()
+		return true, nil
+	case closing:
+		s.i++
+		return false, nil
+	}
+	return false, errSyntax
 }
 
 func (s *jsonScan) object(depth int) error {
-	if err := s.open(depth); err != nil {
+	if empty, err := s.open(depth, '}'); empty || err != nil {
 		return err
-	}
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
-		return nil
 	}
 	var keys objectKeys
 	for {
@@ -132,48 +153,22 @@ func (s *jsonScan) object(depth int) error {
 		if err := s.value(depth + 1); err != nil {
 			return err
 		}
-		s.space()
-		if s.i == len(s.b) {
-			return errSyntax
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case '}':
-			s.i++
-			return nil
-		default:
-			return errSyntax
+		if more, err := s.more('}'); !more || err != nil {
+			return err
 		}
 	}
 }
 
 func (s *jsonScan) array(depth int) error {
-	if err := s.open(depth); err != nil {
+	if empty, err := s.open(depth, ']'); empty || err != nil {
 		return err
-	}
-	if s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
-		return nil
 	}
 	for {
 		if err := s.value(depth + 1); err != nil {
 			return err
 		}
-		s.space()
-		if s.i == len(s.b) {
-			return errSyntax
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case ']':
-			s.i++
-			return nil
-		default:
-			return errSyntax
+		if more, err := s.more(']'); !more || err != nil {
+			return err
 		}
 	}
 }
