@@ -175,6 +175,8 @@ func TestMetricsAndOperations(t *testing.T) {
 	e.putCache("jobs", e.webhookBody(""))
 	e.do("POST", "/v1/caches/jobs/items", "application/json", `{"id": "secret-looking-id"}`)
 	e.do("GET", "/v1/caches/jobs/items/secret-looking-id", "", "")
+	e.do("GET", "/no/such/route", "", "")
+	e.do("PATCH", "/v1/caches/jobs", "", "")
 	eventually(t, "a sync", func() bool {
 		return e.do("GET", "/v1/caches/jobs", "", "").json(t)["stats"].(map[string]any)["syncs"].(float64) > 0
 	})
@@ -183,6 +185,8 @@ func TestMetricsAndOperations(t *testing.T) {
 	for _, want := range []string{
 		`autorefresh_http_requests_total{code="200",method="GET",route="/v1/caches/{cache}/items/{id}"} 1`,
 		`autorefresh_http_request_duration_seconds_bucket{method="GET",route="/v1/caches/{cache}/items/{id}"`,
+		`autorefresh_http_requests_total{code="404",method="GET",route="unmatched"} 1`,
+		`autorefresh_http_requests_total{code="405",method="PATCH",route="unmatched"} 1`,
 		`autorefresh_cache_items{cache="jobs"} 1`,
 		`autorefresh_sync_batches_total{cache="jobs",outcome="ok"}`,
 	} {

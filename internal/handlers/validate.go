@@ -107,7 +107,7 @@ func (v *validator) find(r *http.Request) (operation, *chi.Context, bool) {
 	if rc == nil {
 		return operation{}, nil, false
 	}
-	op, ok := v.routes[routeKey{r.Method, rc.RoutePattern()}]
+	op, ok := v.routes[routeKey{r.Method, r.Pattern}] // chi set r.Pattern when it matched the route
 	return op, rc, ok
 }
 
