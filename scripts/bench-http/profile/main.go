@@ -9,6 +9,15 @@
 //	go run ./scripts/bench-http/profile -scenario get -cpuprofile /tmp/get.prof
 //	go tool pprof -top -cum /tmp/get.prof
 //
+// With -listen it serves the handler (or, with -bare, the bare one) over
+// real HTTP on a loopback address instead, for -duration, and profiles the
+// whole process while a load generator runs against it: net/http, system
+// calls and the collector included.
+//
+//	go build -o /tmp/profile ./scripts/bench-http/profile
+//	/tmp/profile -listen 127.0.0.1:18081 -duration 14s -cpuprofile /tmp/live.prof &
+//	wrk -t1 -c32 -d10s http://127.0.0.1:18081/v1/caches/bench/items/item1
+//
 // It does not modify or import cmd/server; keep its wiring in step with
 // cmd/server/run.go.
 package main
