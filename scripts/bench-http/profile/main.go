@@ -113,20 +113,12 @@ func run(scenario string, duration time.Duration, workers int, cpuprofile, logPa
 	bareN, bareCPU := drive(bare, newRequest, duration, workers)
 
 	drive(server, newRequest, time.Second, workers) // warm-up
-	if cpuprofile != "" {
-		f, err := os.Create(cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+	stopProfile, err := startProfile(cpuprofile)
+	if err != nil {
+		return err
 	}
 	srvN, srvCPU := drive(server, newRequest, duration, workers)
-	if cpuprofile != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 
 	fmt.Printf("scenario %s, %d workers, GOMAXPROCS %d, %s each (no network: handler only)\n",
 		scenario, workers, runtime.GOMAXPROCS(0), duration)
@@ -254,6 +246,23 @@ func bareHandler(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(bareBody)
+}
+
+// startProfile starts the CPU profiler writing to path, if path is set,
+// and returns the function that stops it and closes the file.
+func startProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func rate(n int64, d time.Duration) float64 { return float64(n) / d.Seconds() }
