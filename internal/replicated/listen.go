@@ -46,9 +46,7 @@ func (s *Service) listenLoop(ctx context.Context) {
 			return
 		}
 		s.metrics.reconnects.Inc()
-		d := bo.next()
-		s.log.Warn("LISTEN connection lost; reconnecting", zap.Duration("backoff", d), zapErr(err))
-		if !sleepCtx(ctx, d) {
+		if !bo.wait(ctx, s.log, "LISTEN connection lost; reconnecting", zapErr(err)) {
 			return
 		}
 	}

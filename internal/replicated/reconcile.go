@@ -19,9 +19,7 @@ func (s *Service) reconcileLoop(ctx context.Context) {
 	var bo backoff
 	for {
 		if err := s.reconcile(ctx); err != nil && ctx.Err() == nil {
-			d := bo.next()
-			s.log.Warn("reconcile: database error; retrying", zap.Duration("backoff", d), zapErr(err))
-			if !sleepCtx(ctx, d) {
+			if !bo.wait(ctx, s.log, "reconcile: database error; retrying", zapErr(err)) {
 				return
 			}
 			continue

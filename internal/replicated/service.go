@@ -292,5 +292,13 @@ func (b *backoff) next() time.Duration {
 
 func (b *backoff) reset() { b.steps = nil }
 
+// wait logs a failed attempt, with the delay before the next one, and sleeps
+// that delay. It reports false if ctx ended first.
+func (b *backoff) wait(ctx context.Context, log *zap.Logger, msg string, fields ...zap.Field) bool {
+	d := b.next()
+	log.Warn(msg, append([]zap.Field{zap.Duration("backoff", d)}, fields...)...)
+	return sleepCtx(ctx, d)
+}
+
 // The HTTP layer calls the service through this interface.
 var _ handlers.Service = (*Service)(nil)

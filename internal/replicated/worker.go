@@ -116,10 +116,7 @@ func (w *worker) run(ctx context.Context) {
 			err = w.dispatch(ctx, callCtx, sem, &inflight)
 		}
 		if err != nil && ctx.Err() == nil {
-			d := bo.next()
-			w.s.log.Warn("refresh loop: database error; retrying", zap.String("cache", w.name),
-				zap.Duration("backoff", d), zapErr(err))
-			if !sleepCtx(ctx, d) {
+			if !bo.wait(ctx, w.s.log, "refresh loop: database error; retrying", zap.String("cache", w.name), zapErr(err)) {
 				return
 			}
 			continue
