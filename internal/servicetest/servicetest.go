@@ -42,26 +42,34 @@ type Open func(t *testing.T) (svc Service, stop func())
 // must let webhooks reach 127.0.0.1.
 type Factory func(t *testing.T, l Limits) Open
 
-// Run runs every case against the implementation f makes.
+// testCase is one conformance case: it opens what it needs from f.
+type testCase struct {
+	name string
+	run  func(t *testing.T, f Factory)
+}
+
+// coreCases are the CRUD, paging, capacity and restart cases.
+var coreCases = []testCase{
+	{"CreateGet", testCreateGet},
+	{"AtomicCreate", testAtomicCreate},
+	{"DeleteDelayedKeepsItemUntilCycle", testDeleteDelayedPending},
+	{"DeleteDelayedRemovedByCycle", testDeleteDelayedRemoved},
+	{"ListPaging", testListPaging},
+	{"PutReplaceKeepsItems", testPutReplace},
+	{"DeleteCache", testDeleteCache},
+	{"Capacity", testCapacity},
+	{"SyncUpdatesVersions", testSync},
+	{"Restart", testRestart},
+	{"Invalid", testInvalid},
+}
+
+// Run runs every case against the implementation f makes. The cases live
+// in one file per concern (core here, the others in cases_*.go).
 func Run(t *testing.T, f Factory) {
-	cases := []struct {
-		name string
-		run  func(t *testing.T, f Factory)
-	}{
-		{"CreateGet", testCreateGet},
-		{"AtomicCreate", testAtomicCreate},
-		{"DeleteDelayedKeepsItemUntilCycle", testDeleteDelayedPending},
-		{"DeleteDelayedRemovedByCycle", testDeleteDelayedRemoved},
-		{"ListPaging", testListPaging},
-		{"PutReplaceKeepsItems", testPutReplace},
-		{"DeleteCache", testDeleteCache},
-		{"Capacity", testCapacity},
-		{"SyncUpdatesVersions", testSync},
-		{"Restart", testRestart},
-		{"Invalid", testInvalid},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { c.run(t, f) })
+	for _, group := range [][]testCase{coreCases, configCases, refreshCases, syncReplyCases} {
+		for _, c := range group {
+			t.Run(c.name, func(t *testing.T) { c.run(t, f) })
+		}
 	}
 }
 
