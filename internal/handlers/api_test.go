@@ -34,7 +34,7 @@ func TestWalkthrough(t *testing.T) {
 
 func TestCacheLifecycle(t *testing.T) {
 	e := newEnv(t)
-	body := `{"webhook": {"url": "` + e.upstream.URL + `/sync", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	body := `{"webhook": {"url": "` + e.upstream.URL + `/sync?token=top-secret-q", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 		"headers": {"Authorization": "Bearer top-secret"}}, "resyncPeriod": "1h", "size": 5, "syncOnCreate": false}`
 	if r := e.putCache("jobs", body); r.status != http.StatusCreated {
 		t.Fatalf("PUT new: %d %s", r.status, r.body)
@@ -56,7 +56,14 @@ func TestCacheLifecycle(t *testing.T) {
 	if wh["secretSet"] != true || wh["headers"].(map[string]any)["Authorization"] != "***" {
 		t.Fatalf("webhook view: %v", wh)
 	}
-	list := e.do("GET", "/v1/caches", "", "").json(t)["caches"].([]any)
+	if wh["url"] != e.upstream.URL+"/sync?token=***" {
+		t.Fatalf("webhook url shown as %v", wh["url"])
+	}
+	r = e.do("GET", "/v1/caches", "", "")
+	if strings.Contains(string(r.body), "top-secret") || strings.Contains(string(r.body), "whsec_") {
+		t.Fatalf("list leaks a secret: %s", r.body)
+	}
+	list := r.json(t)["caches"].([]any)
 	if len(list) != 1 {
 		t.Fatalf("list: %v", list)
 	}

@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/syncers"
 )
 
 // managed is one hosted cache. mu guards every field: shared for item calls,
@@ -23,25 +24,28 @@ type managed struct {
 	cancel context.CancelFunc // nil until the engine runs
 }
 
-// Info is a cache as clients see it: its config, with the secret left out and
-// header values redacted, and its stats.
+// Info is a cache as clients see it: its config as Redact shows it, and its
+// stats.
 type Info struct {
 	Name   string
-	Config Config // Webhook.Secret is empty; header values are RedactedValue
+	Config Config // as Redact returns it
 	// SecretSet says whether the webhook has a secret.
 	SecretSet bool
 	Stats     cache.Stats
 }
 
-// RedactedValue replaces configured header values in everything the
-// registry returns.
-const RedactedValue = "***"
+// RedactedValue replaces configured header values and the webhook URL's
+// query values in everything the service returns.
+const RedactedValue = syncers.RedactedValue
 
-// info builds the client view. Callers hold m.mu.
-func (m *managed) info() Info {
-	cfg := m.cfg
-	secretSet := cfg.Webhook.Secret != ""
+// Redact returns cfg as any reader of the cache may see it: without the
+// secret (secretSet says whether there is one), with every header value
+// and every query value of the webhook URL (where tokens often ride)
+// replaced by RedactedValue. Every mode builds its Info with it.
+func Redact(cfg Config) (out Config, secretSet bool) {
+	secretSet = cfg.Webhook.Secret != ""
 	cfg.Webhook.Secret = ""
+	cfg.Webhook.URL = syncers.RedactURL(cfg.Webhook.URL)
 	if len(cfg.Webhook.Headers) > 0 {
 		redacted := maps.Clone(cfg.Webhook.Headers)
 		for k := range redacted {
@@ -49,8 +53,16 @@ func (m *managed) info() Info {
 		}
 		cfg.Webhook.Headers = redacted
 	}
-	rl := *cfg.RateLimit
-	cfg.RateLimit = &rl
+	if cfg.RateLimit != nil {
+		rl := *cfg.RateLimit
+		cfg.RateLimit = &rl
+	}
+	return cfg, secretSet
+}
+
+// info builds the client view. Callers hold m.mu.
+func (m *managed) info() Info {
+	cfg, secretSet := Redact(m.cfg)
 	return Info{Name: m.name, Config: cfg, SecretSet: secretSet, Stats: m.engine.Stats()}
 }
 

@@ -153,7 +153,7 @@ func (s *Service) scanInfo(row pgx.Row) (registry.Info, error) {
 	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
 		return registry.Info{}, errs.Wrap(errs.Internal, err, "cache: stored config does not decode")
 	}
-	in.Config, in.SecretSet = redact(cfg.WithDefaults())
+	in.Config, in.SecretSet = registry.Redact(cfg.WithDefaults())
 	// Enqueued is the items due and not yet claimed; InFlight the batches
 	// under way on every replica, estimated as leased items / batchSize.
 	bs := int64(max(in.Config.BatchSize, 1))
@@ -212,20 +212,6 @@ func (s *Service) List(ctx context.Context) ([]registry.Info, error) {
 	return out, nil
 }
 
-// redact leaves the secret out and hides header values, as the embedded
-// registry does.
-func redact(cfg registry.Config) (registry.Config, bool) {
-	secretSet := cfg.Webhook.Secret != ""
-	cfg.Webhook.Secret = ""
-	if len(cfg.Webhook.Headers) > 0 {
-		h := maps.Clone(cfg.Webhook.Headers)
-		for k := range h {
-			h[k] = registry.RedactedValue
-		}
-		cfg.Webhook.Headers = h
-	}
-	return cfg, secretSet
-}
 
 func cacheNotFound(name string) error {
 	return errs.Errorf(errs.NotFound, "cache %q not found", name)

@@ -140,31 +140,92 @@ func (c WebhookConfig) withDefaults() WebhookConfig {
 	return c
 }
 
-// String returns a description safe to log: the URL without its query,
-// whether a secret is set, and the header names only.
+// String returns a description safe to log: the URL with its query values
+// redacted (RedactURL), whether a secret is set, and the header names only.
 func (c WebhookConfig) String() string {
 	secret := "none"
 	if c.Secret != "" {
 		secret = "[redacted]"
 	}
 	return fmt.Sprintf("WebhookConfig{URL: %s, Secret: %s, Headers: %v, Timeout: %s, MaxReplyBytes: %d}",
-		redactURL(c.URL), secret, slices.Sorted(maps.Keys(c.Headers)), c.Timeout, c.MaxReplyBytes)
+		RedactURL(c.URL), secret, slices.Sorted(maps.Keys(c.Headers)), c.Timeout, c.MaxReplyBytes)
 }
 
 // GoString makes %#v as safe as %v.
 func (c WebhookConfig) GoString() string { return c.String() }
 
-// redactURL drops the query, fragment and credentials of a URL, where
-// tokens tend to live.
-func redactURL(raw string) string {
+// RedactedValue replaces every secret value shown to clients or written to
+// logs: header values, and the query values of a webhook URL.
+const RedactedValue = "***"
+
+// RedactURL returns a webhook URL as it may be shown to anyone who can read a
+// cache: tokens often ride in the query string, so every query value (and a
+// query word without "=", which may be the token itself) becomes
+// RedactedValue, as do the fragment and any credentials. Keys, host and path
+// stay readable. It works on the parsed URL, not on patterns, so no spelling
+// of a token slips through; a URL with nothing to hide is returned as given.
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "[unparseable]"
 	}
-	hidden := u.RawQuery != "" || u.User != nil
-	u.User, u.RawQuery, u.Fragment, u.RawFragment = nil, "", "", ""
-	if hidden {
-		return u.String() + "?[redacted]"
+	if u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" && u.User == nil {
+		return raw
 	}
+	if u.User != nil {
+		u.User = url.User(RedactedValue)
+	}
+	if u.Fragment != "" {
+		u.Fragment, u.RawFragment = RedactedValue, ""
+	}
+	u.RawQuery = redactQuery(u.RawQuery)
 	return u.String()
+}
+
+// redactQuery keeps the keys of a raw query, in order, and replaces every
+// value. A key that does not unescape is replaced too: it is not a key the
+// reader could use, and it might be a value.
+func redactQuery(raw string) string {
+	var b strings.Builder
+	for part := range strings.SplitSeq(raw, "&") {
+		if part == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		key, _, hasValue := strings.Cut(part, "=")
+		if !hasValue {
+			b.WriteString(RedactedValue)
+			continue
+		}
+		if k, err := url.QueryUnescape(key); err == nil {
+			b.WriteString(url.QueryEscape(k))
+		} else {
+			b.WriteString(RedactedValue)
+		}
+		b.WriteString("=" + RedactedValue)
+	}
+	return b.String()
+}
+
+// queryValues lists the values of a URL's query, raw and unescaped, as
+// redactQuery finds them: what an echo of the URL could repeat.
+func queryValues(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for part := range strings.SplitSeq(u.RawQuery, "&") {
+		_, v, hasValue := strings.Cut(part, "=")
+		if !hasValue {
+			v = part
+		}
+		out = append(out, v)
+		if plain, err := url.QueryUnescape(v); err == nil && plain != v {
+			out = append(out, plain)
+		}
+	}
+	return out
 }

@@ -76,3 +76,29 @@ func TestNewRequiresCacheName(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestRedactURL: every query value (and a bare query word, which may be the
+// token itself) is replaced, the keys, path and host stay readable, and a URL
+// with nothing to hide comes back as given.
+func TestRedactURL(t *testing.T) {
+	cases := map[string]string{
+		"https://example.com/hook":                          "https://example.com/hook",
+		"http://127.0.0.1:9000/sync?token=qs-secret":        "http://127.0.0.1:9000/sync?token=***",
+		"https://example.com/h?a=1&token=qs-secret&a=2":     "https://example.com/h?a=***&token=***&a=***",
+		"https://example.com/h?qs-secret":                   "https://example.com/h?***",
+		"https://example.com/h?k%20ey=qs-secret&=x&&e=":     "https://example.com/h?k+ey=***&=***&e=***",
+		"https://example.com/h?%zz=qs-secret":               "https://example.com/h?***=***",
+		"https://example.com/h#qs-secret":                   "https://example.com/h#***",
+		"https://u:qs-secret@example.com/h?token=qs-secret": "https://%2A%2A%2A@example.com/h?token=***",
+		"http://[::1]:80/a%2Fb?t=qs-secret":                 "http://[::1]:80/a%2Fb?t=***",
+		"%zz://bad?token=qs-secret":                         "[unparseable]",
+	}
+	for in, want := range cases {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+		if strings.Contains(RedactURL(in), "qs-secret") {
+			t.Errorf("RedactURL(%q) leaks the token", in)
+		}
+	}
+}

@@ -19,7 +19,7 @@ const (
 // secretsIn lists the secret strings found in s.
 func secretsIn(s string) []string {
 	var found []string
-	for _, secret := range []string{vectorSecret, strings.TrimPrefix(vectorSecret, "whsec_"), apiKey, bearer, "token=qs-secret"} {
+	for _, secret := range []string{vectorSecret, strings.TrimPrefix(vectorSecret, "whsec_"), apiKey, bearer, "qs-secret"} {
 		if strings.Contains(s, secret) {
 			found = append(found, secret)
 		}
@@ -50,7 +50,16 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"wrong type": func(w http.ResponseWriter, r *http.Request, _ []byte) {
 			fmt.Fprintf(w, `{"items": %q}`, r.Header.Get("X-Api-Key"))
 		},
-		"echo":    echoing,
+		"echo": echoing,
+		"echo query": func(w http.ResponseWriter, r *http.Request, _ []byte) {
+			conn, buf, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			fmt.Fprintf(buf, "HTTP/1.1 %s\r\n\r\n", r.URL.Query().Get("token"))
+			buf.Flush()
+		},
 		"timeout": hang,
 		"429": func(w http.ResponseWriter, _ *http.Request, _ []byte) {
 			w.Header().Set("Retry-After", "5")

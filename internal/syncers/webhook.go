@@ -236,6 +236,9 @@ func newRedactor(c WebhookConfig) *strings.Replacer {
 			add(f, 8)
 		}
 	}
+	for _, v := range queryValues(c.URL) { // an upstream may echo its URL's token
+		add(v, 4)
+	}
 	// Longest first, so a value is replaced whole rather than around a
 	// shorter secret inside it.
 	slices.SortFunc(secrets, func(a, b string) int {
