@@ -212,7 +212,6 @@ func (s *Service) List(ctx context.Context) ([]registry.Info, error) {
 	return out, nil
 }
 
-
 func cacheNotFound(name string) error {
 	return errs.Errorf(errs.NotFound, "cache %q not found", name)
 }
