@@ -52,19 +52,19 @@ func Check(ops []porcupine.Operation, timeout time.Duration, dir, name string) (
 	return res, f.Close()
 }
 
-// illegalPartitions renders the partitions that fail on their own, so that
-// a report can show the smallest history that shows a violation.
+// illegalPartitions renders the partitions that fail on their own, each
+// shrunk first, so that a report can show a short history with a violation.
 func illegalPartitions(m porcupine.Model, ops []porcupine.Operation, timeout time.Duration) []string {
 	var out []string
 	for _, p := range partition(ops) {
 		if porcupine.CheckOperationsTimeout(m, p, timeout) != porcupine.Illegal {
 			continue
 		}
-		sorted := append([]porcupine.Operation(nil), p...)
-		sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Call < sorted[j].Call })
+		p = shrink(m, p, timeout)
+		sort.SliceStable(p, func(i, j int) bool { return p[i].Call < p[j].Call })
 		var b strings.Builder
-		for _, op := range sorted {
-			ret := fmt.Sprintf("%.3f", float64(op.Return)/1e9)
+		for _, op := range p {
+			ret := fmt.Sprintf("%.3fs", float64(op.Return)/1e9)
 			if op.Output.(Output).Unknown {
 				ret = "end"
 			}
@@ -74,4 +74,22 @@ func illegalPartitions(m porcupine.Model, ops []porcupine.Operation, timeout tim
 	}
 	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) < len(out[j]) })
 	return out
+}
+
+// shrink drops every read of an illegal history that the violation does
+// not need. Only reads go: without a read a legal history stays legal (a
+// read only narrows the states), so what is left is illegal because the
+// service's answers were, not because something was cut out.
+func shrink(m porcupine.Model, ops []porcupine.Operation, timeout time.Duration) []porcupine.Operation {
+	ops = append([]porcupine.Operation(nil), ops...)
+	for i := len(ops) - 1; i >= 0; i-- {
+		if k := ops[i].Input.(Input).Kind; k != Get && k != ListSeen {
+			continue
+		}
+		without := append(append([]porcupine.Operation(nil), ops[:i]...), ops[i+1:]...)
+		if porcupine.CheckOperationsTimeout(m, without, timeout) == porcupine.Illegal {
+			ops = without
+		}
+	}
+	return ops
 }

@@ -64,6 +64,14 @@ func checkLinearizable(t *testing.T, cfg config, bin string, m mode) {
 	httpc := newHTTPClient()
 	defer httpc.CloseIdleConnections()
 
+	var logs []*logWriter
+	defer func() {
+		for _, l := range logs {
+			for _, e := range l.errorLines() {
+				t.Logf("%s server logged: %s", m.name, e)
+			}
+		}
+	}()
 	h := NewHistory()
 	probs := &problems{}
 	w := newWorkload(cfg, upSrv.URL)
@@ -78,6 +86,7 @@ func checkLinearizable(t *testing.T, cfg config, bin string, m mode) {
 
 	for phase := range cfg.phases {
 		s := startServer(t, bin, m)
+		logs = append(logs, s.log)
 		if phase == 0 {
 			c := newClient(s.base)
 			for _, cache := range w.caches {
@@ -122,6 +131,7 @@ func checkLinearizable(t *testing.T, cfg config, bin string, m mode) {
 	// After the last restart, read everything once more: what was
 	// acknowledged or seen before must still be there.
 	s := startServer(t, bin, m)
+	logs = append(logs, s.log)
 	c := newClient(s.base)
 	for _, cache := range w.caches {
 		c.list(cache, w.ids)

@@ -130,10 +130,11 @@ func (s *server) stop(sig syscall.Signal) {
 type logWriter struct {
 	addr chan string
 
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	lines []string
-	found bool
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	lines  []string
+	errors []string // error lines, which a correct run has none of
+	found  bool
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
@@ -152,7 +153,10 @@ func (w *logWriter) Write(p []byte) (int, error) {
 		if len(w.lines) > 200 {
 			w.lines = w.lines[len(w.lines)-200:]
 		}
-		var l struct{ Msg, Addr string }
+		var l struct{ Level, Msg, Addr string }
+		if strings.Contains(line, `"level":"error"`) && len(w.errors) < 20 {
+			w.errors = append(w.errors, strings.TrimSpace(line))
+		}
 		if !w.found && json.Unmarshal([]byte(line), &l) == nil && l.Msg == "listening" {
 			w.found = true
 			w.addr <- l.Addr
@@ -170,4 +174,11 @@ func (w *logWriter) tail() string {
 		lines = lines[len(lines)-30:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// errorLines are the error lines the server logged.
+func (w *logWriter) errorLines() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.errors...)
 }
