@@ -5,10 +5,11 @@
 // Every replica serves every route. The refresh work is shared, not repeated:
 // each replica runs, per cache, a loop that claims due items in batches with
 // FOR UPDATE SKIP LOCKED. A claim gives the items a lease (lease_owner,
-// lease_until) and a new epoch; the write-back of a sync applies only where
-// the epoch is still the claimed one, so a replica whose lease has lapsed and
-// whose items were claimed again cannot overwrite newer state: its write is
-// rejected and counted in autorefresh_stale_writes_total{cache}.
+// lease_until) and a new epoch, taken from a sequence so that no claim of
+// any row ever had it before; the write-back of a sync applies only where
+// the epoch is still the claimed one, so a replica whose lease has lapsed,
+// or whose item was deleted and created again, cannot overwrite newer state:
+// its write is rejected and counted in autorefresh_stale_writes_total{cache}.
 //
 // Changes reach the other replicas through LISTEN/NOTIFY (triggers on the
 // tables notify on commit), with a periodic reconcile as a safety net; item

@@ -176,7 +176,9 @@ func (w *worker) dispatch(ctx, callCtx context.Context, sem chan struct{}, infli
 // next_sync_at passed. SKIP LOCKED lets replicas claim side by side without
 // waiting for each other. The claim gives each item a new epoch and moves
 // next_sync_at to the end of the lease, so that nobody else claims it until
-// the lease lapses.
+// the lease lapses. Epochs come from one sequence (migration 0002), never
+// from the row: a row created again under an old id must not meet the
+// epochs of its predecessor's leases.
 func (w *worker) claim(ctx context.Context) ([]*claimed, error) {
 	rows, err := w.s.pool.Query(ctx, `
 		WITH due AS (
@@ -186,7 +188,7 @@ func (w *worker) claim(ctx context.Context) ([]*claimed, error) {
 			LIMIT $2
 			FOR UPDATE SKIP LOCKED)
 		UPDATE items i SET lease_owner = $3, lease_until = now() + $4::interval,
-			next_sync_at = now() + $4::interval, epoch = i.epoch + 1
+			next_sync_at = now() + $4::interval, epoch = nextval('item_epochs')
 		FROM due WHERE i.cache = due.cache AND i.id = due.id
 		RETURNING i.id, i.data, i.terminal, i.version, i.created_at, i.updated_at, i.epoch, due.prev_owner IS NOT NULL`,
 		w.name, w.cfg.BatchSize, w.s.owner, w.leaseTTL)

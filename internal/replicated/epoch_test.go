@@ -1,0 +1,98 @@
+package replicated
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/autorefresh/autorefresh/internal/pgtest"
+)
+
+// leaseOf reads an item's lease holder and epoch.
+func leaseOf(t *testing.T, s *Service, cacheName, id string) (owner *string, epoch int64) {
+	t.Helper()
+	err := s.pool.QueryRow(ctxFor(t, 10*time.Second), "SELECT lease_owner, epoch FROM items WHERE cache = $1 AND id = $2",
+		cacheName, id).Scan(&owner, &epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return owner, epoch
+}
+
+// TestLateWriteForARecreatedItemIsRejected: A claims x, x is deleted and
+// removed, x is created again and B claims it; A's late write-back must not
+// land on the new x, nor release B's lease. The same holds when it is the
+// cache that is deleted and registered again under the same name.
+func TestLateWriteForARecreatedItemIsRejected(t *testing.T) {
+	for _, how := range []string{"item", "cache"} {
+		t.Run(how, func(t *testing.T) {
+			url := pgtest.NewDB(t)
+			a, b := newService(t, url), newService(t, url)
+			ctx := ctxFor(t, 30*time.Second)
+			cfg := testCfg("http://127.0.0.1:1/sync", time.Hour, time.Second)
+			if _, err := a.Put(ctx, "jobs", cfg); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := a.CreateItem(ctx, "jobs", "x", json.RawMessage(`{"life": 1}`), false); err != nil {
+				t.Fatal(err)
+			}
+			wA, err := a.newWorker("jobs", 1, time.Time{}, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batchA, err := wA.claim(ctx)
+			if err != nil || len(batchA) != 1 {
+				t.Fatalf("A's claim: %v, %v", batchA, err)
+			}
+
+			switch how {
+			case "item":
+				if _, err := b.DeleteItem(ctx, "jobs", "x"); err != nil {
+					t.Fatal(err)
+				}
+				// The deletion pass, as the next cycle runs it.
+				if err := pgtest.Exec(ctx, url, "UPDATE caches SET housekept_at = now() - interval '2 hours'"); err != nil {
+					t.Fatal(err)
+				}
+				if err := wA.housekeep(ctx); err != nil {
+					t.Fatal(err)
+				}
+			case "cache":
+				if err := b.Delete(ctx, "jobs"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := b.Put(ctx, "jobs", cfg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, created, err := b.CreateItem(ctx, "jobs", "x", json.RawMessage(`{"life": 2}`), false); err != nil || !created {
+				t.Fatalf("x created again: %v, %v", created, err)
+			}
+			wB, err := b.newWorker("jobs", 2, time.Time{}, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batchB, err := wB.claim(ctx)
+			if err != nil || len(batchB) != 1 {
+				t.Fatalf("B's claim of the new x: %v, %v", batchB, err)
+			}
+			if batchB[0].epoch == batchA[0].epoch {
+				t.Errorf("the new x was claimed under epoch %d, the old x's lease's epoch", batchB[0].epoch)
+			}
+
+			// A's call about the old x returns now.
+			wA.writeBack(context.Background(), batchA, update(batchA[0], `{"by": "A"}`), true, false, time.Now())
+			it, err := b.GetItem(ctx, "jobs", "x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if it.Version != 1 || !jsonIs(it.Data, `{"life": 2}`) || it.SyncedAt != nil {
+				t.Fatalf("A's late write for the old x landed on the new x: %+v", *it.Record)
+			}
+			if owner, _ := leaseOf(t, b, "jobs", "x"); owner == nil || *owner != b.ReplicaID() {
+				t.Fatalf("B's lease on the new x was released by A's late write (owner %v)", owner)
+			}
+		})
+	}
+}
