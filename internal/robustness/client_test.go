@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,6 +27,8 @@ type apiClient struct {
 
 // problems collects what the workload saw that is wrong in itself.
 type problems struct {
+	calls atomic.Int64 // HTTP calls made, answered or not
+
 	mu   sync.Mutex
 	list []string
 	n500 int
@@ -79,6 +82,7 @@ func (c *apiClient) send(method, path, body string) answer {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	c.problems.calls.Add(1)
 	res, err := c.http.Do(req)
 	if err != nil {
 		return answer{broken: true}
@@ -133,10 +137,11 @@ func contains(xs []int, x int) bool {
 	return false
 }
 
-func (c *apiClient) putCache(cache, webhook string, resync time.Duration, batch int) answer {
+func (c *apiClient) putCache(cache, webhook string, resync time.Duration, batch int, syncOnCreate bool) answer {
 	in := Input{Kind: CachePut, Cache: cache}
 	call := c.h.Now()
-	body := fmt.Sprintf(`{"webhook": {"url": %q, "timeout": "2s"}, "resyncPeriod": %q, "batchSize": %d}`, webhook, resync.String(), batch)
+	body := fmt.Sprintf(`{"webhook": {"url": %q, "timeout": "2s"}, "resyncPeriod": %q, "batchSize": %d, "syncOnCreate": %v}`,
+		webhook, resync.String(), batch, syncOnCreate)
 	a := c.send("PUT", "/v1/caches/"+cache, body)
 	c.expect(in, call, a, 200, 201)
 	return a

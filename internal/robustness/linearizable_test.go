@@ -125,7 +125,7 @@ func checkLinearizable(t *testing.T, cfg config, bin string, m mode) {
 		wg.Wait()
 		httpc.CloseIdleConnections()
 		n, unknown := h.Counts()
-		t.Logf("%s phase %d: %d calls so far (%d without answer), ended by %s", m.name, phase, n, unknown, end)
+		t.Logf("%s phase %d: %d operations so far (%d without answer), ended by %s", m.name, phase, n, unknown, end)
 	}
 
 	// After the last restart, read everything once more: what was
@@ -148,10 +148,10 @@ func checkLinearizable(t *testing.T, cfg config, bin string, m mode) {
 	if err != nil {
 		t.Error(err)
 	}
-	n, unknown := h.Counts()
-	t.Logf("%s: %d per-item histories, %d operations (%d calls recorded, %d without answer), %d restarts (%d SIGKILL, %d SIGTERM); "+
+	_, unknown := h.Counts()
+	t.Logf("%s: %d per-item histories, %d operations from %d HTTP calls (%d without answer), %d restarts (%d SIGKILL, %d SIGTERM); "+
 		"webhook: %d calls, %d items sent, %d updates, %d injected failures; workload %v, check %v: %s",
-		m.name, res.Partitions, res.Operations, n, unknown, kills+terms, kills, terms,
+		m.name, res.Partitions, res.Operations, probs.calls.Load(), unknown, kills+terms, kills, terms,
 		up.calls.Load(), up.items.Load(), up.updates.Load(), up.failed.Load(),
 		workTook.Round(time.Millisecond), res.Took.Round(time.Millisecond), res.Verdict)
 	switch res.Verdict {

@@ -15,6 +15,9 @@ type workload struct {
 	ids     []string
 	webhook string
 	gen     atomic.Int64 // data tags, unique over the run
+	// itemsOnly leaves the caches alone: the replay check needs its cache,
+	// and its stream, to live through the whole run.
+	itemsOnly bool
 }
 
 func newWorkload(cfg config, webhook string) *workload {
@@ -40,7 +43,11 @@ func (w *workload) run(c *apiClient, rng *rand.Rand, ops int, stop <-chan struct
 		cache := w.caches[rng.IntN(len(w.caches))]
 		id := w.ids[rng.IntN(len(w.ids))]
 		var a answer
-		switch r := rng.IntN(100); {
+		r := rng.IntN(100)
+		if w.itemsOnly {
+			r = rng.IntN(91)
+		}
+		switch {
 		case r < 30:
 			a = c.create(cache, id, int(w.gen.Add(1)), rng.IntN(10) == 0)
 		case r < 55:
@@ -63,10 +70,12 @@ func (w *workload) run(c *apiClient, rng *rand.Rand, ops int, stop <-chan struct
 }
 
 // putCache registers or re-registers a cache with a random short period,
-// so that syncs come often and reconfigurations race the rest.
+// so that syncs come often and reconfigurations race the rest; a quarter
+// of them turn sync-on-create off, so that the first sync of an item comes
+// from the periodic cycle, racing its create.
 func (w *workload) putCache(c *apiClient, rng *rand.Rand, cache string) answer {
 	periods := []time.Duration{20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond}
-	return c.putCache(cache, w.webhook, periods[rng.IntN(len(periods))], 1+rng.IntN(5))
+	return c.putCache(cache, w.webhook, periods[rng.IntN(len(periods))], 1+rng.IntN(5), rng.IntN(4) != 0)
 }
 
 // newHTTPClient is the workload's HTTP client: every call is bounded.
