@@ -10,7 +10,7 @@ ADDR ?= 127.0.0.1:8080
 UPSTREAM_ADDR ?= 127.0.0.1:9000
 BIN := bin
 
-.PHONY: all build run test vet lint bench bench-compare bench-http compose-check fuzz clean test-e2e soak
+.PHONY: all build run test vet lint bench bench-compare bench-http compose-check fuzz clean test-e2e soak check-linearizable
 all: build
 
 build:
@@ -80,6 +80,22 @@ SOAK_DURATION ?= 3m
 SOAK_FLAGS ?=
 soak: build
 	$(GO) run ./cmd/soak --server $(BIN)/server --duration $(SOAK_DURATION) --report docs/soak.md $(SOAK_FLAGS)
+
+# The linearizability and event-replay checks of internal/robustness, longer
+# than the bounded run in make test: more phases (restarts), clients and
+# calls. Prints the histories and operations checked per storage mode; a
+# failing history is drawn into an HTML file under $(LIN_OUT), whose path is
+# printed. See docs/robustness.md.
+LIN_PHASES ?= 12
+LIN_CLIENTS ?= 6
+LIN_OPS ?= 200
+LIN_CACHES ?= 3
+LIN_ITEMS ?= 6
+LIN_OUT ?= $(CURDIR)/$(BIN)/robustness
+check-linearizable:
+	ROBUSTNESS_PHASES=$(LIN_PHASES) ROBUSTNESS_CLIENTS=$(LIN_CLIENTS) ROBUSTNESS_OPS=$(LIN_OPS) \
+	ROBUSTNESS_CACHES=$(LIN_CACHES) ROBUSTNESS_ITEMS=$(LIN_ITEMS) ROBUSTNESS_OUT=$(LIN_OUT) \
+	$(GO) test -race -count=1 -timeout 30m -v -run 'TestRobustness|TestModel' ./internal/robustness/
 
 clean:
 	rm -rf $(BIN)
