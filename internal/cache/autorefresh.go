@@ -64,6 +64,11 @@ type Entry struct {
 	SyncedAt time.Time
 	// PendingDelete is set by DeleteDelayed until the next cycle removes it.
 	PendingDelete bool
+
+	// seq is the journal sequence of the entry's last change: whoever shows
+	// the entry to a client waits for it to be durable first, and Restore
+	// carries it over to the cache that takes the entry.
+	seq uint64
 }
 
 // AutoRefreshCache is the engine. Create it with New (or the library-style
@@ -80,6 +85,13 @@ type AutoRefreshCache struct {
 	// shard's mutex may be held while taking pendingMu, never the reverse.
 	pendingMu sync.Mutex
 	pending   map[ItemID]*entry
+
+	// created gathers sync-on-create items for one linger; createQueued
+	// counts the create batches waiting in the queue (see oncreate.go).
+	created      createBuffer
+	createQueued atomic.Int64
+	// removed carries a cycle's deletions to deliverRemovals.
+	removed removals
 
 	started   atomic.Bool
 	queue     atomic.Pointer[workQueue] // set by Start, nil before
@@ -102,6 +114,8 @@ func New(opts Options) (*AutoRefreshCache, error) {
 		trigger: make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 	}
+	c.created.ready = make(chan struct{}, 1)
+	c.removed.ready = make(chan struct{}, 1)
 	m, err := newMetrics(c, opts.Registerer)
 	if err != nil {
 		return nil, err
@@ -202,35 +216,40 @@ func (c *AutoRefreshCache) Create(id ItemID, item Item) (Entry, bool, error) {
 		return Entry{}, false, capacityError(c.opts.Budget)
 	}
 	stamp := c.clock.Add(1)
-	e := &entry{id: id, item: item, stamp: stamp, used: stamp}
-	q := c.queue.Load()
-	syncNow := q != nil && !c.opts.DisableSyncOnCreate && !item.IsTerminal()
+	e := &entry{id: id, item: item, stamp: stamp}
+	syncNow := c.queue.Load() != nil && !c.opts.DisableSyncOnCreate && !item.IsTerminal()
 	e.inFlight = syncNow
 	s.m[id] = e
 	s.pushFront(e)
 	s.publishTail()
-	e.seq = c.record(Change{Kind: ChangePut, ID: id, Item: item})
+	seq := c.change(s, Change{Kind: ChangePut, ID: id, Item: item}, Event{Type: Created, ID: id, Item: item})
+	e.seq = seq
 	s.mu.Unlock()
 	c.n.Add(1)
 
-	c.evictOverflow()
-	// The create is acknowledged only once durable. On failure the item
-	// stays in memory: the journal has failed and every later call that
-	// would show it fails the same way.
-	err := c.awaitDurable(e.seq)
+	last, evictedFrom := c.evictOverflow()
+	// The create is acknowledged, and its events (with those of the
+	// evictions it caused) delivered, only once durable. On failure the
+	// item stays in memory: the journal has failed and every later call
+	// that would show it fails the same way.
+	err := c.awaitDurable(max(seq, last))
 	if err == nil {
-		c.emit(Event{Type: Created, ID: id, Item: item})
+		c.deliver(s)
+		for _, from := range evictedFrom {
+			c.deliver(from)
+		}
 	}
-	// Queue the sync after the event so that watchers see "created" before
-	// any "updated" (and release the in-flight mark even on error).
 	if syncNow {
-		w := &itemWrapper{id: id, item: item, e: e}
-		c.enqueue(*q, Batch{w})
+		if err != nil {
+			c.release(e)
+		} else {
+			c.syncOnCreate(&itemWrapper{id: id, item: item, e: e})
+		}
 	}
 	if err != nil {
 		return Entry{}, false, err
 	}
-	return Entry{ID: id, Item: item}, true, nil
+	return Entry{ID: id, Item: item, seq: seq}, true, nil
 }
 
 // DeleteDelayed marks the item for deletion by the next sync cycle. Until
@@ -294,18 +313,16 @@ func (c *AutoRefreshCache) Close() {
 }
 
 // promote records a hit on e. Callers hold s.mu.
-func (c *AutoRefreshCache) promote(_ *shard, e *entry) {
-	// A hit records the cache clock, which only creates advance, in e.used:
-	// no shared write, and no write at all when e was already used since
-	// the last create. evictOne moves used items to the head lazily.
-	if now := c.clock.Load(); e.used < now {
-		e.used = now
-	}
-}
-
-// emit reports an event if anyone listens. Callers hold no lock.
-func (c *AutoRefreshCache) emit(ev Event) {
-	if c.opts.OnEvent != nil {
-		c.opts.OnEvent(ev)
+//
+// The shard's list stays ordered by stamp, so its tail is its least
+// recently used entry and evictOne finds the cache's by comparing tails. A
+// hit moves e to the head with the cache clock's value, which only creates
+// advance: no shared write, and no write at all when e was already used
+// since the last create. Recency is therefore exact to the resolution of
+// creates: of two items last used between the same two creates, either may
+// be evicted first.
+func (c *AutoRefreshCache) promote(s *shard, e *entry) {
+	if now := c.clock.Load(); e.stamp < now {
+		s.touch(e, now)
 	}
 }

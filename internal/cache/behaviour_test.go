@@ -391,7 +391,10 @@ func TestListPagesInIDOrder(t *testing.T) {
 	var got []string
 	cursor := ""
 	for {
-		page, more := h.c.List(cursor, 4, func(e Entry) bool { return e.Item.IsTerminal() })
+		page, more, err := h.c.List(cursor, 4, func(e Entry) bool { return e.Item.IsTerminal() })
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, e := range page {
 			got = append(got, e.ID)
 		}

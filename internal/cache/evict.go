@@ -1,34 +1,38 @@
 package cache
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // evictOverflow evicts least recently used items until the cache is within
-// its size bound.
+// its size bound. It returns the sequence of the last change it made and the
+// shards it evicted from, so that the caller, once that is durable, delivers
+// their events. Callers hold no lock.
 //
-// Each entry has a list stamp (its place in its shard's list, from one
-// counter shared by all shards, taken by creates) and a use stamp (the value
-// of that counter at its last hit). Each shard publishes its tail's list
-// stamp, so the evictor finds the least recently linked item of the cache
-// without locking every shard; if that item was used since it was linked it
-// is moved to the head instead (a second chance, as LRU would have done at
-// the hit) and the search starts again. Recency is therefore exact to the
-// resolution of creates: of two items last used between the same two
-// creates, either may go first. Terminal items get no special treatment (a
-// caller that wants finished jobs gone first deletes them). Callers hold no
-// lock.
-func (c *AutoRefreshCache) evictOverflow() {
+// Each shard keeps its list ordered by stamp (see promote) and publishes its
+// tail's stamp, so the evictor finds the least recently used item of the
+// whole cache by reading those stamps, without locking every shard. Terminal
+// items get no special treatment (a caller that wants finished jobs gone
+// first deletes them).
+func (c *AutoRefreshCache) evictOverflow() (last uint64, from []*shard) {
 	for c.n.Load() > int64(c.opts.Size) {
-		ev, ok := c.evictOne()
+		s, seq, ok := c.evictOne(true)
 		if !ok {
-			return
+			break
 		}
-		c.emit(ev)
+		last = max(last, seq)
+		if !slices.Contains(from, s) {
+			from = append(from, s)
+		}
 	}
+	return last, from
 }
 
 // evictOne removes the least recently used item if the cache is still over
-// its bound. It reports false when there was nothing to do.
-func (c *AutoRefreshCache) evictOne() (Event, bool) {
+// its bound, and queues its event if withEvent. It reports false when there
+// was nothing to do.
+func (c *AutoRefreshCache) evictOne(withEvent bool) (*shard, uint64, bool) {
 	for {
 		var best *shard
 		bestStamp := uint64(math.MaxUint64)
@@ -38,7 +42,7 @@ func (c *AutoRefreshCache) evictOne() (Event, bool) {
 			}
 		}
 		if best == nil {
-			return Event{}, false
+			return nil, 0, false
 		}
 		best.mu.Lock()
 		t := best.tail
@@ -48,25 +52,18 @@ func (c *AutoRefreshCache) evictOne() (Event, bool) {
 			best.mu.Unlock()
 			continue
 		}
-		if t.used > t.stamp {
-			// Used since it was linked: give it the place the hit would
-			// have (at most as recent as the head), then look again.
-			stamp := t.used
-			if h := best.head; h.stamp > stamp {
-				stamp = h.stamp
-			}
-			best.touch(t, stamp)
-			best.mu.Unlock()
-			continue
-		}
 		// Re-check under the lock so two racing evictors do not both take
 		// an item for one unit of overflow.
 		if c.n.Load() <= int64(c.opts.Size) {
 			best.mu.Unlock()
-			return Event{}, false
+			return nil, 0, false
 		}
 		best.remove(t)
-		c.record(Change{Kind: ChangeDelete, ID: t.id})
+		var ev Event
+		if withEvent {
+			ev = Event{Type: Evicted, ID: t.id, Item: t.item}
+		}
+		seq := c.change(best, Change{Kind: ChangeDelete, ID: t.id}, ev)
 		c.n.Add(-1)
 		c.opts.Budget.release(1)
 		if t.pendingDelete {
@@ -76,10 +73,9 @@ func (c *AutoRefreshCache) evictOne() (Event, bool) {
 			}
 			c.pendingMu.Unlock()
 		}
-		ev := Event{Type: Evicted, ID: t.id, Item: t.item}
 		best.mu.Unlock()
 		c.stats.evictions.Add(1)
-		return ev, true
+		return best, seq, true
 	}
 }
 
@@ -95,6 +91,7 @@ func (c *AutoRefreshCache) deletePending() {
 	c.pending = make(map[ItemID]*entry)
 	c.pendingMu.Unlock()
 
+	var last uint64
 	for id, e := range marked {
 		s := c.sh.of(id)
 		s.mu.Lock()
@@ -103,12 +100,11 @@ func (c *AutoRefreshCache) deletePending() {
 			continue
 		}
 		s.remove(e)
-		c.record(Change{Kind: ChangeDelete, ID: id})
-		item := e.item
+		last = max(last, c.change(s, Change{Kind: ChangeDelete, ID: id}, Event{Type: Deleted, ID: id, Item: e.item}))
 		s.mu.Unlock()
 		c.n.Add(-1)
 		c.opts.Budget.release(1)
 		c.stats.deletions.Add(1)
-		c.emit(Event{Type: Deleted, ID: id, Item: item})
 	}
+	c.removed.add(last)
 }

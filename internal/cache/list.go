@@ -14,9 +14,12 @@ import (
 // It scans the whole cache (O(n log limit)) and does not count as use for
 // LRU; it is meant for listing, not for the hot path. keep is called with a
 // shard lock held, so it must be quick and must not call the cache.
-func (c *AutoRefreshCache) List(after ItemID, limit int, keep func(Entry) bool) (page []Entry, more bool) {
+//
+// Like Lookup, it shows nothing a crash could take back: it waits until
+// every entry of the page is durable, and fails if that cannot be.
+func (c *AutoRefreshCache) List(after ItemID, limit int, keep func(Entry) bool) (page []Entry, more bool, err error) {
 	if limit <= 0 {
-		return nil, false
+		return nil, false, nil
 	}
 	// A max-heap by id of the limit+1 smallest matches seen so far.
 	h := &entryHeap{}
@@ -44,9 +47,16 @@ func (c *AutoRefreshCache) List(after ItemID, limit int, keep func(Entry) bool) 
 	page = []Entry(*h)
 	slices.SortFunc(page, func(a, b Entry) int { return strings.Compare(a.ID, b.ID) })
 	if len(page) > limit {
-		return page[:limit], true
+		page, more = page[:limit], true
 	}
-	return page, false
+	var last uint64
+	for i := range page {
+		last = max(last, page[i].seq)
+	}
+	if err := c.awaitDurable(last); err != nil {
+		return nil, false, err
+	}
+	return page, more, nil
 }
 
 type entryHeap []Entry
@@ -75,7 +85,7 @@ func (c *AutoRefreshCache) Snapshot() []Entry {
 		s := &c.sh.s[i]
 		s.mu.Lock()
 		for e := s.tail; e != nil; e = e.prev {
-			all = append(all, stamped{e.entry(), e.used})
+			all = append(all, stamped{e.entry(), e.stamp})
 		}
 		s.mu.Unlock()
 	}
@@ -98,7 +108,8 @@ func (c *AutoRefreshCache) Snapshot() []Entry {
 // Restore loads entries into the cache, oldest first, as if each had just
 // been used in that order. It is meant for a cache that has not started:
 // restored items are not synced until the first cycle, raise no events, and
-// replace any item with the same id. Entries past the size bound evict the
+// replace any item with the same id. An entry keeps its journal sequence,
+// so that readers still wait for it to be durable. Entries past the size bound evict the
 // least recently used ones, as GetOrCreate would.
 func (c *AutoRefreshCache) Restore(entries []Entry) {
 	for _, en := range entries {
@@ -113,8 +124,8 @@ func (c *AutoRefreshCache) Restore(entries []Entry) {
 			c.opts.Budget.release(1)
 		}
 		c.opts.Budget.force(1)
-		e := &entry{id: en.ID, item: en.Item, syncedAt: nanos(en.SyncedAt), pendingDelete: en.PendingDelete, stamp: c.clock.Add(1)}
-		e.used = e.stamp
+		e := &entry{id: en.ID, item: en.Item, syncedAt: nanos(en.SyncedAt), pendingDelete: en.PendingDelete,
+			stamp: c.clock.Add(1), seq: en.seq}
 		s.m[en.ID] = e
 		s.pushFront(e)
 		s.publishTail()
@@ -126,7 +137,7 @@ func (c *AutoRefreshCache) Restore(entries []Entry) {
 		s.mu.Unlock()
 		c.n.Add(1)
 		for c.n.Load() > int64(c.opts.Size) {
-			if _, ok := c.evictOne(); !ok {
+			if _, _, ok := c.evictOne(false); !ok {
 				break
 			}
 		}

@@ -49,6 +49,10 @@ type Options struct {
 	// DisableSyncOnCreate stops GetOrCreate from queueing a newly created
 	// non-terminal item at once; it then waits for the next cycle.
 	DisableSyncOnCreate bool
+	// CreateLinger is how long a newly created item waits for others to
+	// share its sync-on-create batch. Zero queues each one at once, in a
+	// batch of its own (as CreateBatches cuts a one-item snapshot).
+	CreateLinger time.Duration
 	// DrainTimeout is how long SyncFunc calls under way may run on after
 	// the cache's context is cancelled. Zero cancels them at once.
 	DrainTimeout time.Duration
@@ -66,6 +70,10 @@ type Options struct {
 	// it runs on the request path and on sync workers.
 	OnEvent func(Event)
 }
+
+// MaxCreateLinger bounds Options.CreateLinger: a created item is meant to be
+// synced soon, and the linger only gathers a batch for it.
+const MaxCreateLinger = 50 * time.Millisecond
 
 // Option changes Options; it is how the library-style constructors take
 // settings beyond their positional arguments.
@@ -102,6 +110,8 @@ func (o *Options) validate() error {
 		return errs.Errorf(errs.Invalid, "parallelism: must be positive, got %d", o.Parallelism)
 	case o.Size <= 0:
 		return errs.Errorf(errs.Invalid, "size: must be positive, got %d", o.Size)
+	case o.CreateLinger < 0 || o.CreateLinger > MaxCreateLinger:
+		return errs.Errorf(errs.Invalid, "createLinger: must be between 0 and %v, got %v", MaxCreateLinger, o.CreateLinger)
 	}
 	if o.CreateBatches == nil {
 		o.CreateBatches = SingleItemBatches

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 	"k8s.io/client-go/util/workqueue"
@@ -62,6 +63,9 @@ func (c *AutoRefreshCache) Start(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { c.loop(ctx, q, ticker) })
+	if c.opts.OnEvent != nil {
+		wg.Go(func() { c.deliverRemovals(ctx) })
+	}
 	wg.Go(func() {
 		defer abortSyncs()
 		<-ctx.Done()
@@ -96,11 +100,30 @@ func (c *AutoRefreshCache) Start(ctx context.Context) error {
 func (c *AutoRefreshCache) loop(ctx context.Context, q workQueue, ticker clock.Ticker) {
 	defer q.ShutDown()
 	defer ticker.Stop()
+	// linger runs while created items wait to be cut into batches; its
+	// items keep their in-flight marks until then (or until releaseAll).
+	var linger clock.Timer
+	var lingerC <-chan time.Time
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
 	var cycle uint64
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-c.created.ready:
+			if lingerC == nil {
+				linger = c.opts.Clock.NewTimer(c.opts.CreateLinger)
+				lingerC = linger.C()
+			}
+			continue
+		case <-lingerC:
+			lingerC = nil
+			c.cutCreated(ctx, c.takeCreated())
+			continue
 		case <-ticker.C():
 		case <-c.trigger:
 		}

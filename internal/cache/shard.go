@@ -21,8 +21,7 @@ type entry struct {
 	id            ItemID
 	item          Item
 	syncedAt      int64  // Unix nanoseconds of the last sync answer; 0 if never (8 bytes, not a time.Time's 24)
-	stamp         uint64 // position in the shard's list; larger is nearer the head
-	used          uint64 // clock value at the last use, >= stamp; a hit only raises it
+	stamp         uint64 // the cache clock at the last create or use; the shard's list is ordered by it
 	seq           uint64 // journal sequence of the last change; 0 without a journal
 	pendingDelete bool
 	inFlight      bool
@@ -43,6 +42,12 @@ type shard struct {
 	// Counted under mu because Get holds it anyway; a shared atomic would be a
 	// contended cache line on every read.
 	hits, misses uint64
+
+	// events is the shard's outbox (see events.go): the events of its
+	// changes, in change order, waiting to be durable. delivering is set
+	// while one goroutine hands them out.
+	events     []pendingEvent
+	delivering bool
 
 	// tails points at this shard's slot of shards.tails.
 	tails *atomic.Uint64
@@ -95,7 +100,7 @@ func (s *shard) touch(e *entry, stamp uint64) {
 
 // entry returns the public view of e. Callers hold the shard's lock.
 func (e *entry) entry() Entry {
-	return Entry{ID: e.id, Item: e.item, SyncedAt: unixNano(e.syncedAt), PendingDelete: e.pendingDelete}
+	return Entry{ID: e.id, Item: e.item, SyncedAt: unixNano(e.syncedAt), PendingDelete: e.pendingDelete, seq: e.seq}
 }
 
 // remove deletes e from the shard and marks it removed. Callers hold s.mu.

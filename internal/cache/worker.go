@@ -37,6 +37,9 @@ func (c *AutoRefreshCache) process(ctx, syncCtx context.Context, q workQueue, b 
 	defer q.Forget(b)
 	batch := *b
 	c.stats.queued.Add(-int64(len(batch)))
+	if len(batch) > 0 && batch[0].(*itemWrapper).cycle == 0 {
+		c.createBatchLeft()
+	}
 	if ctx.Err() != nil {
 		c.finish(batch, nil, errAbandoned)
 		return
@@ -101,10 +104,14 @@ func (c *AutoRefreshCache) finish(batch Batch, resp []ItemSyncResponse, err erro
 
 	now := c.opts.Clock.Now()
 	var unchanged, dropped float64
-	// Updates go to the journal first and into memory only once durable,
-	// so no reader sees an update that a crash could take back. Their
-	// items stay in flight until then, so no cycle can sync them again.
-	var writes []pendingUpdate
+	// An update changes the entry and queues its event under the shard's
+	// lock, in one step with its journal record: a DeleteDelayed or another
+	// change of the item lands wholly before or after it, never between.
+	// Readers wait for the entry's sequence to be durable before they show
+	// it, and its event leaves only then; the item stays in flight until
+	// then too, so no cycle sends the upstream a state a crash could take
+	// back.
+	var updated []*entry
 	var lastSeq uint64
 	for _, w := range batch {
 		iw := w.(*itemWrapper)
@@ -118,9 +125,11 @@ func (c *AutoRefreshCache) finish(batch Batch, resp []ItemSyncResponse, err erro
 			e.inFlight = false
 			dropped++
 		case answered && r.Action == Update && r.Item != nil && !e.pendingDelete:
-			seq := c.record(Change{Kind: ChangePut, ID: iw.id, Item: r.Item, SyncedAt: now})
-			writes = append(writes, pendingUpdate{iw: iw, item: r.Item, seq: seq})
-			lastSeq = max(lastSeq, seq)
+			e.item, e.syncedAt = r.Item, now.UnixNano()
+			e.seq = c.change(s, Change{Kind: ChangePut, ID: iw.id, Item: r.Item, SyncedAt: now},
+				Event{Type: Updated, ID: iw.id, Item: r.Item})
+			lastSeq = max(lastSeq, e.seq)
+			updated = append(updated, e)
 		case answered && r.Action == Update && r.Item != nil:
 			// Being deleted: it stays as it was until the cycle removes it.
 			e.inFlight = false
@@ -133,46 +142,32 @@ func (c *AutoRefreshCache) finish(batch Batch, resp []ItemSyncResponse, err erro
 		s.mu.Unlock()
 	}
 	c.m.items.WithLabelValues("unchanged").Add(unchanged)
-	c.applyUpdates(writes, lastSeq, now, dropped)
-}
-
-// pendingUpdate is an update recorded in the journal, waiting to be applied.
-type pendingUpdate struct {
-	iw   *itemWrapper
-	item Item
-	seq  uint64
-}
-
-// applyUpdates waits for the batch's updates to be durable (one wait for the
-// whole batch: the journal commits in order), then applies them to the
-// entries that are still there and clears their in-flight marks.
-func (c *AutoRefreshCache) applyUpdates(writes []pendingUpdate, lastSeq uint64, now time.Time, dropped float64) {
-	durable := true
-	if err := c.awaitDurable(lastSeq); err != nil {
-		durable = false
-		c.opts.Logger.Error("sync results not durable; not applied", zap.String("cache", c.opts.Name), zap.Error(err))
-	}
-	var updated float64
-	events := make([]Event, 0, len(writes))
-	for _, u := range writes {
-		s := c.sh.of(u.iw.id)
-		s.mu.Lock()
-		e := u.iw.e
-		e.inFlight = false
-		if !durable || e.removed {
-			dropped++
-		} else {
-			e.item, e.syncedAt, e.seq = u.item, now.UnixNano(), u.seq
-			updated++
-			events = append(events, Event{Type: Updated, ID: u.iw.id, Item: u.item})
-		}
-		s.mu.Unlock()
-	}
-	c.m.items.WithLabelValues("update").Add(updated)
 	c.m.items.WithLabelValues("dropped").Add(dropped)
-	for _, ev := range events {
-		c.emit(ev)
+	if len(updated) > 0 {
+		c.settle(updated, lastSeq)
 	}
+}
+
+// settle waits for a batch's updates to be durable (one wait for the whole
+// batch: the journal commits in order), then clears their in-flight marks
+// and delivers their events.
+func (c *AutoRefreshCache) settle(updated []*entry, lastSeq uint64) {
+	err := c.awaitDurable(lastSeq)
+	if err != nil {
+		c.opts.Logger.Error("sync results not durable", zap.String("cache", c.opts.Name), zap.Error(err))
+	}
+	var last *shard
+	for _, e := range updated {
+		s := c.sh.of(e.id)
+		s.mu.Lock()
+		e.inFlight = false
+		s.mu.Unlock()
+		if err == nil && s != last {
+			c.deliver(s)
+			last = s
+		}
+	}
+	c.m.items.WithLabelValues("update").Add(float64(len(updated)))
 }
 
 // recordError counts a failure and remembers its text as the last error.

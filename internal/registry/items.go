@@ -111,7 +111,10 @@ func (r *Registry) ListItems(_ context.Context, name, cursor string, limit int, 
 		keep = func(e cache.Entry) bool { return e.Item.IsTerminal() == want }
 	}
 	err = r.with(name, func(m *managed) error {
-		entries, more := m.engine.List(after, limit, keep)
+		entries, more, err := m.engine.List(after, limit, keep)
+		if err != nil {
+			return err
+		}
 		page = make([]Item, len(entries))
 		for i, e := range entries {
 			page[i] = itemOf(e)

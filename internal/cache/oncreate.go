@@ -1,0 +1,132 @@
+package cache
+
+import (
+	"context"
+	"math"
+	"sync"
+
+	"go.uber.org/zap"
+)
+
+// Sync-on-create gathers new items instead of sending each one alone: the
+// items created within one linger (Options.CreateLinger) are cut into
+// batches by the cache's CreateBatchesFunc, as a cycle's snapshot is, so
+// 5,000 creates with batches of 100 make 50 calls, not 5,000.
+//
+// Sync-on-create is a head start; the periodic refresh is what keeps every
+// item fresh, so create batches may never crowd a cycle's batches out of
+// the rate limiter. With a linger, at most maxCreateBatches(parallelism)
+// create batches wait in the queue at once: the rest stay in the buffer,
+// still in flight and in creation order, and are cut once a create batch
+// leaves the queue. A cycle's batch therefore waits behind a bounded number
+// of create batches, however many items are created. Without a linger (the
+// library's default, as in Flyte) each created item is queued at once.
+
+// createBuffer holds the items created since the last cut.
+//
+// Locking: mu guards items. It is taken with no shard lock held.
+type createBuffer struct {
+	mu    sync.Mutex
+	items []ItemWrapper
+	ready chan struct{} // signalled when items stops being empty
+}
+
+// maxCreateBatches bounds the create batches waiting in the queue: enough
+// to keep every worker busy, never so many that a cycle waits long for the
+// tokens they reserved.
+func maxCreateBatches(parallelism int) int64 { return int64(max(2, parallelism)) }
+
+// syncOnCreate queues a created item for sync: at once without a linger,
+// else with the others created within it.
+func (c *AutoRefreshCache) syncOnCreate(w *itemWrapper) {
+	if c.opts.CreateLinger <= 0 {
+		c.cutCreated(context.Background(), []ItemWrapper{w})
+		return
+	}
+	b := &c.created
+	b.mu.Lock()
+	first := len(b.items) == 0
+	b.items = append(b.items, w)
+	b.mu.Unlock()
+	if first {
+		c.created.signal()
+	}
+}
+
+// signal tells the refresh loop that items may be waiting to be cut.
+func (b *createBuffer) signal() {
+	select {
+	case b.ready <- struct{}{}:
+	default:
+	}
+}
+
+// takeCreated empties the buffer.
+func (c *AutoRefreshCache) takeCreated() []ItemWrapper {
+	b := &c.created
+	b.mu.Lock()
+	items := b.items
+	b.items = nil
+	b.mu.Unlock()
+	return items
+}
+
+// createBatchLeft is called when a sync-on-create batch leaves the queue:
+// a slot is free, so items held back in the buffer may go.
+func (c *AutoRefreshCache) createBatchLeft() {
+	c.createQueued.Add(-1)
+	if c.opts.CreateLinger > 0 {
+		c.created.signal()
+	}
+}
+
+// cutCreated cuts created items into batches and queues them. With a
+// linger, batches past the bound on waiting create batches go back to the
+// front of the buffer. Items the CreateBatchesFunc left out are released,
+// for the next cycle.
+func (c *AutoRefreshCache) cutCreated(ctx context.Context, items []ItemWrapper) {
+	q := c.queue.Load()
+	if len(items) == 0 || q == nil {
+		for _, w := range items {
+			c.release(w.(*itemWrapper).e)
+		}
+		return
+	}
+	batches, err := c.createBatches(ctx, items)
+	if err != nil {
+		c.opts.Logger.Error("create batches failed", zap.String("cache", c.opts.Name), zap.Error(err))
+		c.recordError("create_batches", err)
+		batches = nil
+	}
+	batches = c.claim(items, batches, 0)
+	limit := int64(math.MaxInt64)
+	if c.opts.CreateLinger > 0 {
+		limit = maxCreateBatches(c.opts.Parallelism)
+	}
+	var held []ItemWrapper
+	for i, b := range batches {
+		if c.createQueued.Add(1) > limit {
+			c.createQueued.Add(-1)
+			for _, rest := range batches[i:] {
+				held = append(held, rest...)
+			}
+			break
+		}
+		c.enqueue(*q, b)
+	}
+	for _, w := range items {
+		if !w.(*itemWrapper).claimed {
+			c.release(w.(*itemWrapper).e)
+		}
+	}
+	if len(held) == 0 {
+		return
+	}
+	for _, w := range held {
+		w.(*itemWrapper).claimed = false
+	}
+	b := &c.created
+	b.mu.Lock()
+	b.items = append(held, b.items...)
+	b.mu.Unlock()
+}
