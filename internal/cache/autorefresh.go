@@ -98,6 +98,9 @@ type AutoRefreshCache struct {
 	trigger   chan struct{}
 	stopped   chan struct{}
 	closeOnce sync.Once
+	// retired is set by Retire; read under a shard's lock before a change
+	// that a background goroutine would make to it (see retire.go).
+	retired atomic.Bool
 }
 
 // New validates opts and builds a cache. Its metrics are registered on

@@ -95,7 +95,7 @@ func (c *AutoRefreshCache) deletePending() {
 	for id, e := range marked {
 		s := c.sh.of(id)
 		s.mu.Lock()
-		if e.removed {
+		if e.removed || c.retired.Load() { // retired: the successor deletes it
 			s.mu.Unlock()
 			continue
 		}

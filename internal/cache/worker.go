@@ -120,8 +120,9 @@ func (c *AutoRefreshCache) finish(batch Batch, resp []ItemSyncResponse, err erro
 		s.mu.Lock()
 		e := iw.e
 		switch {
-		case e.removed:
-			// Deleted or evicted meanwhile: the result must not bring it back.
+		case e.removed, c.retired.Load():
+			// Deleted or evicted meanwhile: the result must not bring it
+			// back. Or the cache was retired: its successor has the items.
 			e.inFlight = false
 			dropped++
 		case answered && r.Action == Update && r.Item != nil && !e.pendingDelete:
