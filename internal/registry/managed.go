@@ -42,6 +42,12 @@ const RedactedValue = syncers.RedactedValue
 // secret (secretSet says whether there is one), with every header value
 // and every query value of the webhook URL (where tokens often ride)
 // replaced by RedactedValue. Every mode builds its Info with it.
+
+// syncOnCreateLinger is how long a created item waits for others to share
+// its webhook call: short next to any resync period, long enough that a
+// burst of creates makes batches of batchSize rather than one call each.
+const syncOnCreateLinger = 20 * time.Millisecond
+
 func Redact(cfg Config) (out Config, secretSet bool) {
 	secretSet = cfg.Webhook.Secret != ""
 	cfg.Webhook.Secret = ""
@@ -94,6 +100,7 @@ func (r *Registry) engineOptions(name string, cfg Config, sync cache.SyncFunc) c
 		Registerer:          r.opts.Registerer,
 		Clock:               r.opts.Clock,
 		DisableSyncOnCreate: !*cfg.SyncOnCreate,
+		CreateLinger:        syncOnCreateLinger,
 		DrainTimeout:        r.opts.DrainTimeout,
 		Journal:             journal,
 		Budget:              r.budget,
