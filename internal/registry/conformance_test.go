@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -31,7 +32,10 @@ func TestConformance(t *testing.T) {
 			go journal.Run(journalCtx)
 			policy := &egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 			r, err := registry.New(registry.Options{Registerer: prometheus.NewRegistry(), Logger: log, Egress: policy,
-				Journal: journal, MaxCaches: l.MaxCaches, MaxItems: l.MaxItems})
+				Journal: journal, MaxCaches: l.MaxCaches, MaxItems: l.MaxItems,
+				// As cmd/server sets it: webhook calls under way may finish
+				// when a cache stops, which a reconfiguration must not wait for.
+				DrainTimeout: 10 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -6,12 +6,16 @@
 // Locking: r.mu guards the name → cache map. Each cache has its own RWMutex:
 // item calls hold it shared, a config change holds it exclusively while the
 // old engine is swapped for a new one, so no acknowledged create can land in
-// an engine that is being replaced.
+// an engine that is being replaced. The swap does not wait for the old
+// engine's webhook calls (cache.Retire), so readers wait for no upstream. A
+// Delete keeps the cache in the map, locked, until its removal is journaled:
+// a Put of the same name waits for it, then registers the cache anew.
 package registry
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"sync"
@@ -130,50 +134,87 @@ func (r *Registry) Start(ctx context.Context) error {
 func (r *Registry) Wait() { r.stopped.Wait() }
 
 // Put registers a cache or replaces its config, keeping its items. It
-// reports whether the cache is new.
+// reports whether the cache is new. A Put racing a Delete of the same name
+// comes wholly after it (registering the cache anew) or wholly before it,
+// in memory and in the journal alike.
 func (r *Registry) Put(_ context.Context, name string, cfg Config) (created bool, err error) {
 	cfg, err = Validate(name, cfg, r.opts.Egress)
 	if err != nil {
 		return false, err
 	}
-
-	r.mu.Lock()
-	m, exists := r.caches[name]
-	if !exists {
-		if len(r.caches) >= r.opts.MaxCaches {
-			r.mu.Unlock()
-			return false, errs.Errorf(errs.Capacity, "cache: at most %d caches may be registered", r.opts.MaxCaches)
-		}
-		m = &managed{name: name}
-		m.mu.Lock()
-		r.caches[name] = m
-		r.mu.Unlock()
-		defer m.mu.Unlock()
-		if err := r.install(m, cfg, nil); err != nil {
-			r.mu.Lock()
-			delete(r.caches, name)
-			r.mu.Unlock()
-			return false, err
-		}
-		return true, r.persistConfig(name, cfg)
-	}
-	r.mu.Unlock()
-
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.engine == nil {
-		return false, errs.Errorf(errs.NotFound, "cache %q was deleted", name)
-	}
-	items := r.retireLocked(m)
-	if err := r.install(m, cfg, items); err != nil {
-		// The new config was validated above, so this is a metrics clash
-		// or similar: keep the cache out rather than half-configured.
+	for {
 		r.mu.Lock()
-		delete(r.caches, name)
+		m, exists := r.caches[name]
+		if !exists {
+			if len(r.caches) >= r.opts.MaxCaches {
+				r.mu.Unlock()
+				return false, errs.Errorf(errs.Capacity, "cache: at most %d caches may be registered", r.opts.MaxCaches)
+			}
+			m = &managed{name: name}
+			m.mu.Lock()
+			r.caches[name] = m
+			r.mu.Unlock()
+			err := r.createLocked(m, cfg)
+			if err != nil {
+				r.metrics.Forget(name) // while the name is still ours
+				r.forgetLocked(m)
+			}
+			m.mu.Unlock()
+			return err == nil, err
+		}
 		r.mu.Unlock()
+
+		m.mu.Lock()
+		if m.engine == nil {
+			// A Delete (or a failed Put) removed it while we waited; it
+			// is out of the map now, so look again.
+			m.mu.Unlock()
+			continue
+		}
+		err := r.replaceLocked(m, cfg)
+		m.mu.Unlock()
 		return false, err
 	}
-	return false, r.persistConfig(name, cfg)
+}
+
+// createLocked builds a new cache, makes its registration durable and only
+// then starts it: a registration that is refused leaves nothing running.
+// Callers hold m.mu exclusively.
+func (r *Registry) createLocked(m *managed, cfg Config) error {
+	if err := r.build(m, cfg, nil); err != nil {
+		return err
+	}
+	if err := r.persistConfig(m.name, cfg); err != nil {
+		r.retireLocked(m)
+		return err
+	}
+	return r.startLocked(m)
+}
+
+// replaceLocked swaps m's engine for one with cfg and the same items. It
+// does not wait for the old engine's webhook calls to drain (their results
+// are dropped; the new engine syncs those items again), so readers held
+// off by m.mu wait only for the swap and one journal write. A change that
+// is not durable is rolled back. Callers hold m.mu exclusively.
+func (r *Registry) replaceLocked(m *managed, cfg Config) error {
+	old := m.cfg
+	items := r.retireLocked(m)
+	err := r.build(m, cfg, items)
+	if err == nil {
+		if err = r.persistConfig(m.name, cfg); err != nil {
+			items = r.retireLocked(m)
+		}
+	}
+	if err != nil {
+		// Not acknowledged: the old config goes on as it was.
+		if restoreErr := r.build(m, old, items); restoreErr != nil {
+			r.opts.Logger.Error("cache lost: its old config could not be restored after a failed reconfiguration",
+				zap.String("cache", m.name), zap.Error(restoreErr))
+			r.forgetLocked(m)
+			return errs.Wrap(errs.Internal, restoreErr, "cache: reconfiguration failed")
+		}
+	}
+	return errors.Join(err, r.startLocked(m))
 }
 
 // persistConfig makes a registration durable before it is acknowledged.
@@ -189,9 +230,18 @@ func (r *Registry) persistConfig(name string, cfg Config) error {
 	return r.opts.Journal.Wait(r.opts.Journal.AppendCache(name, b))
 }
 
-// install builds the engine and syncer for cfg, restores items into it and
-// starts it if the registry runs. Callers hold m.mu exclusively.
+// install builds m's engine (see build) and starts it if the registry runs.
+// Callers hold m.mu exclusively.
 func (r *Registry) install(m *managed, cfg Config, items []cache.Entry) error {
+	if err := r.build(m, cfg, items); err != nil {
+		return err
+	}
+	return r.startLocked(m)
+}
+
+// build makes the engine and syncer for cfg and restores items into it,
+// without starting it. Callers hold m.mu exclusively.
+func (r *Registry) build(m *managed, cfg Config, items []cache.Entry) error {
 	wh, err := syncers.New(syncers.Options{
 		Cache: m.name, Webhook: webhookConfig(cfg), Policy: r.opts.Egress, Client: r.opts.HTTPClient,
 		Clock: r.opts.Clock, Logger: r.opts.Logger, Metrics: r.metrics,
@@ -205,7 +255,7 @@ func (r *Registry) install(m *managed, cfg Config, items []cache.Entry) error {
 	}
 	engine.Restore(items)
 	m.engine, m.cfg = engine, cfg
-	return r.startLocked(m)
+	return nil
 }
 
 // startLocked starts m's engine under the registry's run context, if the
@@ -223,53 +273,77 @@ func (r *Registry) startLocked(m *managed) error {
 	}
 	m.cancel = cancel
 	r.stopped.Add(1)
-	engine := m.engine
+	engine, name := m.engine, m.name
 	go func() {
 		<-engine.Stopped()
+		r.forgetIfGone(name)
 		r.stopped.Done()
 	}()
 	return nil
 }
 
-// retireLocked stops m's engine, waits for its goroutines and returns its
-// items. Callers hold m.mu exclusively.
+// retireLocked stops m's engine and returns its items. It does not wait for
+// the engine's webhook calls under way: they may run on (until the drain
+// timeout) but change nothing, and Wait still waits for them. Callers hold
+// m.mu exclusively.
 func (r *Registry) retireLocked(m *managed) []cache.Entry {
 	if m.cancel != nil {
 		m.cancel()
-		<-m.engine.Stopped()
 		m.cancel = nil
-	} else {
-		m.engine.Close()
 	}
-	items := m.engine.Snapshot()
+	items := m.engine.Retire()
 	m.engine = nil
 	return items
 }
 
-// Delete stops a cache's refresh and drops it with its items.
-func (r *Registry) Delete(_ context.Context, name string) error {
+// forgetLocked takes m, whose engine is gone, out of the map. Callers hold
+// m.mu exclusively.
+func (r *Registry) forgetLocked(m *managed) {
 	r.mu.Lock()
-	m, ok := r.caches[name]
-	if ok {
-		delete(r.caches, name)
+	if r.caches[m.name] == m {
+		delete(r.caches, m.name)
 	}
 	r.mu.Unlock()
+}
+
+// forgetIfGone drops a cache's syncer series once an engine of it has
+// stopped, unless the name is registered again: a webhook call that
+// outlived a Delete may have brought them back. r.mu orders it with a Put
+// of the name, whose syncer creates them anew.
+func (r *Registry) forgetIfGone(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, back := r.caches[name]; !back {
+		r.metrics.Forget(name)
+	}
+}
+
+// Delete stops a cache's refresh and drops it with its items. The cache
+// stays in the map, under its lock, until the removal is journaled, so a
+// Put of the same name waits for it and is journaled after it.
+func (r *Registry) Delete(_ context.Context, name string) error {
+	r.mu.RLock()
+	m, ok := r.caches[name]
+	r.mu.RUnlock()
 	if !ok {
 		return cacheNotFound(name)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.engine != nil {
-		r.retireLocked(m)
+	if m.engine == nil {
+		return cacheNotFound(name)
 	}
+	r.retireLocked(m)
 	r.metrics.Forget(name)
 	if r.opts.OnCacheDeleted != nil {
 		r.opts.OnCacheDeleted(name)
 	}
+	var err error
 	if r.opts.Journal != nil {
-		return r.opts.Journal.Wait(r.opts.Journal.AppendDeleteCache(name))
+		err = r.opts.Journal.Wait(r.opts.Journal.AppendDeleteCache(name))
 	}
-	return nil
+	r.forgetLocked(m)
+	return err
 }
 
 // Sync queues a refresh of the cache's non-terminal items now.
