@@ -33,6 +33,28 @@ func buildServer(t *testing.T) string {
 type proc struct {
 	cmd  *exec.Cmd
 	addr string
+
+	mu   sync.Mutex
+	logs []map[string]any // every log line so far
+}
+
+// waitLog waits for a log line whose msg is msg and returns it.
+func (p *proc) waitLog(t *testing.T, msg string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		p.mu.Lock()
+		for _, l := range p.logs {
+			if l["msg"] == msg {
+				p.mu.Unlock()
+				return l
+			}
+		}
+		p.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no log line %q", msg)
+	return nil
 }
 
 func startProc(t *testing.T, bin string, args ...string) *proc {
@@ -47,19 +69,26 @@ func startProc(t *testing.T, bin string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	addr := make(chan string, 1)
+	p := &proc{cmd: cmd}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			var l map[string]any
-			if json.Unmarshal(sc.Bytes(), &l) == nil && l["msg"] == "listening" {
+			if json.Unmarshal(sc.Bytes(), &l) != nil {
+				continue
+			}
+			p.mu.Lock()
+			p.logs = append(p.logs, l)
+			p.mu.Unlock()
+			if l["msg"] == "listening" {
 				addr <- l["addr"].(string)
 			}
 		}
 	}()
 	select {
-	case a := <-addr:
-		return &proc{cmd: cmd, addr: a}
+	case p.addr = <-addr:
+		return p
 	case <-time.After(20 * time.Second):
 		cmd.Process.Kill()
 		cmd.Wait()

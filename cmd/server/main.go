@@ -15,7 +15,7 @@ import (
 )
 
 func main() {
-	err := run(context.Background(), os.Args, os.Getenv, os.Stdout)
+	err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Exit)
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}

@@ -7,9 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -25,19 +22,20 @@ import (
 
 // run is the whole program, given what it would otherwise take from the
 // process, so tests drive it in-process. It serves until ctx is cancelled or
-// the process gets SIGINT/SIGTERM, then shuts down in order: stop accepting
-// and finish requests, then stop the caches (syncs under way may finish until
-// the shutdown deadline), and returns nil.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+// the process gets SIGINT/SIGTERM, then shuts down within one deadline,
+// --shutdown-timeout: it stops accepting and stops the refresh, lets
+// requests and webhook calls under way finish, then writes what is still
+// queued, closes the storage, and returns nil. A second signal during the
+// shutdown calls exit(1) (see watchSignals).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, exit func(int)) error {
 	cfg, err := parseConfig(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	log, stopLog := logging.New(stdout, cfg.logLevel)
 	defer stopLog()
+	ctx, stopSignals := watchSignals(ctx, log, exit)
+	defer stopSignals()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -127,19 +125,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	log.Info("shutting down", zap.Duration("timeout", cfg.shutdownTimeout))
+	// One deadline bounds the whole shutdown. The refresh stops now, with
+	// the listener, so that the caches' drain (DrainTimeout, the same
+	// length) runs alongside the requests' instead of after it. What is
+	// waited for keeps its order: requests, then the caches, then (in the
+	// defers) the journal and the file. Requests under way still find
+	// their caches; only new cycles and syncs are not started.
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
 	defer cancel()
+	stopCaches()
 	shutdownErr := srv.Shutdown(shutdownCtx)
+	if shutdownErr != nil {
+		// Requests still running at the deadline are cut off (their
+		// connections closed) so that nothing of them outlives run; the
+		// state stays consistent, so this is a warning, not a failed exit.
+		log.Warn("requests cut off at the shutdown deadline", zap.Error(shutdownErr))
+		srv.Close()
+	}
 	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("serve ended", zap.Error(err))
 	}
-	stopCaches()
 	caches.Wait()
-	if shutdownErr != nil {
-		// Requests still running at the deadline were cut off; the state is
-		// consistent, so this is worth a warning, not a failed exit.
-		log.Warn("requests cut off at the shutdown deadline", zap.Error(shutdownErr))
-	}
 	log.Info("stopped")
 	return nil
 }

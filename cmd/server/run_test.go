@@ -41,6 +41,11 @@ func (s *server) logsWith(msg string) []map[string]any {
 	return out
 }
 
+// noExit is run's exit for in-process tests, which send no signals.
+func noExit(t *testing.T) func(int) {
+	return func(code int) { t.Errorf("run called exit(%d)", code) }
+}
+
 // startRun runs run on a kernel-chosen loopback port and returns once it
 // logs the address it listens on.
 func startRun(t *testing.T, ctx context.Context, dataDir string, args ...string) *server {
@@ -70,7 +75,7 @@ func startRun(t *testing.T, ctx context.Context, dataDir string, args ...string)
 	done := make(chan error, 1)
 	s.done = done
 	go func() {
-		err := run(ctx, append([]string{"autorefresh", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, args...), func(string) string { return "" }, pw)
+		err := run(ctx, append([]string{"autorefresh", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, args...), func(string) string { return "" }, pw, noExit(t))
 		pw.Close()
 		<-readerDone
 		done <- err
@@ -189,7 +194,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			err := run(context.Background(), append([]string{"autorefresh", "--addr", "127.0.0.1:0", "--in-memory"}, c.args...), func(string) string { return "" }, io.Discard)
+			err := run(context.Background(), append([]string{"autorefresh", "--addr", "127.0.0.1:0", "--in-memory"}, c.args...), func(string) string { return "" }, io.Discard, noExit(t))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v, want an error mentioning %q", err, c.want)
 			}
