@@ -73,7 +73,7 @@ func (s *Service) CreateItem(ctx context.Context, name, id string, data json.Raw
 		case err == nil:
 			s.items.created()
 			if w := s.worker(name); w != nil && !it.Terminal {
-				w.poke() // sync-on-create without waiting for the next poll
+				w.pokeCreated() // sync-on-create without waiting for the next poll
 			}
 			return it, true, nil
 		case !errors.Is(err, pgx.ErrNoRows):

@@ -95,7 +95,7 @@ func (s *Service) handleNote(ctx context.Context, nt note) {
 	case "i":
 		if nt.Type == "created" {
 			if w := s.worker(nt.Cache); w != nil {
-				w.poke() // sync-on-create of an item made on another replica
+				w.pokeCreated() // sync-on-create of an item made on another replica
 			}
 		}
 		if s.opts.OnEvent != nil {

@@ -38,9 +38,12 @@ type worker struct {
 	leaseTTL time.Duration // 2 × the webhook timeout
 	hkCheck  time.Duration // how often it asks for the deletion/eviction pass
 
-	wake   chan struct{}
-	cancel context.CancelFunc
-	done   chan struct{}
+	wake chan struct{}
+	// created is poked by creates: the loop waits createLinger for more
+	// of them before it claims, so that a burst shares batches.
+	created chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 func (s *Service) newWorker(name string, gen int64, createdAt time.Time, cfg registry.Config) (*worker, error) {
@@ -61,6 +64,7 @@ func (s *Service) newWorker(name string, gen int64, createdAt time.Time, cfg reg
 		poll:     max(min(resync/4, MaxPollInterval), 5*time.Millisecond),
 		leaseTTL: 2 * time.Duration(cfg.Webhook.Timeout),
 		wake:     make(chan struct{}, 1),
+		created:  make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
 	w.hkCheck = min(max(resync/4, w.poll), time.Second)
@@ -74,6 +78,20 @@ func (w *worker) poke() {
 	default:
 	}
 }
+
+// pokeCreated tells the loop that an item was created and is due now.
+func (w *worker) pokeCreated() {
+	select {
+	case w.created <- struct{}{}:
+	default:
+	}
+}
+
+// createLinger is how long the loop lets created items gather before it
+// claims them, as the embedded mode's sync-on-create does. There is no bound
+// on waiting create batches here, as the claim takes due items oldest
+// first: a created item never jumps ahead of one due for its refresh.
+const createLinger = 20 * time.Millisecond
 
 // claimed is an item leased by this replica, as the webhook sees it.
 type claimed struct {
@@ -127,6 +145,10 @@ func (w *worker) run(ctx context.Context) {
 			return
 		case <-ticker.C:
 		case <-w.wake:
+		case <-w.created:
+			if !sleepCtx(ctx, createLinger) {
+				return
+			}
 		}
 	}
 }
