@@ -34,6 +34,7 @@ const (
 	DefaultReplayEvents = 512
 	DefaultReplayBytes  = 1 << 20
 	DefaultBufferSize   = 256
+	DefaultBufferBytes  = 1 << 20
 	DefaultMaxStreams   = 1000
 	DefaultMaxWaiters   = 10000
 )
@@ -57,6 +58,11 @@ type Options struct {
 	// BufferSize is how many events a subscriber may fall behind before
 	// events are dropped for it. At least 2.
 	BufferSize int
+	// BufferBytes bounds the approximate size of the items a subscriber's
+	// unread events hold, so that a slow stream of a cache of large items
+	// cannot pin BufferSize versions of them. An event larger than the
+	// bound is still sent when nothing else is unread.
+	BufferBytes int
 	// MaxStreams and MaxWaiters cap the subscriptions and the waiters of
 	// the whole hub (each holds a connection open).
 	MaxStreams int
@@ -79,6 +85,9 @@ func (o Options) withDefaults() Options {
 		o.BufferSize = DefaultBufferSize
 	}
 	o.BufferSize = max(o.BufferSize, 2)
+	if o.BufferBytes <= 0 {
+		o.BufferBytes = DefaultBufferBytes
+	}
 	if o.MaxStreams <= 0 {
 		o.MaxStreams = DefaultMaxStreams
 	}
@@ -259,7 +268,8 @@ func (h *Hub) Subscribe(cacheName string, o SubscribeOptions) (*Subscription, er
 			h.streams.Add(-1)
 			return nil, err
 		}
-		s := &Subscription{hub: h, t: t, id: o.ID, c: make(chan Event, h.opts.BufferSize)}
+		s := &Subscription{hub: h, t: t, id: o.ID, c: make(chan Event, h.opts.BufferSize),
+			weights: make([]int, h.opts.BufferSize), maxBytes: h.opts.BufferBytes}
 		t.mu.Lock()
 		if t.gone {
 			t.mu.Unlock()

@@ -137,3 +137,32 @@ func TestRingByteBound(t *testing.T) {
 		t.Fatalf("since: %v %v", out, lost)
 	}
 }
+
+// A slow stream of a cache of large items pins at most BufferBytes of them
+// (one more event when nothing else is unread), not BufferSize versions.
+func TestSlowSubscriberBoundedInBytes(t *testing.T) {
+	const item = 64 << 10
+	h, _ := newHub(t, Options{BufferSize: 256, BufferBytes: 4 * item})
+	s := subscribe(t, h, "jobs", SubscribeOptions{})
+	big := func(id string) cache.Event {
+		r := rec(id, 1, false)
+		r.Data = json.RawMessage(`"` + strings.Repeat("x", item) + `"`)
+		return cache.Event{Type: cache.Created, ID: id, Item: r}
+	}
+	for i := range 100 {
+		h.OnEvent("jobs", big(fmt.Sprint("i", i)))
+	}
+	// Each event weighs a little more than item, so three fit in four
+	// items' worth of bytes; then the marker.
+	if k := kinds(drain(s)); k != "created:i0 created:i1 created:i2 lagged" {
+		t.Fatalf("after overflow: %s", k)
+	}
+	// Once read, the bytes are let go and the stream flows again; a lone
+	// event larger than the bound still gets through.
+	huge := rec("huge", 1, false)
+	huge.Data = json.RawMessage(`"` + strings.Repeat("x", 8*item) + `"`)
+	h.OnEvent("jobs", cache.Event{Type: cache.Created, ID: "huge", Item: huge})
+	if k := kinds(drain(s)); k != "created:huge" {
+		t.Fatalf("after catching up: %s", k)
+	}
+}

@@ -23,6 +23,14 @@ type Subscription struct {
 	sent          uint64
 	markerPending bool
 	markerAt      uint64
+
+	// Also guarded by t.mu: the weight of each event put on c, by its
+	// number modulo cap(c) (at most cap(c) are unread at once), the sum of
+	// the unread ones' weights, and how many of them that sum has let go.
+	weights  []int
+	bytes    int
+	settled  uint64
+	maxBytes int
 }
 
 // C delivers the live events in order. It is closed when the subscription
@@ -51,29 +59,44 @@ func (s *Subscription) wants(ev Event) bool { return s.id == "" || s.id == ev.ID
 // offerLocked puts ev on c without blocking, or drops it and makes sure a
 // Lagged marker is on its way. It reports whether ev was delivered.
 //
-// One slot of c is kept for the marker: events are put on c only while it
-// has two free slots or more, and at most one marker is unread at a time, so
-// the marker always fits. A marker is known to be read once the reader has
-// taken everything up to it (sent minus what is still queued), which needs
-// nothing from the reader. Callers hold t.mu, so sends are never concurrent.
+// Unread events are bounded twice: by count (c's capacity) and by the
+// approximate bytes of their items (maxBytes; one event alone may pass it,
+// or a large item could never be sent). One slot of c is kept for the
+// marker: events are put on c only while it has two free slots or more, and
+// at most one marker is unread at a time, so the marker always fits. What
+// the reader has taken is sent minus what is still queued, which needs
+// nothing from the reader: that is how the marker is known to be read and
+// how the bytes of read events are let go. Callers hold t.mu, so sends are
+// never concurrent.
 func (s *Subscription) offerLocked(ev Event) bool {
 	if s.ended {
 		return false
 	}
-	if s.markerPending && s.sent-uint64(len(s.c)) >= s.markerAt {
+	read := s.sent - uint64(len(s.c))
+	if s.markerPending && read >= s.markerAt {
 		s.markerPending = false
 	}
-	if len(s.c) < cap(s.c)-1 {
-		s.c <- ev
-		s.sent++
+	for ; s.settled < read; s.settled++ {
+		s.bytes -= s.weights[s.settled%uint64(len(s.weights))]
+	}
+	w := ev.weight()
+	if len(s.c) < cap(s.c)-1 && (len(s.c) == 0 || s.bytes+w <= s.maxBytes) {
+		s.putLocked(ev, w)
 		return true
 	}
 	if !s.markerPending {
-		s.c <- Event{Kind: Lagged, Cache: ev.Cache}
-		s.sent++
+		s.putLocked(Event{Kind: Lagged, Cache: ev.Cache}, 0)
 		s.markerPending, s.markerAt = true, s.sent
 	}
 	return false
+}
+
+// putLocked sends ev, which fits, and counts its weight. Callers hold t.mu.
+func (s *Subscription) putLocked(ev Event, weight int) {
+	s.c <- ev
+	s.weights[s.sent%uint64(len(s.weights))] = weight
+	s.bytes += weight
+	s.sent++
 }
 
 // endLocked closes c with reason. Callers hold t.mu.
