@@ -186,6 +186,7 @@ func (r *Registry) createLocked(m *managed, cfg Config) error {
 	}
 	if err := r.persistConfig(m.name, cfg); err != nil {
 		r.retireLocked(m)
+		r.undoLater(m.name, nil)
 		return err
 	}
 	return r.startLocked(m)
@@ -203,6 +204,7 @@ func (r *Registry) replaceLocked(m *managed, cfg Config) error {
 	if err == nil {
 		if err = r.persistConfig(m.name, cfg); err != nil {
 			items = r.retireLocked(m)
+			r.undoLater(m.name, &old)
 		}
 	}
 	if err != nil {
@@ -228,6 +230,26 @@ func (r *Registry) persistConfig(name string, cfg Config) error {
 		return err
 	}
 	return r.opts.Journal.Wait(r.opts.Journal.AppendCache(name, b))
+}
+
+// undoLater follows a registration the journal refused with its undoing:
+// the cache's previous config, or its removal if it had none. The journal
+// keeps a batch the store refused and writes it once the store works
+// again, so the refused registration may still reach the disk; what is
+// appended here lands after it, and the disk comes back to what clients
+// were told. It does not wait: the store is failing. Callers hold the
+// cache's lock.
+func (r *Registry) undoLater(name string, previous *Config) {
+	if r.opts.Journal == nil {
+		return
+	}
+	if previous == nil {
+		r.opts.Journal.AppendDeleteCache(name)
+		return
+	}
+	if b, err := json.Marshal(*previous); err == nil {
+		r.opts.Journal.AppendCache(name, b)
+	}
 }
 
 // install builds m's engine (see build) and starts it if the registry runs.
