@@ -273,7 +273,12 @@ func (r *Registry) build(m *managed, cfg Config, items []cache.Entry) error {
 	}
 	engine, err := cache.New(r.engineOptions(m.name, cfg, wh.Sync))
 	if err != nil {
-		return err
+		if errs.CodeOf(err) == errs.Invalid {
+			return err
+		}
+		// The config was validated, so this is the server's fault (a
+		// metrics clash, say) and its text is not for clients.
+		return errs.Wrap(errs.Internal, err, "cache: could not be set up")
 	}
 	engine.Restore(items)
 	m.engine, m.cfg = engine, cfg

@@ -155,6 +155,29 @@ func TestCapsAndDelete(t *testing.T) {
 	}
 }
 
+// TestSetupFailureIsInternal: should an engine fail to set up although its
+// config is valid (here its metrics clash with a collector registered by
+// someone else), the client gets an internal error, not the engine's text.
+func TestSetupFailureIsInternal(t *testing.T) {
+	r, reg := newRegistry(t, 0)
+	clash := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "autorefresh", Name: "cache_items",
+		Help: "Items held by the cache.", ConstLabels: prometheus.Labels{"cache": "jobs"}})
+	if err := reg.Register(clash); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.Put(bg, "jobs", cfg(nil))
+	if errs.CodeOf(err) != errs.Internal {
+		t.Fatalf("Put with clashing metrics: %v (code %s), want Internal", err, errs.CodeOf(err))
+	}
+	if len(mustList(t, r)) != 0 {
+		t.Fatal("a cache that failed to set up is registered")
+	}
+	reg.Unregister(clash)
+	if _, err := r.Put(bg, "jobs", cfg(nil)); err != nil {
+		t.Fatalf("Put once the clash is gone: %v", err)
+	}
+}
+
 func TestPutValidatesAndNamesTheField(t *testing.T) {
 	r, _ := newRegistry(t, 0)
 	cases := map[string]Config{
