@@ -10,7 +10,7 @@ ADDR ?= 127.0.0.1:8080
 UPSTREAM_ADDR ?= 127.0.0.1:9000
 BIN := bin
 
-.PHONY: all build run test vet lint bench bench-compare bench-http compose-check fuzz clean test-e2e soak check-linearizable
+.PHONY: all build run test vet lint bench bench-compare bench-http compose-check fuzz clean test-e2e soak check-faults check-linearizable
 all: build
 
 build:
@@ -73,6 +73,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseFile -fuzztime $(FUZZTIME) ./internal/registry/
 	$(GO) test -run '^$$' -fuzz FuzzParseReply -fuzztime $(FUZZTIME) ./internal/syncers/
 	$(GO) test -run '^$$' -fuzz FuzzCheckURL -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/egress/
+
+# Storage fault injection over HTTP (write errors, fsync errors, and a real
+# full disk on a small tmpfs, skipped where mount is not permitted): make test
+# runs one round of each, this runs FAULT_ROUNDS on a bigger tmpfs.
+FAULT_ROUNDS ?= 50
+check-faults:
+	AUTOREFRESH_FAULT_ROUNDS=$(FAULT_ROUNDS) $(GO) test -race -count=1 -v -run '^TestFault' ./internal/store/
 
 # Load-and-fault soak of the real server: minutes, not part of make test.
 # Writes its report into docs/soak.md (see there). More flags: SOAK_FLAGS.

@@ -15,21 +15,30 @@ import (
 type Faulty struct {
 	store.Store
 
-	mu      sync.Mutex
-	fault   error
-	refused int // Apply calls that failed
-	applied []uint64
+	mu         sync.Mutex
+	fault      error
+	afterApply bool // the fault strikes after the batch was written
+	refused    int  // Apply calls that failed
+	applied    []uint64
 }
 
-// Fail makes every Apply return err until Clear.
-func (f *Faulty) Fail(err error) {
-	f.mu.Lock()
-	f.fault = err
-	f.mu.Unlock()
-}
+// Fail makes every Apply return err, writing nothing, until Clear: a
+// write(2) that fails.
+func (f *Faulty) Fail(err error) { f.set(err, false) }
+
+// FailAfterWrite makes every Apply write its batch and then return err,
+// until Clear: an fsync that fails after the data reached the file, so the
+// caller cannot know whether the batch is there. Retrying it must be safe.
+func (f *Faulty) FailAfterWrite(err error) { f.set(err, true) }
 
 // Clear ends the fault.
-func (f *Faulty) Clear() { f.Fail(nil) }
+func (f *Faulty) Clear() { f.set(nil, false) }
+
+func (f *Faulty) set(err error, afterApply bool) {
+	f.mu.Lock()
+	f.fault, f.afterApply = err, afterApply
+	f.mu.Unlock()
+}
 
 // Refused returns how many Apply calls failed.
 func (f *Faulty) Refused() int {
@@ -50,12 +59,16 @@ func (f *Faulty) Applied() []uint64 {
 func (f *Faulty) Apply(ctx context.Context, batch []store.Mutation) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.fault != nil {
+	if f.fault != nil && !f.afterApply {
 		f.refused++
 		return f.fault
 	}
 	if err := f.Store.Apply(ctx, batch); err != nil {
 		return err
+	}
+	if f.fault != nil {
+		f.refused++
+		return f.fault
 	}
 	for _, m := range batch {
 		f.applied = append(f.applied, m.Seq)
