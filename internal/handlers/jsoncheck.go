@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 // maxJSONDepth bounds nesting in request bodies. Item data may be any JSON,
@@ -16,8 +17,9 @@ const maxJSONDepth = 64
 // checkJSON refuses bodies that JSON decoders disagree on or that cost more
 // than they look: bytes that are not UTF-8 (Go would silently replace them),
 // an object with the same key twice (Go keeps the last, other parsers the
-// first), and nesting deeper than maxJSONDepth. Syntax errors are left to
-// the schema validator, which names them.
+// first), and nesting deeper than maxJSONDepth. Then it refuses values that
+// not every storage mode can keep (storable). Syntax errors are left to the
+// schema validator, which names them.
 func checkJSON(body []byte) error {
 	if !utf8.Valid(body) {
 		return errs.Errorf(errs.Invalid, "body: not valid UTF-8")
@@ -32,13 +34,26 @@ func checkJSON(body []byte) error {
 	}
 	s.space()
 	if s.i == len(s.b) {
-		return nil
+		return storable(body)
 	}
 	// Something follows the first value. If another value starts there the
 	// body holds two; anything else is a syntax error, for the validator.
 	switch c := s.b[s.i]; {
 	case c == '{' || c == '[' || c == '"' || c == '-' || c >= '0' && c <= '9' || c == 't' || c == 'f' || c == 'n':
 		return errs.Errorf(errs.Invalid, "body: more than one JSON value")
+	}
+	return nil
+}
+
+// storable applies record.CheckData, the rule both storage modes share for
+// item data (and for sync replies), to a whole body: PostgreSQL's jsonb
+// cannot hold \u0000 or an unpaired surrogate, nor numbers beyond numeric's
+// range, and the embedded mode refuses them too, so that both modes answer
+// alike. Config bodies are held to it as well, as they are stored the same
+// way.
+func storable(body []byte) error {
+	if err := record.CheckData(body); err != nil {
+		return errs.Errorf(errs.Invalid, "body: %s", err)
 	}
 	return nil
 }

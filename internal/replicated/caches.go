@@ -40,9 +40,15 @@ func (s *Service) Put(ctx context.Context, name string, cfg registry.Config) (cr
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", cachesLockKey); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE caches SET config = $2, resync_period = $3, sync_on_create = $4,
-			generation = generation + 1, updated_at = now() WHERE name = $1`, name, b, resync, *cfg.SyncOnCreate)
-		if err != nil || tag.RowsAffected() == 1 {
+		var old *time.Duration
+		err := tx.QueryRow(ctx, `WITH old AS (SELECT resync_period FROM caches WHERE name = $1 FOR UPDATE)
+			UPDATE caches c SET config = $2, resync_period = $3, sync_on_create = $4,
+				generation = generation + 1, updated_at = now()
+			FROM old WHERE c.name = $1 RETURNING old.resync_period`, name, b, resync, *cfg.SyncOnCreate).Scan(&old)
+		if err == nil {
+			return reschedule(ctx, tx, name, *old, resync)
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
 		var n int
@@ -67,6 +73,21 @@ func (s *Service) Put(ctx context.Context, name string, cfg registry.Config) (cr
 	}
 	s.kickReconcile()
 	return created, nil
+}
+
+// reschedule applies a changed resync period from the next cycle, as the
+// embedded mode does: the idle items that the old period scheduled later
+// than the new one would are brought forward. Items under a lease are left
+// alone; their write-back schedules them by the new period. A longer period
+// lets each item's current schedule run out first.
+func reschedule(ctx context.Context, tx pgx.Tx, name string, old, resync time.Duration) error {
+	if resync >= old {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE items SET next_sync_at = now() + $2::interval * (0.9 + 0.2 * random())
+		WHERE cache = $1 AND NOT terminal AND NOT pending_delete AND lease_owner IS NULL
+		  AND next_sync_at > now() + $2::interval * 1.1`, name, resync)
+	return err
 }
 
 // Delete drops a cache with its items. Every replica stops refreshing it

@@ -52,6 +52,11 @@ func (s *Service) CreateItem(ctx context.Context, name, id string, data json.Raw
 	if len(data) == 0 {
 		data = json.RawMessage("null")
 	}
+	// The rule both modes share, so that the message is the same as the
+	// embedded mode's rather than the database's.
+	if err := record.CheckData(data); err != nil {
+		return registry.Item{}, false, errs.Errorf(errs.Invalid, "data: %s", err)
+	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	full, err := s.items.full(ctx, s)

@@ -321,14 +321,10 @@ func (w *worker) writeBack(ctx context.Context, batch []*claimed, resps []cache.
 			updates++
 		}
 	}
-	next := w.resync
-	if dueNow {
-		next = 0
-	}
 	deadline := claimedAt.Add(w.leaseTTL)
 	var bo backoff
 	for {
-		written, err := w.apply(ids, epochs, upd, data, terminal, ok, next)
+		written, err := w.apply(ids, epochs, upd, data, terminal, ok, dueNow)
 		if err == nil {
 			if ok {
 				w.s.metrics.items.WithLabelValues(w.name, "update").Add(float64(updates))
@@ -349,21 +345,28 @@ func (w *worker) writeBack(ctx context.Context, batch []*claimed, resps []cache.
 }
 
 // apply runs the fenced write-back and returns how many rows it changed.
-func (w *worker) apply(ids []string, epochs []int64, upd []bool, data []string, terminal []bool, ok bool, next time.Duration) (int, error) {
+// An item marked for deletion meanwhile keeps its state (its sync is
+// dropped, as in the embedded mode) and only has its lease released. The
+// next sync is due after the cache's resync period as it is now in the
+// database, not as this worker was built with: a PUT that changed it while
+// the call was under way applies from the next cycle. dueNow makes the
+// items due at once instead.
+func (w *worker) apply(ids []string, epochs []int64, upd []bool, data []string, terminal []bool, ok, dueNow bool) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), writeBackTimeout)
 	defer cancel()
 	tag, err := w.s.pool.Exec(ctx, `
 		UPDATE items i SET
-			data       = CASE WHEN u.upd THEN u.data ELSE i.data END,
-			terminal   = CASE WHEN u.upd THEN u.terminal ELSE i.terminal END,
-			version    = CASE WHEN u.upd THEN i.version + 1 ELSE i.version END,
-			updated_at = CASE WHEN u.upd THEN now() ELSE i.updated_at END,
-			synced_at  = CASE WHEN $7 THEN now() ELSE i.synced_at END,
-			next_sync_at = now() + $8::interval * (0.9 + 0.2 * random()),
+			data       = CASE WHEN u.upd AND NOT i.pending_delete THEN u.data ELSE i.data END,
+			terminal   = CASE WHEN u.upd AND NOT i.pending_delete THEN u.terminal ELSE i.terminal END,
+			version    = CASE WHEN u.upd AND NOT i.pending_delete THEN i.version + 1 ELSE i.version END,
+			updated_at = CASE WHEN u.upd AND NOT i.pending_delete THEN now() ELSE i.updated_at END,
+			synced_at  = CASE WHEN $7 AND NOT i.pending_delete THEN now() ELSE i.synced_at END,
+			next_sync_at = now() + CASE WHEN $8 THEN interval '0' ELSE c.resync_period END * (0.9 + 0.2 * random()),
 			lease_owner = NULL, lease_until = NULL
-		FROM unnest($2::text[], $3::bigint[], $4::boolean[], $5::jsonb[], $6::boolean[]) AS u(id, epoch, upd, data, terminal)
-		WHERE i.cache = $1 AND i.id = u.id AND i.epoch = u.epoch`,
-		w.name, ids, epochs, upd, data, terminal, ok, next)
+		FROM unnest($2::text[], $3::bigint[], $4::boolean[], $5::jsonb[], $6::boolean[]) AS u(id, epoch, upd, data, terminal),
+			caches c
+		WHERE c.name = $1 AND i.cache = $1 AND i.id = u.id AND i.epoch = u.epoch`,
+		w.name, ids, epochs, upd, data, terminal, ok, dueNow)
 	if err != nil {
 		return 0, err
 	}

@@ -2,7 +2,10 @@ package syncers
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
+
+	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 // FuzzParseReply checks that reply parsing never panics, and that whatever it
@@ -15,6 +18,7 @@ func FuzzParseReply(f *testing.F) {
 		`{"items": [{"id": "a", "action": "unchanged"}, {"id": "a", "action": "update"}]}`,
 		`{"items": [{"id": "zz", "action": "update"}, {"id": "b", "action": "nope"}]}`,
 		`{"items": [{"id": "b", "action": "update", "data": null, "terminal": null}]}`,
+		`{"items": [{"id": "a", "action": "update", "data": "\u0000"}, {"id": "b", "action": "update", "data": 1e999999}]}`,
 		`{"items": null}`, `{}`, `[]`, `null`, `{"items": [1]}`, ``,
 	} {
 		f.Add([]byte(s))
@@ -40,6 +44,9 @@ func FuzzParseReply(f *testing.F) {
 			if e.data != nil && !json.Valid(e.data) {
 				t.Fatalf("invalid data %q", e.data)
 			}
+			if err := record.CheckData(e.data); err != nil {
+				t.Fatalf("data %q kept, which not every mode can store: %v", e.data, err)
+			}
 		}
 		var shape struct{ Items []json.RawMessage }
 		if json.Unmarshal(body, &shape) != nil {
@@ -47,7 +54,7 @@ func FuzzParseReply(f *testing.F) {
 		}
 		dropped := 0
 		for reason, n := range p.ignored {
-			if reason != IgnoredUnknownID && reason != IgnoredDuplicateID && reason != IgnoredUnknownAction {
+			if !slices.Contains(IgnoredReasons, reason) {
 				t.Fatalf("unknown ignore reason %q", reason)
 			}
 			dropped += n

@@ -29,7 +29,8 @@ const OutcomeOK = "ok"
 //   - autorefresh_webhook_request_duration_seconds{cache}: duration of the
 //     HTTP exchanges that were sent, whatever their outcome.
 //   - autorefresh_webhook_ignored_entries_total{cache,reason}: reply entries
-//     ignored for reason unknown_id, duplicate_id or unknown_action.
+//     ignored for reason unknown_id, duplicate_id, unknown_action or
+//     unstorable_value.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -56,10 +56,13 @@ const (
 	IgnoredUnknownID     = "unknown_id"
 	IgnoredDuplicateID   = "duplicate_id"
 	IgnoredUnknownAction = "unknown_action"
+	// IgnoredUnstorable: the entry's data holds a value that not every
+	// storage mode can keep (record.CheckData).
+	IgnoredUnstorable = "unstorable_value"
 )
 
 // IgnoredReasons lists the reasons an entry can be ignored for.
-var IgnoredReasons = []string{IgnoredUnknownID, IgnoredDuplicateID, IgnoredUnknownAction}
+var IgnoredReasons = []string{IgnoredUnknownID, IgnoredDuplicateID, IgnoredUnknownAction, IgnoredUnstorable}
 
 // wireEntry is one entry of a reply. Pointers tell a missing field from a
 // zero value: missing data or terminal keeps the item's current value.
@@ -94,8 +97,10 @@ type parsedReply struct {
 // parseReply decodes a 2xx reply body. A body that is not a JSON object with
 // an "items" array of objects of the documented field types fails the whole
 // batch; an entry whose id is not in the batch (inBatch false), repeats an
-// earlier entry's id, or has an action other than "update" or "unchanged" is
-// only ignored and counted. The first entry for an id claims it, even when
+// earlier entry's id, has an action other than "update" or "unchanged", or
+// whose data could not be stored by every storage mode (record.CheckData:
+// PostgreSQL's jsonb refuses \u0000, say) is only ignored and counted, so
+// that both modes leave that item as it was and apply the rest. The first entry for an id claims it, even when
 // that entry is itself ignored for its action, so a reply cannot sneak a
 // second opinion in.
 func parseReply(body []byte, inBatch func(id string) bool) (parsedReply, error) {
@@ -130,6 +135,10 @@ func parseReply(body []byte, inBatch func(id string) bool) (parsedReply, error) 
 				return parsedReply{}, errors.New("reply entry data is not valid JSON") // unreachable after Unmarshal; kept as a guard
 			}
 			en.data = buf.Bytes()
+			if record.CheckData(en.data) != nil {
+				out.ignored[IgnoredUnstorable]++
+				continue
+			}
 		}
 		out.entries = append(out.entries, en)
 	}
