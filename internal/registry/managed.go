@@ -38,15 +38,15 @@ type Info struct {
 // query values in everything the service returns.
 const RedactedValue = syncers.RedactedValue
 
-// Redact returns cfg as any reader of the cache may see it: without the
-// secret (secretSet says whether there is one), with every header value
-// and every query value of the webhook URL (where tokens often ride)
-// replaced by RedactedValue. Every mode builds its Info with it.
-
 // syncOnCreateLinger is how long a created item waits for others to share
 // its webhook call: short next to any resync period, long enough that a
 // burst of creates makes batches of batchSize rather than one call each.
 const syncOnCreateLinger = 20 * time.Millisecond
+
+// Redact returns cfg as any reader of the cache may see it: without the
+// secret (secretSet says whether there is one), with every header value
+// and every query value of the webhook URL (where tokens often ride)
+// replaced by RedactedValue. Every mode builds its Info with it.
 
 func Redact(cfg Config) (out Config, secretSet bool) {
 	secretSet = cfg.Webhook.Secret != ""
