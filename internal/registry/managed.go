@@ -47,7 +47,6 @@ const syncOnCreateLinger = 20 * time.Millisecond
 // secret (secretSet says whether there is one), with every header value
 // and every query value of the webhook URL (where tokens often ride)
 // replaced by RedactedValue. Every mode builds its Info with it.
-
 func Redact(cfg Config) (out Config, secretSet bool) {
 	secretSet = cfg.Webhook.Secret != ""
 	cfg.Webhook.Secret = ""
