@@ -96,3 +96,41 @@ func TestLateWriteForARecreatedItemIsRejected(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteBackRetryAppliesOnce: a write-back whose commit went through but
+// whose answer was lost (the connection dropped) is retried; the retry must
+// not apply the update a second time.
+func TestWriteBackRetryAppliesOnce(t *testing.T) {
+	url := pgtest.NewDB(t)
+	s := newService(t, url)
+	ctx := ctxFor(t, 30*time.Second)
+	cfg := testCfg("http://127.0.0.1:1/sync", time.Hour, time.Second)
+	if _, err := s.Put(ctx, "jobs", cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateItem(ctx, "jobs", "x", json.RawMessage(`{}`), false); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.newWorker("jobs", 1, time.Time{}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := w.claim(ctx)
+	if err != nil || len(batch) != 1 {
+		t.Fatalf("claim: %v, %v", batch, err)
+	}
+	args := func() ([]string, []int64, []bool, []string, []bool) {
+		return []string{"x"}, []int64{batch[0].epoch}, []bool{true}, []string{`{"n": 1}`}, []bool{false}
+	}
+	for attempt, want := range []int{1, 0} {
+		ids, epochs, upd, data, term := args()
+		n, err := w.apply(ids, epochs, upd, data, term, true, false)
+		if err != nil || n != want {
+			t.Fatalf("attempt %d wrote %d rows (%v), want %d", attempt, n, err, want)
+		}
+	}
+	it, err := s.GetItem(ctx, "jobs", "x")
+	if err != nil || it.Version != 2 {
+		t.Fatalf("after a retried write-back: %+v, %v", it.Record, err)
+	}
+}

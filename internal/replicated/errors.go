@@ -29,7 +29,7 @@ func dbErr(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
-		case strings.HasPrefix(pgErr.Code, "22"): // data exception
+		case isDataError(err):
 			return errs.Wrap(errs.Invalid, err, "data: not accepted by the database: "+pgErr.Message)
 		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
 			strings.HasPrefix(pgErr.Code, "53"), // insufficient resources
@@ -44,6 +44,13 @@ func dbErr(err error) error {
 		return errs.Wrap(errs.Unavailable, err, "the database is unavailable; try again")
 	}
 	return errs.Wrap(errs.Internal, err, "database error")
+}
+
+// isDataError reports whether err is PostgreSQL refusing a value (SQLSTATE
+// class 22, data exception): retrying the same statement cannot succeed.
+func isDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22")
 }
 
 // unavailable reports whether err says that the database could not be

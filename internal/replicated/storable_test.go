@@ -1,12 +1,14 @@
 package replicated
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/pgtest"
 	"github.com/autorefresh/autorefresh/internal/record"
 )
@@ -41,6 +43,66 @@ func TestStorableRuleMatchesPostgreSQL(t *testing.T) {
 				short = short[:20] + "..." + short[len(short)-10:]
 			}
 			t.Errorf("%s: the rule says storable=%v, PostgreSQL says %v", short, ruleOK, dbErr)
+		}
+	}
+}
+
+// TestRefusedValueCostsOnlyItsItem: should the database refuse a value that
+// the shared rule let through (here a trigger plays that part), the
+// write-back drops that item's update alone and applies the rest of the
+// batch, instead of retrying the whole batch until its lease lapses.
+func TestRefusedValueCostsOnlyItsItem(t *testing.T) {
+	url := pgtest.NewDB(t)
+	s := newService(t, url)
+	ctx := ctxFor(t, 30*time.Second)
+	cfg := testCfg("http://127.0.0.1:1/sync", time.Hour, time.Second)
+	if _, err := s.Put(ctx, "jobs", cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"p", "q"} {
+		if _, _, err := s.CreateItem(ctx, "jobs", id, json.RawMessage(`{"was": "created"}`), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pgtest.Exec(ctx, url, `
+		CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.data ? 'poison' THEN
+				RAISE EXCEPTION 'poisoned value' USING ERRCODE = '22023';
+			END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER refuse_poison BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION refuse_poison();`); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.newWorker("jobs", 1, time.Time{}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := w.claim(ctx)
+	if err != nil || len(batch) != 2 {
+		t.Fatalf("claim: %v, %v", batch, err)
+	}
+	var resps []cache.ItemSyncResponse
+	for _, c := range batch {
+		data := `{"fine": true}`
+		if c.rec.ID == "p" {
+			data = `{"poison": true}`
+		}
+		resps = append(resps, update(c, data)...)
+	}
+	w.writeBack(ctx, batch, resps, true, false, time.Now())
+	q, err := s.GetItem(ctx, "jobs", "q")
+	if err != nil || q.Version != 2 || !jsonIs(q.Data, `{"fine": true}`) {
+		t.Fatalf("the batch mate of a refused value was not written: %+v, %v", q.Record, err)
+	}
+	p, err := s.GetItem(ctx, "jobs", "p")
+	if err != nil || p.Version != 1 || !jsonIs(p.Data, `{"was": "created"}`) {
+		t.Fatalf("the refused value: %+v, %v", p.Record, err)
+	}
+	for _, id := range []string{"p", "q"} {
+		if owner, _ := leaseOf(t, s, "jobs", id); owner != nil {
+			t.Fatalf("%s: lease not released (%s)", id, *owner)
 		}
 	}
 }

@@ -325,13 +325,20 @@ func (w *worker) writeBack(ctx context.Context, batch []*claimed, resps []cache.
 	var bo backoff
 	for {
 		written, err := w.apply(ids, epochs, upd, data, terminal, ok, dueNow)
+		if isDataError(err) {
+			// A value the database refuses, which record.CheckData let
+			// through: it must cost its own item's update, not the batch.
+			var refused int
+			written, refused, err = w.applyEach(ids, epochs, upd, data, terminal, ok, dueNow)
+			updates -= refused
+		}
 		if err == nil {
 			if ok {
 				w.s.metrics.items.WithLabelValues(w.name, "update").Add(float64(updates))
 				w.s.metrics.items.WithLabelValues(w.name, "unchanged").Add(float64(n - updates))
 			}
 			if written < n {
-				w.countStale(ids, written)
+				w.countStale(ids, epochs)
 			}
 			return
 		}
@@ -344,7 +351,33 @@ func (w *worker) writeBack(ctx context.Context, batch []*claimed, resps []cache.
 	}
 }
 
+// applyEach writes a batch back one item at a time, for a batch that the
+// database refused for a value in it: an item whose update is refused is
+// written back unchanged (its lease released), logged and counted in
+// refused. It is not atomic: if the database fails part way, the caller
+// retries the whole batch, and the items already written, whose leases are
+// released, are not written twice (see apply).
+func (w *worker) applyEach(ids []string, epochs []int64, upd []bool, data []string, terminal []bool, ok, dueNow bool) (written, refused int, err error) {
+	for i := range ids {
+		n, err := w.apply(ids[i:i+1], epochs[i:i+1], upd[i:i+1], data[i:i+1], terminal[i:i+1], ok, dueNow)
+		if isDataError(err) && upd[i] {
+			w.s.log.Error("sync result dropped: the database refuses its data",
+				zap.String("cache", w.name), zap.String("id", ids[i]), zapErr(err))
+			refused++
+			n, err = w.apply(ids[i:i+1], epochs[i:i+1], []bool{false}, []string{"null"}, terminal[i:i+1], ok, dueNow)
+		}
+		if err != nil {
+			return written, refused, err
+		}
+		written += n
+	}
+	return written, refused, nil
+}
+
 // apply runs the fenced write-back and returns how many rows it changed.
+// The fence is the epoch of the claim and this replica's lease: a retry of
+// a write-back whose commit went through but whose answer was lost finds
+// the lease released and changes nothing, so no update is applied twice.
 // An item marked for deletion meanwhile keeps its state (its sync is
 // dropped, as in the embedded mode) and only has its lease released. The
 // next sync is due after the cache's resync period as it is now in the
@@ -365,8 +398,8 @@ func (w *worker) apply(ids []string, epochs []int64, upd []bool, data []string, 
 			lease_owner = NULL, lease_until = NULL
 		FROM unnest($2::text[], $3::bigint[], $4::boolean[], $5::jsonb[], $6::boolean[]) AS u(id, epoch, upd, data, terminal),
 			caches c
-		WHERE c.name = $1 AND i.cache = $1 AND i.id = u.id AND i.epoch = u.epoch`,
-		w.name, ids, epochs, upd, data, terminal, ok, dueNow)
+		WHERE c.name = $1 AND i.cache = $1 AND i.id = u.id AND i.epoch = u.epoch AND i.lease_owner = $9`,
+		w.name, ids, epochs, upd, data, terminal, ok, dueNow, w.s.owner)
 	if err != nil {
 		return 0, err
 	}
@@ -374,17 +407,18 @@ func (w *worker) apply(ids []string, epochs []int64, upd []bool, data []string, 
 }
 
 // countStale counts the items of a write-back that were claimed again
-// since (not those that were deleted meanwhile).
-func (w *worker) countStale(ids []string, written int) {
+// since: those whose row now has another epoch (not those deleted
+// meanwhile, nor those a lost answer made us write twice).
+func (w *worker) countStale(ids []string, epochs []int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), writeBackTimeout)
 	defer cancel()
-	// Of the ids not written, those whose row still exists have moved to a
-	// newer epoch: the rows that exist, less those written.
-	var exist int
-	if err := w.s.pool.QueryRow(ctx, "SELECT count(*) FROM items WHERE cache = $1 AND id = ANY($2)", w.name, ids).Scan(&exist); err != nil {
+	var stale int
+	if err := w.s.pool.QueryRow(ctx, `SELECT count(*) FROM items i
+		JOIN unnest($2::text[], $3::bigint[]) AS u(id, epoch) ON i.id = u.id
+		WHERE i.cache = $1 AND i.epoch <> u.epoch`, w.name, ids, epochs).Scan(&stale); err != nil {
 		return
 	}
-	if stale := exist - written; stale > 0 {
+	if stale > 0 {
 		w.s.metrics.staleWrites.WithLabelValues(w.name).Add(float64(stale))
 		w.s.log.Warn("late sync results rejected: the lease lapsed and the items were claimed again",
 			zap.String("cache", w.name), zap.Int("items", stale))
