@@ -118,11 +118,8 @@ type removals struct {
 	ready chan struct{}
 }
 
-// add notes deletions up to seq. seq 0 (nothing deleted) is ignored.
+// add notes deletions up to seq (0 without a journal).
 func (r *removals) add(seq uint64) {
-	if seq == 0 {
-		return
-	}
 	for {
 		old := r.last.Load()
 		if old >= seq || r.last.CompareAndSwap(old, seq) {

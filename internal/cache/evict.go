@@ -92,6 +92,7 @@ func (c *AutoRefreshCache) deletePending() {
 	c.pendingMu.Unlock()
 
 	var last uint64
+	deleted := false
 	for id, e := range marked {
 		s := c.sh.of(id)
 		s.mu.Lock()
@@ -105,6 +106,9 @@ func (c *AutoRefreshCache) deletePending() {
 		c.n.Add(-1)
 		c.opts.Budget.release(1)
 		c.stats.deletions.Add(1)
+		deleted = true
 	}
-	c.removed.add(last)
+	if deleted {
+		c.removed.add(last)
+	}
 }

@@ -264,3 +264,32 @@ func TestListWaitsForDurability(t *testing.T) {
 		t.Fatalf("List after the create was durable: %d items, want 1", n)
 	}
 }
+
+// A cycle's deletions are reported, with or without a journal.
+func TestDeletionEventsDelivered(t *testing.T) {
+	for _, journaled := range []bool{false, true} {
+		t.Run(fmt.Sprintf("journal=%v", journaled), func(t *testing.T) {
+			var log eventLog
+			o := Options{Sync: newRecorder(advance).sync, DisableSyncOnCreate: true, OnEvent: log.add}
+			if journaled {
+				o.Journal = newLagJournal(t)
+			}
+			h := newHarness(t, o)
+			h.start()
+			if _, err := h.c.GetOrCreate("a", item("done")); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.c.DeleteDelayed("a"); err != nil {
+				t.Fatal(err)
+			}
+			h.tick()
+			eventually(t, "the deleted event", func() bool {
+				log.mu.Lock()
+				defer log.mu.Unlock()
+				evs := log.byID["a"]
+				return len(evs) == 2 && evs[1] == Deleted
+			})
+			log.check(t)
+		})
+	}
+}
