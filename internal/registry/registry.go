@@ -83,6 +83,11 @@ type Registry struct {
 	caches  map[string]*managed
 	runCtx  atomic.Pointer[context.Context] // nil until Start
 	stopped sync.WaitGroup                  // one per running engine
+	// startMu orders engine starts against Wait: a start either adds to
+	// stopped before Wait begins, or sees the run context ended and
+	// refuses. Without it a request still running at the shutdown
+	// deadline could Add while Wait waits, which WaitGroup forbids.
+	startMu sync.Mutex
 }
 
 // New validates opts and builds an empty registry.
@@ -130,8 +135,13 @@ func (r *Registry) Start(ctx context.Context) error {
 	return nil
 }
 
-// Wait blocks until every engine has stopped after Start's ctx ended.
-func (r *Registry) Wait() { r.stopped.Wait() }
+// Wait blocks until every engine has stopped after Start's ctx ended. Call
+// it only after that: engines started later are refused (see startLocked).
+func (r *Registry) Wait() {
+	r.startMu.Lock()
+	r.startMu.Unlock() //nolint:staticcheck // an empty critical section: it waits out a start under way
+	r.stopped.Wait()
+}
 
 // Put registers a cache or replaces its config, keeping its items. It
 // reports whether the cache is new. A Put racing a Delete of the same name
@@ -292,6 +302,11 @@ func (r *Registry) startLocked(m *managed) error {
 	run := r.runCtx.Load()
 	if run == nil || m.engine == nil || m.cancel != nil {
 		return nil
+	}
+	r.startMu.Lock()
+	defer r.startMu.Unlock()
+	if (*run).Err() != nil {
+		return errs.Errorf(errs.Unavailable, "the server is shutting down")
 	}
 	ctx, cancel := context.WithCancel(*run)
 	if err := m.engine.Start(ctx); err != nil {
