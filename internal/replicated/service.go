@@ -110,6 +110,8 @@ type Service struct {
 	whMetrics *syncers.Metrics
 	owner     string
 
+	firstEventSeq uint64 // see FirstEventSeq
+
 	items   itemCounter
 	touches touches
 	stats   sync.Map // cache name → *deltas, this replica's unflushed counters
@@ -176,6 +178,11 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if len(applied) > 0 {
 		opts.Logger.Info("database schema migrated", zap.Int64s("versions", applied))
 	}
+	var incarnation int64
+	if err := pool.QueryRow(ctx, "SELECT nextval('replica_incarnations')").Scan(&incarnation); err != nil {
+		pool.Close()
+		return nil, dbErr(err)
+	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		pool.Close()
@@ -192,8 +199,22 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		kick: make(chan struct{}, 1), notes: make(chan note, 4096), workers: make(map[string]*worker),
 	}
 	s.items.max = opts.MaxItems
+	s.firstEventSeq = uint64(incarnation) << eventSeqBits
 	return s, nil
 }
+
+// eventSeqBits is how many low bits of a watch event id count the events of
+// one incarnation of a replica; the bits above are the incarnation.
+const eventSeqBits = 44
+
+// FirstEventSeq is what the watch hub fed by OnEvent must number its events
+// from (watch.Options.FirstSeq). Every replica numbers the events it serves
+// on its own; this start of this replica has a range of ids of its own
+// (migration 0003), so that a Last-Event-ID from another replica, or from an
+// earlier run, is never mistaken for a position in this one's stream: the
+// hub finds it below its replay buffer or beyond its last event, and tells
+// the client it lagged.
+func (s *Service) FirstEventSeq() uint64 { return s.firstEventSeq }
 
 // ReplicaID is the name this replica leases items under.
 func (s *Service) ReplicaID() string { return s.owner }

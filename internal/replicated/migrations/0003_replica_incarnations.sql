@@ -1,0 +1,12 @@
+-- Each start of a replica takes a number from this sequence, its
+-- incarnation, and numbers its watch events from incarnation << 44 on
+-- (Service.FirstEventSeq). Replicas number events on their own, so without
+-- it a Last-Event-ID given by one replica could fall inside another's range
+-- and be replayed from the wrong place. With it, an id from another replica,
+-- or from an earlier run of this one, is below or above everything this
+-- replica has numbered, and the client is told it lagged.
+--
+-- 2^20 incarnations of 2^44 events each (over five years at 100,000 events
+-- a second); the sequence cycles, and an id 2^20 starts old is then read as
+-- a stale one.
+CREATE SEQUENCE replica_incarnations AS bigint MINVALUE 1 MAXVALUE 1048575 CYCLE;
