@@ -350,3 +350,25 @@ func Exec(ctx context.Context, url, sql string, args ...any) error {
 	_, err = conn.Exec(ctx, sql, args...)
 	return err
 }
+
+// QueryRow runs a query that returns one row on the database at url and
+// scans it into dest, for test inspection.
+func QueryRow(ctx context.Context, url, sql string, dest any, args ...any) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return conn.QueryRow(ctx, sql, args...).Scan(dest)
+}
+
+// InTx runs f in a transaction on a connection of its own to the database
+// at url, and commits if f returns nil. Tests use it to hold locks.
+func InTx(ctx context.Context, url string, f func(pgx.Tx) error) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return pgx.BeginFunc(ctx, conn, f)
+}
