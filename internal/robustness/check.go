@@ -17,23 +17,48 @@ type Result struct {
 	Operations int
 	Partitions int
 	Took       time.Duration
-	// Visualization is the HTML file porcupine drew the history in, written
-	// only when the verdict is not Ok.
-	Visualization string
-	// Illegal is each item whose own history has no linearization, as text
-	// (one line per operation, in call order), shortest first.
+	// Illegal is, for up to three items whose own history has no
+	// linearization, that history shrunk and as text (one line per
+	// operation, in call order), shortest first.
 	Illegal []string
+	// Visualization is the HTML file porcupine drew the shortest of them
+	// in, written only when the verdict is Illegal.
+	Visualization string
 }
 
 // Check decides whether ops is linearizable under Model, giving up after
-// timeout (Unknown). When it is not Ok, it draws porcupine's visualization
-// into a new file in dir, named after name, and says where in the Result.
+// timeout (Unknown). When it is Illegal, it finds the items whose histories
+// fail, shrinks them, and draws the shortest with porcupine's visualization
+// into a new file in dir, named after name.
+//
+// Proving a history illegal is the checker's slowest case, so the first
+// pass stops at the first failing item (porcupine checks the partitions in
+// parallel and gives up on the rest), and the report is made on the failing
+// items alone, each within a budget.
 func Check(ops []porcupine.Operation, timeout time.Duration, dir, name string) (Result, error) {
 	m := Model()
 	start := time.Now()
-	verdict, info := porcupine.CheckOperationsVerbose(m, ops, timeout)
-	res := Result{Verdict: verdict, Operations: len(ops), Partitions: len(partition(ops)), Took: time.Since(start)}
-	if verdict == porcupine.Ok {
+	parts := partition(ops)
+	res := Result{Verdict: porcupine.CheckOperationsTimeout(m, ops, timeout), Operations: len(ops), Partitions: len(parts)}
+	res.Took = time.Since(start)
+	if res.Verdict != porcupine.Illegal {
+		return res, nil
+	}
+	deadline := time.Now().Add(timeout)
+	var shrunk [][]porcupine.Operation
+	for _, p := range parts {
+		if len(shrunk) == 3 || time.Now().After(deadline) {
+			break
+		}
+		if porcupine.CheckOperationsTimeout(m, p, min(time.Until(deadline), 5*time.Second)) == porcupine.Illegal {
+			shrunk = append(shrunk, shrink(m, p, time.Now().Add(time.Until(deadline)/2)))
+		}
+	}
+	sort.SliceStable(shrunk, func(i, j int) bool { return len(shrunk[i]) < len(shrunk[j]) })
+	for _, p := range shrunk {
+		res.Illegal = append(res.Illegal, render(p))
+	}
+	if len(shrunk) == 0 {
 		return res, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -44,7 +69,7 @@ func Check(ops []porcupine.Operation, timeout time.Duration, dir, name string) (
 		return res, err
 	}
 	res.Visualization, _ = filepath.Abs(f.Name())
-	res.Illegal = illegalPartitions(m, ops, timeout)
+	_, info := porcupine.CheckOperationsVerbose(m, shrunk[0], timeout)
 	if err := porcupine.Visualize(m, info, f); err != nil {
 		f.Close()
 		return res, fmt.Errorf("visualize: %w", err)
@@ -52,42 +77,33 @@ func Check(ops []porcupine.Operation, timeout time.Duration, dir, name string) (
 	return res, f.Close()
 }
 
-// illegalPartitions renders the partitions that fail on their own, each
-// shrunk first, so that a report can show a short history with a violation.
-func illegalPartitions(m porcupine.Model, ops []porcupine.Operation, timeout time.Duration) []string {
-	var out []string
-	for _, p := range partition(ops) {
-		if porcupine.CheckOperationsTimeout(m, p, timeout) != porcupine.Illegal {
-			continue
+// render is a history as text, in call order.
+func render(ops []porcupine.Operation) string {
+	ops = append([]porcupine.Operation(nil), ops...)
+	sort.SliceStable(ops, func(i, j int) bool { return ops[i].Call < ops[j].Call })
+	var b strings.Builder
+	for _, op := range ops {
+		ret := fmt.Sprintf("%.3fs", float64(op.Return)/1e9)
+		if op.Output.(Output).Unknown {
+			ret = "end"
 		}
-		p = shrink(m, p, timeout)
-		sort.SliceStable(p, func(i, j int) bool { return p[i].Call < p[j].Call })
-		var b strings.Builder
-		for _, op := range p {
-			ret := fmt.Sprintf("%.3fs", float64(op.Return)/1e9)
-			if op.Output.(Output).Unknown {
-				ret = "end"
-			}
-			fmt.Fprintf(&b, "  [%.3fs, %s] client %d: %s\n", float64(op.Call)/1e9, ret, op.ClientId, describeOperation(op.Input, op.Output))
-		}
-		out = append(out, b.String())
+		fmt.Fprintf(&b, "  [%.3fs, %s] client %d: %s\n", float64(op.Call)/1e9, ret, op.ClientId, describeOperation(op.Input, op.Output))
 	}
-	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) < len(out[j]) })
-	return out
+	return b.String()
 }
 
 // shrink drops every read of an illegal history that the violation does
-// not need. Only reads go: without a read a legal history stays legal (a
-// read only narrows the states), so what is left is illegal because the
-// service's answers were, not because something was cut out.
-func shrink(m porcupine.Model, ops []porcupine.Operation, timeout time.Duration) []porcupine.Operation {
+// not need, until deadline. Only reads go: without a read a legal history
+// stays legal (a read only narrows the states), so what is left is illegal
+// because the service's answers were, not because something was cut out.
+func shrink(m porcupine.Model, ops []porcupine.Operation, deadline time.Time) []porcupine.Operation {
 	ops = append([]porcupine.Operation(nil), ops...)
-	for i := len(ops) - 1; i >= 0; i-- {
+	for i := len(ops) - 1; i >= 0 && time.Now().Before(deadline); i-- {
 		if k := ops[i].Input.(Input).Kind; k != Get && k != ListSeen {
 			continue
 		}
 		without := append(append([]porcupine.Operation(nil), ops[:i]...), ops[i+1:]...)
-		if porcupine.CheckOperationsTimeout(m, without, timeout) == porcupine.Illegal {
+		if porcupine.CheckOperationsTimeout(m, without, min(time.Until(deadline), time.Second)) == porcupine.Illegal {
 			ops = without
 		}
 	}

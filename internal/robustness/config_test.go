@@ -20,7 +20,7 @@ type config struct {
 }
 
 func loadConfig(t *testing.T) config {
-	c := config{phases: 4, clients: 4, ops: 100, caches: 2, items: 5,
+	c := config{phases: 6, clients: 4, ops: 120, caches: 2, items: 5,
 		out: filepath.Join(os.TempDir(), "autorefresh-robustness")}
 	for _, v := range []struct {
 		name string

@@ -176,7 +176,7 @@ func checkLinearizable(t *testing.T, cfg config, bin string, m mode) {
 }
 
 func checkTimeout(cfg config) time.Duration {
-	return time.Duration(10+cfg.phases*cfg.clients*cfg.ops/100) * time.Second
+	return time.Duration(min(60, 10+cfg.phases*cfg.clients*cfg.ops/500)) * time.Second
 }
 
 // waitFor polls cond until it holds, failing the test at the deadline.
