@@ -56,7 +56,7 @@ func Check(ops []porcupine.Operation, timeout time.Duration, dir, name string) (
 	}
 	sort.SliceStable(shrunk, func(i, j int) bool { return len(shrunk[i]) < len(shrunk[j]) })
 	for _, p := range shrunk {
-		res.Illegal = append(res.Illegal, render(p))
+		res.Illegal = append(res.Illegal, render(p, failsAt(m, p, deadline)))
 	}
 	if len(shrunk) == 0 {
 		return res, nil
@@ -77,17 +77,45 @@ func Check(ops []porcupine.Operation, timeout time.Duration, dir, name string) (
 	return res, f.Close()
 }
 
-// render is a history as text, in call order.
-func render(ops []porcupine.Operation) string {
+// failsAt is the length of the shortest prefix of ops, in call order, that
+// the checker already finds illegal, or 0 if none is found by deadline: a
+// pointer to where the answers stop making sense (calls made later may
+// matter to earlier ones that return after them, so it is a guide only).
+func failsAt(m porcupine.Model, ops []porcupine.Operation, deadline time.Time) int {
+	ops = byCall(ops)
+	lo, hi := 1, len(ops) // ops[:hi] is illegal
+	for lo < hi && time.Now().Before(deadline) {
+		mid := (lo + hi) / 2
+		if porcupine.CheckOperationsTimeout(m, ops[:mid], min(time.Until(deadline), time.Second)) == porcupine.Illegal {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return hi
+}
+
+func byCall(ops []porcupine.Operation) []porcupine.Operation {
 	ops = append([]porcupine.Operation(nil), ops...)
 	sort.SliceStable(ops, func(i, j int) bool { return ops[i].Call < ops[j].Call })
+	return ops
+}
+
+// render is a history as text, in call order, with the call at which a
+// prefix first fails marked.
+func render(ops []porcupine.Operation, failsAt int) string {
 	var b strings.Builder
-	for _, op := range ops {
+	for i, op := range byCall(ops) {
+		mark := "  "
+		if i == failsAt-1 {
+			mark = "=>"
+		}
+		b.WriteString(mark)
 		ret := fmt.Sprintf("%.3fs", float64(op.Return)/1e9)
 		if op.Output.(Output).Unknown {
 			ret = "end"
 		}
-		fmt.Fprintf(&b, "  [%.3fs, %s] client %d: %s\n", float64(op.Call)/1e9, ret, op.ClientId, describeOperation(op.Input, op.Output))
+		fmt.Fprintf(&b, "[%.3fs, %s] client %d: %s\n", float64(op.Call)/1e9, ret, op.ClientId, describeOperation(op.Input, op.Output))
 	}
 	return b.String()
 }
