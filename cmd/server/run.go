@@ -17,7 +17,6 @@ import (
 	"github.com/autorefresh/autorefresh/internal/handlers"
 	"github.com/autorefresh/autorefresh/internal/logging"
 	"github.com/autorefresh/autorefresh/internal/registry"
-	"github.com/autorefresh/autorefresh/internal/watch"
 )
 
 // run is the whole program, given what it would otherwise take from the
@@ -43,16 +42,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// The watch hub hears every item change and serves event streams and
 	// long-polls. It is closed when the HTTP server starts shutting down:
 	// Shutdown waits for those requests and would not end them itself.
-	hub, err := watch.New(watch.Options{Registerer: reg})
+	caches, hub, ready, closeStorage, err := openService(ctx, cfg, log, reg)
 	if err != nil {
 		return err
 	}
 	defer hub.Close()
-
-	caches, ready, closeStorage, err := openService(ctx, cfg, log, reg, hub)
-	if err != nil {
-		return err
-	}
 	defer closeStorage()
 	if cfg.configFile != "" {
 		f, err := registry.LoadFile(cfg.configFile)
