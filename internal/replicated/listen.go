@@ -37,11 +37,20 @@ func notePayload(kind, cacheName string) string {
 }
 
 // listenLoop keeps a dedicated connection LISTENing, and makes it again,
-// with backoff, whenever it is lost. It returns only when ctx ends.
-func (s *Service) listenLoop(ctx context.Context) {
+// with backoff, whenever it is lost. It starts with first, if Start could
+// make it. It returns only when ctx ends.
+func (s *Service) listenLoop(ctx context.Context, first *pgx.Conn) {
 	var bo backoff
 	for {
-		err := s.listen(ctx, bo.reset)
+		conn, err := first, error(nil)
+		first = nil
+		if conn == nil {
+			conn, err = s.dialListen(ctx)
+		}
+		if err == nil {
+			bo.reset()
+			err = s.listen(ctx, conn)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -52,21 +61,29 @@ func (s *Service) listenLoop(ctx context.Context) {
 	}
 }
 
-// listen runs one LISTEN connection until it fails or ctx ends.
-func (s *Service) listen(ctx context.Context, connected func()) error {
+// dialListen makes a connection of its own and LISTENs on it.
+func (s *Service) dialListen(ctx context.Context) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = conn.Close(cctx)
-	}()
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
-		return err
+		closeConn(conn)
+		return nil, err
 	}
-	connected()
+	return conn, nil
+}
+
+func closeConn(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = conn.Close(ctx)
+}
+
+// listen serves one LISTEN connection until it fails or ctx ends, and
+// closes it.
+func (s *Service) listen(ctx context.Context, conn *pgx.Conn) error {
+	defer closeConn(conn)
 	// Whatever changed while nobody listened: the reconcile re-reads the
 	// caches. Item events of that gap are lost for watchers.
 	s.kickReconcile()

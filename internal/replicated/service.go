@@ -227,8 +227,18 @@ func (s *Service) Start(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return cache.ErrAlreadyStarted
 	}
+	// LISTEN before returning, if the database lets us within a few
+	// seconds: a change committed after Start returns then reaches
+	// OnEvent, so a watcher of a replica that has just started misses
+	// nothing. If not, the loop keeps trying.
+	lctx, cancel := context.WithTimeout(ctx, DefaultConnectTimeout)
+	first, err := s.dialListen(lctx)
+	cancel()
+	if err != nil {
+		s.log.Warn("LISTEN connection not made at start; retrying", zapErr(err))
+	}
 	s.goRun(func() { s.reconcileLoop(ctx) })
-	s.goRun(func() { s.listenLoop(ctx) })
+	s.goRun(func() { s.listenLoop(ctx, first) })
 	s.goRun(func() { s.statsLoop(ctx) })
 	if s.opts.OnEvent != nil {
 		s.goRun(func() { s.eventLoop(ctx) })
