@@ -5,6 +5,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/autorefresh/autorefresh/internal/errs"
 	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
@@ -36,6 +37,14 @@ func (s *server) putCache(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info, err := s.svc.Info(r.Context(), name)
+	if errs.CodeOf(err) == errs.NotFound {
+		// A DELETE took effect after this PUT did: the PUT still
+		// succeeded, so it answers with the config it wrote (and no
+		// counters), not a 404 a client would take for a failure.
+		info = registry.Info{Name: name}
+		info.Config, info.SecretSet = registry.Redact(cfg.WithDefaults())
+		err = nil
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

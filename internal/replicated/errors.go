@@ -70,3 +70,10 @@ func unavailable(err error) bool {
 	return strings.Contains(msg, "conn closed") || strings.Contains(msg, "closed pool") ||
 		strings.Contains(msg, "conn busy") || strings.Contains(msg, "connection reset")
 }
+
+// isForeignKeyViolation reports a reference to a row that is gone: an item
+// inserted for a cache deleted meanwhile.
+func isForeignKeyViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503"
+}

@@ -59,6 +59,28 @@ func (s *Service) CreateItem(ctx context.Context, name, id string, data json.Raw
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
+	// The insert skips an existing item and the read then returns it; if a
+	// cycle removed that item in between, the id is free again and the
+	// create starts over, so that it never answers 404 for a cache that
+	// exists. Each round needs a removal to lose, so a few suffice.
+	for range createAttempts {
+		it, created, err = s.createOnce(ctx, name, id, data, terminal)
+		if !errors.Is(err, errItemVanished) {
+			return it, created, err
+		}
+	}
+	return registry.Item{}, false, errs.Errorf(errs.Unavailable, "item %q was removed and created again concurrently; try again", id)
+}
+
+// createAttempts bounds CreateItem's rounds (see there).
+const createAttempts = 4
+
+// errItemVanished says that the item a create found had gone by the time it
+// was read.
+var errItemVanished = errors.New("the existing item was removed concurrently")
+
+// createOnce is one round of CreateItem.
+func (s *Service) createOnce(ctx context.Context, name, id string, data json.RawMessage, terminal bool) (registry.Item, bool, error) {
 	full, err := s.items.full(ctx, s)
 	if err != nil {
 		return registry.Item{}, false, dbErr(err)
@@ -66,7 +88,7 @@ func (s *Service) CreateItem(ctx context.Context, name, id string, data json.Raw
 	if !full {
 		// A new item is due at once with syncOnCreate, else after a
 		// jittered resync period.
-		it, err = scanItem(s.pool.QueryRow(ctx, `
+		it, err := scanItem(s.pool.QueryRow(ctx, `
 			INSERT INTO items (cache, id, data, terminal, version, created_at, updated_at, next_sync_at, last_used_at)
 			SELECT c.name, $2, $3, $4, 1, now(), now(),
 			       CASE WHEN c.sync_on_create THEN now() ELSE now() + c.resync_period * (0.9 + 0.2 * random()) END,
@@ -81,18 +103,25 @@ func (s *Service) CreateItem(ctx context.Context, name, id string, data json.Raw
 				w.pokeCreated() // sync-on-create without waiting for the next poll
 			}
 			return it, true, nil
+		case isForeignKeyViolation(err):
+			// The cache was deleted after the insert read it: the create
+			// comes after the delete.
+			return registry.Item{}, false, cacheNotFound(name)
 		case !errors.Is(err, pgx.ErrNoRows):
 			return registry.Item{}, false, dbErr(err)
 		}
 	}
 	// The item exists (or the cache does not, or the server is full).
-	it, err = s.readItem(ctx, name, id, true)
+	it, err := s.readItem(ctx, name, id, true)
 	if err == nil {
 		return it, false, nil
 	}
-	if errs.CodeOf(err) == errs.NotFound && full && s.cacheExists(ctx, name) == nil {
-		return registry.Item{}, false, errs.Errorf(errs.Capacity,
-			"the server holds its maximum of %d items; delete some first", s.opts.MaxItems)
+	if errs.CodeOf(err) == errs.NotFound && s.cacheExists(ctx, name) == nil {
+		if full {
+			return registry.Item{}, false, errs.Errorf(errs.Capacity,
+				"the server holds its maximum of %d items; delete some first", s.opts.MaxItems)
+		}
+		return registry.Item{}, false, errItemVanished
 	}
 	return registry.Item{}, false, err
 }
