@@ -33,9 +33,19 @@ func buildServer(t *testing.T) string {
 type proc struct {
 	cmd  *exec.Cmd
 	addr string
+	// read is closed when the reader has taken the last line of stdout.
+	read chan struct{}
 
 	mu   sync.Mutex
 	logs []map[string]any // every log line so far
+}
+
+// wait waits for the process to exit, after its last log line is read:
+// exec.Cmd.Wait closes the stdout pipe, so calling it first could lose the
+// lines still in the pipe (a dying process's last words).
+func (p *proc) wait() error {
+	<-p.read
+	return p.cmd.Wait()
 }
 
 // waitLog waits for a log line whose msg is msg and returns it.
@@ -69,8 +79,9 @@ func startProc(t *testing.T, bin string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	addr := make(chan string, 1)
-	p := &proc{cmd: cmd}
+	p := &proc{cmd: cmd, read: make(chan struct{})}
 	go func() {
+		defer close(p.read)
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -170,7 +181,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 		verify(t, httpc, base, l, cycle)
 		if cycle == kills {
 			p.cmd.Process.Signal(syscall.SIGTERM)
-			if err := p.cmd.Wait(); err != nil {
+			if err := p.wait(); err != nil {
 				t.Fatalf("SIGTERM: exit %v, want 0", err)
 			}
 			break
@@ -188,7 +199,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 		}
 		time.Sleep(time.Duration(100+rng.IntN(500)) * time.Millisecond)
 		p.cmd.Process.Kill()
-		p.cmd.Wait()
+		p.wait()
 		close(stop)
 		wg.Wait()
 	}

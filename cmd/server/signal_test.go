@@ -20,7 +20,7 @@ func TestSecondSignalForcesTheExit(t *testing.T) {
 	upstream, calls := hangingUpstream(t)
 	p := startProc(t, bin, "--data-dir", t.TempDir(), "--allow-webhook-cidrs", "127.0.0.0/8", "--shutdown-timeout", "1h")
 	exited := make(chan error, 1)
-	go func() { exited <- p.cmd.Wait() }()
+	go func() { exited <- p.wait() }()
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
 		<-exited
