@@ -10,11 +10,14 @@ package exampleupstream
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"sync/atomic"
 
 	"go.uber.org/zap"
 	"k8s.io/utils/clock"
+
+	"github.com/autorefresh/autorefresh/webhook"
 )
 
 // DefaultMaxIDs is how many ids an Upstream remembers when Options.MaxIDs is
@@ -43,7 +46,7 @@ type Options struct {
 // Upstream is the example webhook upstream. It is an http.Handler for the
 // webhook URL and is safe for concurrent use.
 type Upstream struct {
-	key    []byte // nil when requests are not signed
+	secret string // empty when requests are not signed
 	clock  clock.PassiveClock
 	log    *zap.Logger
 	states *statusTable
@@ -55,11 +58,10 @@ type Upstream struct {
 func New(opts Options) (*Upstream, error) {
 	u := &Upstream{clock: opts.Clock, log: opts.Logger}
 	if opts.Secret != "" {
-		key, err := parseSecret(opts.Secret)
-		if err != nil {
-			return nil, err
+		if _, err := webhook.ParseSecret(opts.Secret); err != nil {
+			return nil, fmt.Errorf("exampleupstream: %w", err)
 		}
-		u.key = key
+		u.secret = opts.Secret
 	}
 	if u.clock == nil {
 		u.clock = clock.RealClock{}

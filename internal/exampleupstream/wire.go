@@ -72,8 +72,8 @@ func (u *Upstream) readBatch(w http.ResponseWriter, r *http.Request) (*syncReque
 		return nil, reject(http.StatusBadRequest, codeInvalid, "cannot read request body")
 	}
 	// The signature covers the raw bytes, so it is checked before decoding.
-	if u.key != nil {
-		if err := verify(u.key, r.Header, body, u.clock.Now()); err != nil {
+	if u.secret != "" {
+		if err := u.verify(r.Header, body); err != nil {
 			return nil, err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/webhook"
 )
 
 // Limits and defaults of a WebhookConfig.
@@ -73,9 +74,9 @@ func (c WebhookConfig) Validate(p *egress.Policy) error {
 		return &errs.Error{Code: errs.Invalid, Message: "webhook.url: " + msg, Err: errors.Unwrap(err)}
 	}
 	if c.Secret != "" {
-		key, err := decodeSecret(c.Secret)
+		key, err := webhook.ParseSecret(c.Secret)
 		if err != nil {
-			return errs.Errorf(errs.Invalid, "webhook.secret: must be %q followed by standard base64", secretPrefix)
+			return errs.Errorf(errs.Invalid, "webhook.secret: must be %q followed by standard base64", webhook.SecretPrefix)
 		}
 		if len(key) < minKeyBytes || len(key) > maxKeyBytes {
 			return errs.Errorf(errs.Invalid, "webhook.secret: key must be %d to %d bytes, got %d", minKeyBytes, maxKeyBytes, len(key))

@@ -15,6 +15,7 @@ import (
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/record"
 	"github.com/autorefresh/autorefresh/internal/syncers"
+	"github.com/autorefresh/autorefresh/webhook"
 )
 
 // job adapts a record to cache.ItemWrapper, as the cache engine does.
@@ -33,7 +34,7 @@ func ExampleWebhook() {
 			Items []struct{ ID string } `json:"items"`
 		}
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if err := syncers.VerifyRequest(secret, r.Header, body, now); err != nil {
+		if err := webhook.Verify(secret, r.Header, body, now, webhook.DefaultTolerance); err != nil {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}

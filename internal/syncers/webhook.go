@@ -14,6 +14,7 @@ import (
 	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/webhook"
 )
 
 // Options configure a Webhook.
@@ -48,7 +49,7 @@ type Options struct {
 type Webhook struct {
 	cache    string
 	url      string
-	key      []byte // HMAC key; nil when requests are not signed
+	secret   string // Standard Webhooks secret; empty when requests are not signed
 	headers  http.Header
 	timeout  time.Duration
 	maxReply int64
@@ -85,9 +86,7 @@ func New(o Options) (*Webhook, error) {
 		metrics:  o.Metrics,
 		redactor: newRedactor(cfg),
 	}
-	if cfg.Secret != "" {
-		w.key, _ = decodeSecret(cfg.Secret) // Validate has checked it
-	}
+	w.secret = cfg.Secret // Validate has checked it
 	for name, value := range cfg.Headers {
 		w.headers.Set(name, value)
 	}
@@ -207,11 +206,15 @@ func (w *Webhook) newRequest(ctx context.Context, body []byte) (*http.Request, e
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "autorefresh-webhook/1")
-	if w.key != nil {
-		id, ts := newMessageID(), w.clock.Now().Unix()
-		req.Header.Set(HeaderID, id)
-		req.Header.Set(HeaderTimestamp, itoa(ts))
-		req.Header.Set(HeaderSignature, signature(w.key, id, ts, body))
+	if w.secret != "" {
+		id, now := webhook.NewMessageID(), w.clock.Now()
+		sig, err := webhook.Sign(w.secret, id, now, body)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set(webhook.HeaderID, id)
+		req.Header.Set(webhook.HeaderTimestamp, itoa(now.Unix()))
+		req.Header.Set(webhook.HeaderSignature, sig)
 	}
 	return req, nil
 }
@@ -229,7 +232,7 @@ func newRedactor(c WebhookConfig) *strings.Replacer {
 		}
 	}
 	add(c.Secret, 4)
-	add(strings.TrimPrefix(c.Secret, secretPrefix), 4)
+	add(strings.TrimPrefix(c.Secret, webhook.SecretPrefix), 4)
 	for _, v := range c.Headers {
 		add(v, 4)
 		for _, f := range strings.Fields(v) { // e.g. the token of "Bearer <token>"

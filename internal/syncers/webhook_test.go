@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/webhook"
 )
 
 // exampleService is the seed's example upstream: it owns a job per item and
@@ -132,7 +133,7 @@ func TestRequestCarriesExactlyTheBatch(t *testing.T) {
 			t.Errorf("header %s = %q, want %q", name, got.header.Get(name), value)
 		}
 	}
-	for _, name := range []string{HeaderID, HeaderTimestamp, HeaderSignature} {
+	for _, name := range []string{webhook.HeaderID, webhook.HeaderTimestamp, webhook.HeaderSignature} {
 		if got.header.Get(name) != "" {
 			t.Errorf("unsigned request carries %s", name)
 		}
