@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
-	"github.com/autorefresh/autorefresh/internal/registry"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 )
 
 // config is what the command line and the environment say.
@@ -102,8 +102,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	f.integer(&rateLimit, "rate-limit", "AUTOREFRESH_RATE_LIMIT", 0, "requests per second allowed to each client (token or IP) on /v1; 0 for no limit")
 	f.str(&cfg.tlsCert, "tls-cert", "AUTOREFRESH_TLS_CERT", "", "PEM certificate `file`; with --tls-key, serve HTTPS")
 	f.str(&cfg.tlsKey, "tls-key", "AUTOREFRESH_TLS_KEY", "", "PEM private key `file`")
-	f.integer(&maxCaches, "max-caches", "AUTOREFRESH_MAX_CACHES", registry.DefaultMaxCaches, "most caches the server hosts")
-	f.integer(&cfg.maxItems, "max-items", "AUTOREFRESH_MAX_ITEMS", registry.DefaultMaxItems, "most items of all caches together")
+	f.integer(&maxCaches, "max-caches", "AUTOREFRESH_MAX_CACHES", autorefresh.DefaultMaxCaches, "most caches the server hosts")
+	f.integer(&cfg.maxItems, "max-items", "AUTOREFRESH_MAX_ITEMS", autorefresh.DefaultMaxItems, "most items of all caches together")
 	// Not f.str: the URL may hold a password, and a flag's default is shown
 	// by -help. The variable is read after parsing instead.
 	fs.StringVar(&cfg.postgresURL, "postgres", "",

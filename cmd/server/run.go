@@ -14,9 +14,9 @@ import (
 
 	"github.com/autorefresh/autorefresh/api"
 	"github.com/autorefresh/autorefresh/internal/auth"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/handlers"
 	"github.com/autorefresh/autorefresh/internal/logging"
-	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
 // run is the whole program, given what it would otherwise take from the
@@ -49,11 +49,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer hub.Close()
 	defer closeStorage()
 	if cfg.configFile != "" {
-		f, err := registry.LoadFile(cfg.configFile)
+		f, err := autorefresh.LoadFile(cfg.configFile)
 		if err != nil {
 			return fmt.Errorf("config %s: %w", cfg.configFile, err)
 		}
-		if err := caches.PutAll(ctx, f); err != nil {
+		if err := autorefresh.PutAll(ctx, caches, f); err != nil {
 			return fmt.Errorf("config %s: %w", cfg.configFile, err)
 		}
 	}

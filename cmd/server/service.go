@@ -7,9 +7,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/egress"
-	"github.com/autorefresh/autorefresh/internal/handlers"
 	"github.com/autorefresh/autorefresh/internal/registry"
 	"github.com/autorefresh/autorefresh/internal/replicated"
 	"github.com/autorefresh/autorefresh/internal/store"
@@ -20,10 +20,9 @@ import (
 // --postgres the PostgreSQL service that many replicas share), plus what run
 // needs to start and stop it.
 type service interface {
-	handlers.Service
+	autorefresh.Service
 	Start(ctx context.Context) error
 	Wait()
-	PutAll(ctx context.Context, f registry.File) error
 }
 
 // openService opens the storage the flags ask for and builds the service on

@@ -5,8 +5,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/errs"
-	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
 func (s *server) listCaches(w http.ResponseWriter, r *http.Request) {
@@ -26,7 +26,7 @@ func (s *server) listCaches(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) putCache(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "cache")
-	var cfg registry.Config
+	var cfg autorefresh.Config
 	if err := decode(r, &cfg); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -41,8 +41,8 @@ func (s *server) putCache(w http.ResponseWriter, r *http.Request) {
 		// A DELETE took effect after this PUT did: the PUT still
 		// succeeded, so it answers with the config it wrote (and no
 		// counters), not a 404 a client would take for a failure.
-		info = registry.Info{Name: name}
-		info.Config, info.SecretSet = registry.Redact(cfg.WithDefaults())
+		info = autorefresh.Info{Name: name}
+		info.Config, info.SecretSet = autorefresh.Redact(cfg.WithDefaults())
 		err = nil
 	}
 	if err != nil {

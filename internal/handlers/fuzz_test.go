@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/autorefresh/autorefresh/api"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/handlers"
 	"github.com/autorefresh/autorefresh/internal/registry"
@@ -44,7 +45,7 @@ func FuzzHandler(f *testing.F) {
 	caches.Start(ctx)
 	// A cache to hit, whose webhook is never called (public address refused
 	// at dial time, and syncs only hourly).
-	if _, err := caches.Put(ctx, "jobs", registry.Config{Webhook: registry.Webhook{URL: "http://example.com/sync"}, ResyncPeriod: registry.Duration(3600e9)}); err != nil {
+	if _, err := caches.Put(ctx, "jobs", autorefresh.Config{Webhook: autorefresh.Webhook{URL: "http://example.com/sync"}, ResyncPeriod: autorefresh.Duration(3600e9)}); err != nil {
 		f.Fatal(err)
 	}
 	h, err := handlers.NewServer(handlers.Deps{Service: caches, Logger: zap.NewNop(), Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec()})

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/errs"
-	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
 // Items are what clients read most (a GET per poll of a job), so their JSON
@@ -82,7 +82,7 @@ func (l itemList) appendJSON(b []byte) ([]byte, error) {
 }
 
 // writeItem answers with one item.
-func (s *server) writeItem(w http.ResponseWriter, r *http.Request, status int, it registry.Item) {
+func (s *server) writeItem(w http.ResponseWriter, r *http.Request, status int, it autorefresh.Item) {
 	v := viewItem(it)
 	buf := s.bodies.get(itemJSONSize + len(v.ID) + len(v.Data))
 	body, err := v.appendJSON(buf.b)
@@ -91,7 +91,7 @@ func (s *server) writeItem(w http.ResponseWriter, r *http.Request, status int, i
 }
 
 // writeItems answers with a page of items.
-func (s *server) writeItems(w http.ResponseWriter, r *http.Request, page []registry.Item, next string) {
+func (s *server) writeItems(w http.ResponseWriter, r *http.Request, page []autorefresh.Item, next string) {
 	out := itemList{Items: make([]itemView, len(page))}
 	size := 64 + len(next)
 	for i, it := range page {

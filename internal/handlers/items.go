@@ -7,7 +7,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/autorefresh/autorefresh/internal/errs"
-	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
 func (s *server) createItem(w http.ResponseWriter, r *http.Request) {
@@ -73,5 +72,3 @@ func (s *server) listItems(w http.ResponseWriter, r *http.Request) {
 	}
 	s.writeItems(w, r, page, next)
 }
-
-var _ Service = (*registry.Registry)(nil)

@@ -6,15 +6,15 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/handlers"
-	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
 // deleteAfterPut is a service on which a DELETE of the cache always lands
 // between a PUT and the read that builds its answer.
-type deleteAfterPut struct{ handlers.Service }
+type deleteAfterPut struct{ autorefresh.Service }
 
-func (d deleteAfterPut) Put(ctx context.Context, name string, cfg registry.Config) (bool, error) {
+func (d deleteAfterPut) Put(ctx context.Context, name string, cfg autorefresh.Config) (bool, error) {
 	created, err := d.Service.Put(ctx, name, cfg)
 	if err == nil {
 		err = d.Service.Delete(ctx, name)
@@ -42,7 +42,7 @@ func TestPutAnswersWithItsConfigWhenDeletedRightAfter(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.body), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Name != "jobs" || got.ResyncPeriod != "1h0m0s" || got.BatchSize != registry.DefaultBatchSize ||
+	if got.Name != "jobs" || got.ResyncPeriod != "1h0m0s" || got.BatchSize != autorefresh.DefaultBatchSize ||
 		got.Webhook.URL != e.upstream.URL+"/sync?token=***" {
 		t.Fatalf("PUT answered %s", r.body)
 	}

@@ -1,11 +1,10 @@
 // Package handlers is the HTTP layer: chi routes that map one to one onto
-// the registry's cache calls, request validation against api/openapi.yaml,
+// the calls of autorefresh.Service (whichever storage mode implements it), request validation against api/openapi.yaml,
 // JSON errors, metrics by route pattern and one access-log line per request.
 // It holds no domain logic.
 package handlers
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -15,32 +14,18 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/autorefresh/autorefresh/internal/auth"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/errs"
-	"github.com/autorefresh/autorefresh/internal/registry"
 	"github.com/autorefresh/autorefresh/internal/watch"
 )
 
 // DefaultMaxBodyBytes bounds request bodies when Deps.MaxBodyBytes is zero.
 const DefaultMaxBodyBytes = 1 << 20
 
-// Service is what the handlers need from the domain. *registry.Registry
-// implements it; a replicated implementation can too. ctx is the request's:
-// an implementation that does I/O stops when the client goes away.
-type Service interface {
-	Put(ctx context.Context, name string, cfg registry.Config) (created bool, err error)
-	Info(ctx context.Context, name string) (registry.Info, error)
-	List(ctx context.Context) ([]registry.Info, error)
-	Delete(ctx context.Context, name string) error
-	Sync(ctx context.Context, name string) error
-	CreateItem(ctx context.Context, name, id string, data json.RawMessage, terminal bool) (registry.Item, bool, error)
-	GetItem(ctx context.Context, name, id string) (registry.Item, error)
-	DeleteItem(ctx context.Context, name, id string) (registry.Item, error)
-	ListItems(ctx context.Context, name, cursor string, limit int, terminal *bool) ([]registry.Item, string, error)
-}
-
 // Deps are the server's collaborators.
 type Deps struct {
-	Service Service
+	// Service is the domain: the embedded registry or the PostgreSQL mode.
+	Service autorefresh.Service
 	Logger  *zap.Logger
 	// Registerer receives the HTTP metrics; Gatherer is served at /metrics.
 	Registerer prometheus.Registerer
@@ -74,7 +59,7 @@ type Deps struct {
 
 // server carries the dependencies of the handlers.
 type server struct {
-	svc      Service
+	svc      autorefresh.Service
 	log      *zap.Logger
 	metrics  *httpMetrics
 	deps     Deps

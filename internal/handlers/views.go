@@ -4,17 +4,17 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/autorefresh/autorefresh/internal/registry"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 )
 
 // The JSON shapes of api/openapi.yaml. They live here, not in the domain,
 // because they are the HTTP contract; the domain types stay free to change.
 
 type webhookView struct {
-	URL       string            `json:"url"`
-	SecretSet bool              `json:"secretSet"`
-	Timeout   registry.Duration `json:"timeout"`
-	Headers   map[string]string `json:"headers"`
+	URL       string               `json:"url"`
+	SecretSet bool                 `json:"secretSet"`
+	Timeout   autorefresh.Duration `json:"timeout"`
+	Headers   map[string]string    `json:"headers"`
 }
 
 type statsView struct {
@@ -32,18 +32,18 @@ type statsView struct {
 }
 
 type cacheView struct {
-	Name         string             `json:"name"`
-	Webhook      webhookView        `json:"webhook"`
-	ResyncPeriod registry.Duration  `json:"resyncPeriod"`
-	Parallelism  int                `json:"parallelism"`
-	Size         int                `json:"size"`
-	BatchSize    int                `json:"batchSize"`
-	SyncOnCreate bool               `json:"syncOnCreate"`
-	RateLimit    registry.RateLimit `json:"rateLimit"`
-	Stats        statsView          `json:"stats"`
+	Name         string                `json:"name"`
+	Webhook      webhookView           `json:"webhook"`
+	ResyncPeriod autorefresh.Duration  `json:"resyncPeriod"`
+	Parallelism  int                   `json:"parallelism"`
+	Size         int                   `json:"size"`
+	BatchSize    int                   `json:"batchSize"`
+	SyncOnCreate bool                  `json:"syncOnCreate"`
+	RateLimit    autorefresh.RateLimit `json:"rateLimit"`
+	Stats        statsView             `json:"stats"`
 }
 
-func viewCache(in registry.Info) cacheView {
+func viewCache(in autorefresh.Info) cacheView {
 	c := in.Config
 	headers := c.Webhook.Headers
 	if headers == nil {
@@ -86,7 +86,7 @@ type itemView struct {
 	PendingDelete bool            `json:"pendingDelete"`
 }
 
-func viewItem(it registry.Item) itemView {
+func viewItem(it autorefresh.Item) itemView {
 	data := it.Data
 	if len(data) == 0 {
 		data = json.RawMessage("null")

@@ -7,8 +7,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/errs"
-	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
 // defaultWait is a long-poll's timeout when the request names none.
@@ -122,7 +122,7 @@ func (s *server) awaitChange(r *http.Request, changed <-chan struct{}, timeout <
 
 // answerCurrent ends a wait that saw no change with the item as it now is
 // (or a 404 if it went meanwhile), falling back to the last read.
-func (s *server) answerCurrent(w http.ResponseWriter, r *http.Request, name, id string, last registry.Item) {
+func (s *server) answerCurrent(w http.ResponseWriter, r *http.Request, name, id string, last autorefresh.Item) {
 	it, err := s.svc.GetItem(r.Context(), name, id)
 	if err != nil {
 		if errs.CodeOf(err) == errs.NotFound {

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/store"
 )
@@ -42,7 +43,7 @@ func BenchmarkCreate(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer func() { cancel(); r.Wait() }()
 			r.Start(ctx)
-			if _, err := r.Put(bg, "bench", cfg(func(c *Config) { c.Size = 10_000_000 })); err != nil {
+			if _, err := r.Put(bg, "bench", cfg(func(c *autorefresh.Config) { c.Size = 10_000_000 })); err != nil {
 				b.Fatal(err)
 			}
 			var n atomic.Int64

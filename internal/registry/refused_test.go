@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/errs"
 	"github.com/autorefresh/autorefresh/internal/store"
@@ -108,7 +109,7 @@ func TestRefusedPutsLeaveNothingBehind(t *testing.T) {
 	if errs.CodeOf(err) != errs.Unavailable {
 		t.Fatalf("PUT of a new cache while the store fails: %v, want Unavailable", err)
 	}
-	_, err = r.Put(bg, "kept", cfg(func(c *Config) { c.Size = 7 }))
+	_, err = r.Put(bg, "kept", cfg(func(c *autorefresh.Config) { c.Size = 7 }))
 	if errs.CodeOf(err) != errs.Unavailable {
 		t.Fatalf("PUT of a new config while the store fails: %v, want Unavailable", err)
 	}
@@ -132,7 +133,7 @@ func TestRefusedPutsLeaveNothingBehind(t *testing.T) {
 			t.Fatalf("%s: caches %v, want [kept]", when, names)
 		}
 		in, err := r.Info(bg, "kept")
-		if err != nil || in.Config.Size != DefaultSize {
+		if err != nil || in.Config.Size != autorefresh.DefaultSize {
 			t.Fatalf("%s: the refused config change took effect: size %d, %v", when, in.Config.Size, err)
 		}
 	}

@@ -1,7 +1,7 @@
 // Package registry hosts the service's named caches. Each cache is an
 // AutoRefresh engine bound to one webhook syncer; the registry creates,
 // reconfigures and removes them, and carries item calls to the right one.
-// The HTTP layer talks only to the registry.
+// It implements autorefresh.Service, the embedded mode.
 //
 // Locking: r.mu guards the name → cache map. Each cache has its own RWMutex:
 // item calls hold it shared, a config change holds it exclusively while the
@@ -26,17 +26,12 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/utils/clock"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/errs"
 	"github.com/autorefresh/autorefresh/internal/syncers"
 )
-
-// DefaultMaxCaches bounds the number of caches one server hosts.
-const DefaultMaxCaches = 1000
-
-// DefaultMaxItems bounds the items of all caches of one server together.
-const DefaultMaxItems = 10_000_000
 
 // Options configures a Registry.
 type Options struct {
@@ -53,10 +48,11 @@ type Options struct {
 	// cache a client of its own built from Egress, so that one slow
 	// upstream cannot hold connections another cache needs.
 	HTTPClient *http.Client
-	// MaxCaches bounds the number of caches. Default: DefaultMaxCaches.
+	// MaxCaches bounds the number of caches. Default:
+	// autorefresh.DefaultMaxCaches.
 	MaxCaches int
 	// MaxItems bounds the items of all caches together; creates past it
-	// fail with errs.Capacity. Default: DefaultMaxItems.
+	// fail with errs.Capacity. Default: autorefresh.DefaultMaxItems.
 	MaxItems int64
 	// DrainTimeout lets webhook calls under way finish for this long when
 	// the registry stops; see cache.Options.DrainTimeout.
@@ -99,10 +95,10 @@ func New(opts Options) (*Registry, error) {
 		opts.Clock = clock.RealClock{}
 	}
 	if opts.MaxCaches <= 0 {
-		opts.MaxCaches = DefaultMaxCaches
+		opts.MaxCaches = autorefresh.DefaultMaxCaches
 	}
 	if opts.MaxItems <= 0 {
-		opts.MaxItems = DefaultMaxItems
+		opts.MaxItems = autorefresh.DefaultMaxItems
 	}
 	m, err := syncers.NewMetrics(opts.Registerer)
 	if err != nil {
@@ -147,8 +143,8 @@ func (r *Registry) Wait() {
 // reports whether the cache is new. A Put racing a Delete of the same name
 // comes wholly after it (registering the cache anew) or wholly before it,
 // in memory and in the journal alike.
-func (r *Registry) Put(_ context.Context, name string, cfg Config) (created bool, err error) {
-	cfg, err = Validate(name, cfg, r.opts.Egress)
+func (r *Registry) Put(_ context.Context, name string, cfg autorefresh.Config) (created bool, err error) {
+	cfg, err = autorefresh.Validate(name, cfg, r.opts.Egress)
 	if err != nil {
 		return false, err
 	}
@@ -190,7 +186,7 @@ func (r *Registry) Put(_ context.Context, name string, cfg Config) (created bool
 // createLocked builds a new cache, makes its registration durable and only
 // then starts it: a registration that is refused leaves nothing running.
 // Callers hold m.mu exclusively.
-func (r *Registry) createLocked(m *managed, cfg Config) error {
+func (r *Registry) createLocked(m *managed, cfg autorefresh.Config) error {
 	if err := r.build(m, cfg, nil); err != nil {
 		return err
 	}
@@ -207,7 +203,7 @@ func (r *Registry) createLocked(m *managed, cfg Config) error {
 // are dropped; the new engine syncs those items again), so readers held
 // off by m.mu wait only for the swap and one journal write. A change that
 // is not durable is rolled back. Callers hold m.mu exclusively.
-func (r *Registry) replaceLocked(m *managed, cfg Config) error {
+func (r *Registry) replaceLocked(m *managed, cfg autorefresh.Config) error {
 	old := m.cfg
 	items := r.retireLocked(m)
 	err := r.build(m, cfg, items)
@@ -231,7 +227,7 @@ func (r *Registry) replaceLocked(m *managed, cfg Config) error {
 
 // persistConfig makes a registration durable before it is acknowledged.
 // Callers hold the cache's lock, which orders it with a Delete.
-func (r *Registry) persistConfig(name string, cfg Config) error {
+func (r *Registry) persistConfig(name string, cfg autorefresh.Config) error {
 	if r.opts.Journal == nil {
 		return nil
 	}
@@ -249,7 +245,7 @@ func (r *Registry) persistConfig(name string, cfg Config) error {
 // appended here lands after it, and the disk comes back to what clients
 // were told. It does not wait: the store is failing. Callers hold the
 // cache's lock.
-func (r *Registry) undoLater(name string, previous *Config) {
+func (r *Registry) undoLater(name string, previous *autorefresh.Config) {
 	if r.opts.Journal == nil {
 		return
 	}
@@ -264,7 +260,7 @@ func (r *Registry) undoLater(name string, previous *Config) {
 
 // install builds m's engine (see build) and starts it if the registry runs.
 // Callers hold m.mu exclusively.
-func (r *Registry) install(m *managed, cfg Config, items []cache.Entry) error {
+func (r *Registry) install(m *managed, cfg autorefresh.Config, items []cache.Entry) error {
 	if err := r.build(m, cfg, items); err != nil {
 		return err
 	}
@@ -273,9 +269,9 @@ func (r *Registry) install(m *managed, cfg Config, items []cache.Entry) error {
 
 // build makes the engine and syncer for cfg and restores items into it,
 // without starting it. Callers hold m.mu exclusively.
-func (r *Registry) build(m *managed, cfg Config, items []cache.Entry) error {
+func (r *Registry) build(m *managed, cfg autorefresh.Config, items []cache.Entry) error {
 	wh, err := syncers.New(syncers.Options{
-		Cache: m.name, Webhook: webhookConfig(cfg), Policy: r.opts.Egress, Client: r.opts.HTTPClient,
+		Cache: m.name, Webhook: cfg.WebhookConfig(), Policy: r.opts.Egress, Client: r.opts.HTTPClient,
 		Clock: r.opts.Clock, Logger: r.opts.Logger, Metrics: r.metrics,
 	})
 	if err != nil {
@@ -397,8 +393,8 @@ func (r *Registry) Sync(_ context.Context, name string) error {
 }
 
 // Info returns a cache's config and stats.
-func (r *Registry) Info(_ context.Context, name string) (Info, error) {
-	var out Info
+func (r *Registry) Info(_ context.Context, name string) (autorefresh.Info, error) {
+	var out autorefresh.Info
 	err := r.with(name, func(m *managed) error {
 		out = m.info()
 		return nil
@@ -407,14 +403,14 @@ func (r *Registry) Info(_ context.Context, name string) (Info, error) {
 }
 
 // List returns every cache, by name.
-func (r *Registry) List(_ context.Context) ([]Info, error) {
+func (r *Registry) List(_ context.Context) ([]autorefresh.Info, error) {
 	r.mu.RLock()
 	ms := make([]*managed, 0, len(r.caches))
 	for _, m := range r.caches {
 		ms = append(ms, m)
 	}
 	r.mu.RUnlock()
-	out := make([]Info, 0, len(ms))
+	out := make([]autorefresh.Info, 0, len(ms))
 	for _, m := range ms {
 		m.mu.RLock()
 		if m.engine != nil {
@@ -422,7 +418,7 @@ func (r *Registry) List(_ context.Context) ([]Info, error) {
 		}
 		m.mu.RUnlock()
 	}
-	slices.SortFunc(out, func(a, b Info) int {
+	slices.SortFunc(out, func(a, b autorefresh.Info) int {
 		if a.Name < b.Name {
 			return -1
 		}
@@ -454,10 +450,4 @@ func cacheNotFound(name string) error {
 	return errs.Errorf(errs.NotFound, "cache %q not found", name)
 }
 
-// webhookConfig maps a registration to the syncer's config.
-func webhookConfig(cfg Config) syncers.WebhookConfig {
-	return syncers.WebhookConfig{
-		URL: cfg.Webhook.URL, Secret: cfg.Webhook.Secret, Headers: cfg.Webhook.Headers,
-		Timeout: timeOf(cfg.Webhook.Timeout),
-	}
-}
+var _ autorefresh.Service = (*Registry)(nil)

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/errs"
 )
@@ -34,8 +35,8 @@ func newRegistry(t *testing.T, maxCaches int) (*Registry, *prometheus.Registry) 
 }
 
 // cfg points at a closed port: these tests never need a sync to succeed.
-func cfg(extra func(*Config)) Config {
-	c := Config{Webhook: Webhook{URL: "http://127.0.0.1:1/sync"}, ResyncPeriod: Duration(time.Hour)}
+func cfg(extra func(*autorefresh.Config)) autorefresh.Config {
+	c := autorefresh.Config{Webhook: autorefresh.Webhook{URL: "http://127.0.0.1:1/sync"}, ResyncPeriod: autorefresh.Duration(time.Hour)}
 	off := false
 	c.SyncOnCreate = &off
 	if extra != nil {
@@ -55,7 +56,7 @@ func TestPutReplaceKeepsItemsAndShrinkEvicts(t *testing.T) {
 		}
 	}
 	r.GetItem(bg, "jobs", "0") // 1 is now the least recently used
-	created, err := r.Put(bg, "jobs", cfg(func(c *Config) { c.Size = 4 }))
+	created, err := r.Put(bg, "jobs", cfg(func(c *autorefresh.Config) { c.Size = 4 }))
 	if err != nil || created {
 		t.Fatalf("replace: %v %v", created, err)
 	}
@@ -85,7 +86,7 @@ func TestCreatesRacingAConfigChangeAreNotLost(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := r.Put(bg, "jobs", cfg(func(c *Config) { c.Parallelism = 1 + i%3 })); err != nil {
+			if _, err := r.Put(bg, "jobs", cfg(func(c *autorefresh.Config) { c.Parallelism = 1 + i%3 })); err != nil {
 				t.Error(err)
 				return
 			}
@@ -180,17 +181,17 @@ func TestSetupFailureIsInternal(t *testing.T) {
 
 func TestPutValidatesAndNamesTheField(t *testing.T) {
 	r, _ := newRegistry(t, 0)
-	cases := map[string]Config{
-		"resyncPeriod":  cfg(func(c *Config) { c.ResyncPeriod = 0 }),
-		"parallelism":   cfg(func(c *Config) { c.Parallelism = 5000 }),
-		"batchSize":     cfg(func(c *Config) { c.BatchSize = -1 }),
-		"rateLimit.qps": cfg(func(c *Config) { c.RateLimit = &RateLimit{QPS: -1} }),
-		"rateLimit": cfg(func(c *Config) {
-			c.RateLimit = &RateLimit{BaseDelay: Duration(time.Hour), MaxDelay: Duration(time.Second)}
+	cases := map[string]autorefresh.Config{
+		"resyncPeriod":  cfg(func(c *autorefresh.Config) { c.ResyncPeriod = 0 }),
+		"parallelism":   cfg(func(c *autorefresh.Config) { c.Parallelism = 5000 }),
+		"batchSize":     cfg(func(c *autorefresh.Config) { c.BatchSize = -1 }),
+		"rateLimit.qps": cfg(func(c *autorefresh.Config) { c.RateLimit = &autorefresh.RateLimit{QPS: -1} }),
+		"rateLimit": cfg(func(c *autorefresh.Config) {
+			c.RateLimit = &autorefresh.RateLimit{BaseDelay: autorefresh.Duration(time.Hour), MaxDelay: autorefresh.Duration(time.Second)}
 		}),
-		"webhook.url":     cfg(func(c *Config) { c.Webhook.URL = "gopher://x" }),
-		"webhook.secret":  cfg(func(c *Config) { c.Webhook.Secret = "whsec_!!" }),
-		"webhook.timeout": cfg(func(c *Config) { c.Webhook.Timeout = Duration(time.Hour) }),
+		"webhook.url":     cfg(func(c *autorefresh.Config) { c.Webhook.URL = "gopher://x" }),
+		"webhook.secret":  cfg(func(c *autorefresh.Config) { c.Webhook.Secret = "whsec_!!" }),
+		"webhook.timeout": cfg(func(c *autorefresh.Config) { c.Webhook.Timeout = autorefresh.Duration(time.Hour) }),
 	}
 	for field, c := range cases {
 		_, err := r.Put(bg, "x", c)
@@ -207,15 +208,15 @@ func TestPutValidatesAndNamesTheField(t *testing.T) {
 }
 
 func TestParseFile(t *testing.T) {
-	f, err := ParseFile([]byte("caches:\n  jobs:\n    webhook: {url: 'http://x/'}\n    resyncPeriod: 90s\n    rateLimit: {qps: 5}\n"))
+	f, err := autorefresh.ParseFile([]byte("caches:\n  jobs:\n    webhook: {url: 'http://x/'}\n    resyncPeriod: 90s\n    rateLimit: {qps: 5}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := f.Caches["jobs"].WithDefaults()
-	if time.Duration(c.ResyncPeriod) != 90*time.Second || c.RateLimit.QPS != 5 || c.RateLimit.Burst != DefaultBurst {
+	if time.Duration(c.ResyncPeriod) != 90*time.Second || c.RateLimit.QPS != 5 || c.RateLimit.Burst != autorefresh.DefaultBurst {
 		t.Fatalf("decoded %+v", c)
 	}
-	if _, err := ParseFile([]byte("caches:\n  jobs:\n    resync: 1s\n")); err == nil {
+	if _, err := autorefresh.ParseFile([]byte("caches:\n  jobs:\n    resync: 1s\n")); err == nil {
 		t.Fatal("unknown field accepted")
 	}
 }
@@ -223,7 +224,7 @@ func TestParseFile(t *testing.T) {
 // bg is the context of calls whose context does not matter to the test.
 var bg = context.Background()
 
-func mustList(t *testing.T, r *Registry) []Info {
+func mustList(t *testing.T, r *Registry) []autorefresh.Info {
 	t.Helper()
 	infos, err := r.List(bg)
 	if err != nil {

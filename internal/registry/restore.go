@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/store"
 )
@@ -25,14 +26,14 @@ type Journal interface {
 // deletions are carried out by the first cycle.
 func (r *Registry) Restore(states []store.CacheState) error {
 	for _, st := range states {
-		var cfg Config
+		var cfg autorefresh.Config
 		dec := json.NewDecoder(bytes.NewReader(st.Config))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&cfg); err != nil {
 			return fmt.Errorf("cache %q: stored config does not decode: %w", st.Name, err)
 		}
 		cfg = cfg.WithDefaults()
-		if err := cfg.validate(); err != nil {
+		if err := cfg.Check(); err != nil {
 			return fmt.Errorf("cache %q: stored config: %w", st.Name, err)
 		}
 		items := slices.Clone(st.Items)

@@ -4,16 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/errs"
-	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
 // cachesLockKey serializes registrations (pg_advisory_xact_lock), so that
@@ -23,9 +20,9 @@ const cachesLockKey int64 = 0x6175746f63616368 // "autocach"
 // Put registers a cache or replaces its config, keeping its items. It
 // reports whether the cache is new. Every replica starts (or restarts)
 // refreshing it when the notification arrives, or at the next reconcile.
-func (s *Service) Put(ctx context.Context, name string, cfg registry.Config) (created bool, err error) {
-	// The embedded mode's checks, so that both modes accept the same configs.
-	cfg, err = registry.Validate(name, cfg, s.opts.Egress)
+func (s *Service) Put(ctx context.Context, name string, cfg autorefresh.Config) (created bool, err error) {
+	// The domain's checks, so that both modes accept the same configs.
+	cfg, err = autorefresh.Validate(name, cfg, s.opts.Egress)
 	if err != nil {
 		return false, err
 	}
@@ -156,9 +153,9 @@ const infoQuery = `
 	                                     AND i.lease_owner IS NULL AND i.next_sync_at <= now())
 	FROM caches c LEFT JOIN cache_stats st ON st.cache = c.name`
 
-func (s *Service) scanInfo(row pgx.Row) (registry.Info, error) {
+func (s *Service) scanInfo(row pgx.Row) (autorefresh.Info, error) {
 	var (
-		in                          registry.Info
+		in                          autorefresh.Info
 		cfgJSON                     []byte
 		syncs, syncErrs, enq        int64
 		hits, misses, evict, delete int64
@@ -168,13 +165,13 @@ func (s *Service) scanInfo(row pgx.Row) (registry.Info, error) {
 	)
 	if err := row.Scan(&in.Name, &cfgJSON, &syncs, &syncErrs, &enq, &hits, &misses, &evict, &delete,
 		&lastSync, &lastErr, &lastErrAt, &size, &leased, &due); err != nil {
-		return registry.Info{}, err
+		return autorefresh.Info{}, err
 	}
-	var cfg registry.Config
+	var cfg autorefresh.Config
 	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
-		return registry.Info{}, errs.Wrap(errs.Internal, err, "cache: stored config does not decode")
+		return autorefresh.Info{}, errs.Wrap(errs.Internal, err, "cache: stored config does not decode")
 	}
-	in.Config, in.SecretSet = registry.Redact(cfg.WithDefaults())
+	in.Config, in.SecretSet = autorefresh.Redact(cfg.WithDefaults())
 	// Enqueued is the items due and not yet claimed; InFlight the batches
 	// under way on every replica, estimated as leased items / batchSize.
 	bs := int64(max(in.Config.BatchSize, 1))
@@ -197,21 +194,21 @@ func (s *Service) scanInfo(row pgx.Row) (registry.Info, error) {
 // Info returns a cache's config (secret left out, header values redacted)
 // and stats. Counters are the sum over every replica, this one's up to
 // now and the others' up to their last flush (StatsInterval).
-func (s *Service) Info(ctx context.Context, name string) (registry.Info, error) {
+func (s *Service) Info(ctx context.Context, name string) (autorefresh.Info, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	in, err := s.scanInfo(s.pool.QueryRow(ctx, infoQuery+" WHERE c.name = $1", name))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return registry.Info{}, cacheNotFound(name)
+		return autorefresh.Info{}, cacheNotFound(name)
 	}
 	if err != nil {
-		return registry.Info{}, dbErr(err)
+		return autorefresh.Info{}, dbErr(err)
 	}
 	return in, nil
 }
 
 // List returns every cache, by name.
-func (s *Service) List(ctx context.Context) ([]registry.Info, error) {
+func (s *Service) List(ctx context.Context) ([]autorefresh.Info, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	rows, err := s.pool.Query(ctx, infoQuery+" ORDER BY c.name")
@@ -219,7 +216,7 @@ func (s *Service) List(ctx context.Context) ([]registry.Info, error) {
 		return nil, dbErr(err)
 	}
 	defer rows.Close()
-	out := []registry.Info{}
+	out := []autorefresh.Info{}
 	for rows.Next() {
 		in, err := s.scanInfo(rows)
 		if err != nil {
@@ -235,19 +232,4 @@ func (s *Service) List(ctx context.Context) ([]registry.Info, error) {
 
 func cacheNotFound(name string) error {
 	return errs.Errorf(errs.NotFound, "cache %q not found", name)
-}
-
-// PutAll registers every cache of a --config file, in name order, and stops
-// at the first error, naming the cache (as registry.PutAll does).
-func (s *Service) PutAll(ctx context.Context, f registry.File) error {
-	names := slices.Sorted(maps.Keys(f.Caches))
-	for _, name := range names {
-		if _, err := s.Put(ctx, name, f.Caches[name]); err != nil {
-			if errs.CodeOf(err) == errs.Internal {
-				return fmt.Errorf("cache %q: %w", name, err)
-			}
-			return fmt.Errorf("cache %q: %s", name, errs.MessageOf(err))
-		}
-	}
-	return nil
 }

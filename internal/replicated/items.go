@@ -2,7 +2,6 @@ package replicated
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"sync"
@@ -10,16 +9,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/errs"
 	"github.com/autorefresh/autorefresh/internal/record"
-	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
 // itemCols are the columns scanItem reads, in its order.
 const itemCols = "id, data, terminal, version, created_at, updated_at, synced_at, pending_delete"
 
 // scanItem reads one row of itemCols.
-func scanItem(row pgx.Row) (registry.Item, error) {
+func scanItem(row pgx.Row) (autorefresh.Item, error) {
 	var (
 		r       record.Record
 		data    []byte
@@ -27,11 +26,11 @@ func scanItem(row pgx.Row) (registry.Item, error) {
 		pending bool
 	)
 	if err := row.Scan(&r.ID, &data, &r.Terminal, &r.Version, &r.CreatedAt, &r.UpdatedAt, &synced, &pending); err != nil {
-		return registry.Item{}, err
+		return autorefresh.Item{}, err
 	}
 	r.Data = json.RawMessage(data)
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
-	it := registry.Item{Record: &r, PendingDelete: pending}
+	it := autorefresh.Item{Record: &r, PendingDelete: pending}
 	if synced != nil {
 		t := synced.UTC()
 		it.SyncedAt = &t
@@ -45,9 +44,9 @@ func itemNotFound(id string) error { return errs.Errorf(errs.NotFound, "item %q 
 // ON CONFLICT DO NOTHING RETURNING), or returns the existing one unchanged.
 // created says which; of concurrent creates of one id, on any replicas,
 // exactly one is created.
-func (s *Service) CreateItem(ctx context.Context, name, id string, data json.RawMessage, terminal bool) (it registry.Item, created bool, err error) {
-	if !registry.ValidID(id) {
-		return registry.Item{}, false, errs.Errorf(errs.Invalid, "id: must be 1 to 256 of A-Z a-z 0-9 . _ ~ -")
+func (s *Service) CreateItem(ctx context.Context, name, id string, data json.RawMessage, terminal bool) (it autorefresh.Item, created bool, err error) {
+	if err := autorefresh.CheckID(id); err != nil {
+		return autorefresh.Item{}, false, err
 	}
 	if len(data) == 0 {
 		data = json.RawMessage("null")
@@ -55,7 +54,7 @@ func (s *Service) CreateItem(ctx context.Context, name, id string, data json.Raw
 	// The rule both modes share, so that the message is the same as the
 	// embedded mode's rather than the database's.
 	if err := record.CheckData(data); err != nil {
-		return registry.Item{}, false, errs.Errorf(errs.Invalid, "data: %s", err)
+		return autorefresh.Item{}, false, errs.Errorf(errs.Invalid, "data: %s", err)
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
@@ -69,7 +68,7 @@ func (s *Service) CreateItem(ctx context.Context, name, id string, data json.Raw
 			return it, created, err
 		}
 	}
-	return registry.Item{}, false, errs.Errorf(errs.Unavailable, "item %q was removed and created again concurrently; try again", id)
+	return autorefresh.Item{}, false, errs.Errorf(errs.Unavailable, "item %q was removed and created again concurrently; try again", id)
 }
 
 // createAttempts bounds CreateItem's rounds (see there).
@@ -80,10 +79,10 @@ const createAttempts = 4
 var errItemVanished = errors.New("the existing item was removed concurrently")
 
 // createOnce is one round of CreateItem.
-func (s *Service) createOnce(ctx context.Context, name, id string, data json.RawMessage, terminal bool) (registry.Item, bool, error) {
+func (s *Service) createOnce(ctx context.Context, name, id string, data json.RawMessage, terminal bool) (autorefresh.Item, bool, error) {
 	full, err := s.items.full(ctx, s)
 	if err != nil {
-		return registry.Item{}, false, dbErr(err)
+		return autorefresh.Item{}, false, dbErr(err)
 	}
 	if !full {
 		// A new item is due at once with syncOnCreate, else after a
@@ -106,9 +105,9 @@ func (s *Service) createOnce(ctx context.Context, name, id string, data json.Raw
 		case isForeignKeyViolation(err):
 			// The cache was deleted after the insert read it: the create
 			// comes after the delete.
-			return registry.Item{}, false, cacheNotFound(name)
+			return autorefresh.Item{}, false, cacheNotFound(name)
 		case !errors.Is(err, pgx.ErrNoRows):
-			return registry.Item{}, false, dbErr(err)
+			return autorefresh.Item{}, false, dbErr(err)
 		}
 	}
 	// The item exists (or the cache does not, or the server is full).
@@ -118,16 +117,16 @@ func (s *Service) createOnce(ctx context.Context, name, id string, data json.Raw
 	}
 	if errs.CodeOf(err) == errs.NotFound && s.cacheExists(ctx, name) == nil {
 		if full {
-			return registry.Item{}, false, errs.Errorf(errs.Capacity,
+			return autorefresh.Item{}, false, errs.Errorf(errs.Capacity,
 				"the server holds its maximum of %d items; delete some first", s.opts.MaxItems)
 		}
-		return registry.Item{}, false, errItemVanished
+		return autorefresh.Item{}, false, errItemVanished
 	}
-	return registry.Item{}, false, err
+	return autorefresh.Item{}, false, err
 }
 
 // GetItem returns an item.
-func (s *Service) GetItem(ctx context.Context, name, id string) (registry.Item, error) {
+func (s *Service) GetItem(ctx context.Context, name, id string) (autorefresh.Item, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	it, err := s.readItem(ctx, name, id, true)
@@ -142,16 +141,16 @@ func (s *Service) GetItem(ctx context.Context, name, id string) (registry.Item, 
 
 // readItem reads an item; touch records the use for the LRU order of the
 // size bound (see touches).
-func (s *Service) readItem(ctx context.Context, name, id string, touch bool) (registry.Item, error) {
+func (s *Service) readItem(ctx context.Context, name, id string, touch bool) (autorefresh.Item, error) {
 	it, err := scanItem(s.pool.QueryRow(ctx, "SELECT "+itemCols+" FROM items WHERE cache = $1 AND id = $2", name, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		if err := s.cacheExists(ctx, name); err != nil {
-			return registry.Item{}, err
+			return autorefresh.Item{}, err
 		}
-		return registry.Item{}, itemNotFound(id)
+		return autorefresh.Item{}, itemNotFound(id)
 	}
 	if err != nil {
-		return registry.Item{}, dbErr(err)
+		return autorefresh.Item{}, dbErr(err)
 	}
 	if touch {
 		s.touches.add(name, id)
@@ -227,37 +226,30 @@ func (s *Service) cacheExists(ctx context.Context, name string) error {
 // DeleteItem marks an item for deletion (pending_delete) and returns it as
 // it now is. The next deletion pass of the cache, on whichever replica runs
 // it first, removes it.
-func (s *Service) DeleteItem(ctx context.Context, name, id string) (registry.Item, error) {
+func (s *Service) DeleteItem(ctx context.Context, name, id string) (autorefresh.Item, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	it, err := scanItem(s.pool.QueryRow(ctx,
 		"UPDATE items SET pending_delete = true WHERE cache = $1 AND id = $2 RETURNING "+itemCols, name, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		if err := s.cacheExists(ctx, name); err != nil {
-			return registry.Item{}, err
+			return autorefresh.Item{}, err
 		}
-		return registry.Item{}, itemNotFound(id)
+		return autorefresh.Item{}, itemNotFound(id)
 	}
 	if err != nil {
-		return registry.Item{}, dbErr(err)
+		return autorefresh.Item{}, dbErr(err)
 	}
 	return it, nil
 }
 
 // ListItems returns a page of items in id order (bytewise) after the
 // opaque cursor, optionally only terminal (or non-terminal) ones, and the
-// cursor of the next page ("" at the end). Cursors are the embedded mode's.
-func (s *Service) ListItems(ctx context.Context, name, cursor string, limit int, terminal *bool) ([]registry.Item, string, error) {
-	if limit < 1 || limit > registry.MaxListLimit {
-		return nil, "", errs.Errorf(errs.Invalid, "limit: must be between 1 and %d", registry.MaxListLimit)
-	}
-	after := ""
-	if cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || !registry.ValidID(string(b)) {
-			return nil, "", errs.Errorf(errs.Invalid, "cursor: not a cursor returned by this API")
-		}
-		after = string(b)
+// cursor of the next page ("" at the end). Cursors are the domain's.
+func (s *Service) ListItems(ctx context.Context, name, cursor string, limit int, terminal *bool) ([]autorefresh.Item, string, error) {
+	after, err := autorefresh.ParsePage(cursor, limit)
+	if err != nil {
+		return nil, "", err
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
@@ -267,7 +259,7 @@ func (s *Service) ListItems(ctx context.Context, name, cursor string, limit int,
 	if err != nil {
 		return nil, "", dbErr(err)
 	}
-	page := make([]registry.Item, 0, min(limit, 64))
+	page := make([]autorefresh.Item, 0, min(limit, 64))
 	for rows.Next() {
 		it, err := scanItem(rows)
 		if err != nil {
@@ -287,7 +279,7 @@ func (s *Service) ListItems(ctx context.Context, name, cursor string, limit int,
 	next := ""
 	if len(page) > limit {
 		page = page[:limit]
-		next = base64.RawURLEncoding.EncodeToString([]byte(page[limit-1].ID))
+		next = autorefresh.Cursor(page[limit-1].ID)
 	}
 	return page, next, nil
 }

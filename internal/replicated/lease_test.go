@@ -13,9 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/pgtest"
-	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
 func ctxFor(t testing.TB, d time.Duration) context.Context {
@@ -24,11 +24,11 @@ func ctxFor(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-func testCfg(url string, resync, timeout time.Duration) registry.Config {
+func testCfg(url string, resync, timeout time.Duration) autorefresh.Config {
 	on := true
-	return registry.Config{
-		Webhook:      registry.Webhook{URL: url, Timeout: registry.Duration(timeout)},
-		ResyncPeriod: registry.Duration(resync), SyncOnCreate: &on,
+	return autorefresh.Config{
+		Webhook:      autorefresh.Webhook{URL: url, Timeout: autorefresh.Duration(timeout)},
+		ResyncPeriod: autorefresh.Duration(resync), SyncOnCreate: &on,
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/autorefresh/autorefresh/internal/registry"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 )
 
 // reconcileLoop keeps this replica's workers in step with the caches
@@ -37,7 +37,7 @@ func (s *Service) reconcileLoop(ctx context.Context) {
 type cacheRow struct {
 	gen       int64
 	createdAt time.Time
-	cfg       registry.Config
+	cfg       autorefresh.Config
 }
 
 // reconcile starts a worker for each cache without one, replaces the

@@ -1,5 +1,5 @@
 // Package replicated is the PostgreSQL implementation of the service that the
-// HTTP layer calls (handlers.Service): every cache, item and counter lives in
+// HTTP layer calls (autorefresh.Service): every cache, item and counter lives in
 // one PostgreSQL database, and any number of stateless replicas share it.
 //
 // Every replica serves every route. The refresh work is shared, not repeated:
@@ -37,11 +37,10 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/errs"
-	"github.com/autorefresh/autorefresh/internal/handlers"
-	"github.com/autorefresh/autorefresh/internal/registry"
 	"github.com/autorefresh/autorefresh/internal/syncers"
 )
 
@@ -69,10 +68,10 @@ type Options struct {
 	// cache a client of its own built from Egress.
 	HTTPClient *http.Client
 	// MaxCaches bounds the number of caches (exactly: registrations are
-	// serialized). Default registry.DefaultMaxCaches.
+	// serialized). Default autorefresh.DefaultMaxCaches.
 	MaxCaches int
 	// MaxItems bounds the items of all caches together, approximately: see
-	// itemCounter. Default registry.DefaultMaxItems.
+	// itemCounter. Default autorefresh.DefaultMaxItems.
 	MaxItems int64
 	// OnEvent, if set, sees every item change of every cache made by any
 	// replica, delivered through LISTEN/NOTIFY. It runs on one goroutine
@@ -132,10 +131,10 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		return nil, errs.Errorf(errs.Invalid, "replicated: URL, Registerer and Logger are required")
 	}
 	if opts.MaxCaches <= 0 {
-		opts.MaxCaches = registry.DefaultMaxCaches
+		opts.MaxCaches = autorefresh.DefaultMaxCaches
 	}
 	if opts.MaxItems <= 0 {
-		opts.MaxItems = registry.DefaultMaxItems
+		opts.MaxItems = autorefresh.DefaultMaxItems
 	}
 	if opts.ReconcileInterval <= 0 {
 		opts.ReconcileInterval = DefaultReconcileInterval
@@ -333,4 +332,4 @@ func (b *backoff) wait(ctx context.Context, log *zap.Logger, msg string, fields 
 }
 
 // The HTTP layer calls the service through this interface.
-var _ handlers.Service = (*Service)(nil)
+var _ autorefresh.Service = (*Service)(nil)

@@ -10,9 +10,9 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/record"
-	"github.com/autorefresh/autorefresh/internal/registry"
 	"github.com/autorefresh/autorefresh/internal/syncers"
 )
 
@@ -29,7 +29,7 @@ type worker struct {
 	name      string
 	gen       int64
 	createdAt time.Time
-	cfg       registry.Config
+	cfg       autorefresh.Config
 	wh        *syncers.Webhook
 	limiter   *rate.Limiter
 
@@ -46,12 +46,11 @@ type worker struct {
 	done    chan struct{}
 }
 
-func (s *Service) newWorker(name string, gen int64, createdAt time.Time, cfg registry.Config) (*worker, error) {
+func (s *Service) newWorker(name string, gen int64, createdAt time.Time, cfg autorefresh.Config) (*worker, error) {
 	cfg = cfg.WithDefaults()
 	wh, err := syncers.New(syncers.Options{
 		Cache: name, Policy: s.opts.Egress, Client: s.opts.HTTPClient, Logger: s.opts.Logger, Metrics: s.whMetrics,
-		Webhook: syncers.WebhookConfig{URL: cfg.Webhook.URL, Secret: cfg.Webhook.Secret, Headers: cfg.Webhook.Headers,
-			Timeout: time.Duration(cfg.Webhook.Timeout)},
+		Webhook: cfg.WebhookConfig(),
 	})
 	if err != nil {
 		return nil, err

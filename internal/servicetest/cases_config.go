@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/errs"
-	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
 // configCases cover cache configuration changes racing item traffic and each other (a PUT racing a DELETE, a reconfiguration while syncs are in flight, a new resync period).
@@ -75,7 +75,7 @@ func testWebhookQueryRedacted(t *testing.T, f Factory) {
 	ctx := ctxT(t)
 	base := srv.URL + "/sync"
 	mustPut(t, s, "jobs", cfg(base+"?token="+queryToken+"&team=a", time.Hour, true), true)
-	want := base + "?token=" + registry.RedactedValue + "&team=" + registry.RedactedValue
+	want := base + "?token=" + autorefresh.RedactedValue + "&team=" + autorefresh.RedactedValue
 
 	check := func(when string) {
 		t.Helper()
@@ -185,9 +185,9 @@ func (h *heldUpstream) waitEntered(t *testing.T) {
 }
 
 // heldCfg is a config whose calls may stay held for the whole test.
-func (h *heldUpstream) cfg(resync time.Duration) registry.Config {
+func (h *heldUpstream) cfg(resync time.Duration) autorefresh.Config {
 	c := cfg(h.url, resync, true)
-	c.Webhook.Timeout = registry.Duration(time.Minute)
+	c.Webhook.Timeout = autorefresh.Duration(time.Minute)
 	return c
 }
 

@@ -1,5 +1,5 @@
 // Package servicetest is the conformance suite of the service that the HTTP
-// layer calls (handlers.Service): the same cases run against the embedded
+// layer calls (autorefresh.Service): the same cases run against the embedded
 // registry and against the PostgreSQL implementation, so that both modes
 // keep one meaning. Call Run from a test of each implementation.
 package servicetest
@@ -17,14 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/errs"
 	"github.com/autorefresh/autorefresh/internal/exampleupstream"
-	"github.com/autorefresh/autorefresh/internal/handlers"
-	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
 // Service is what the suite drives: the HTTP layer's view of a storage.
-type Service = handlers.Service
+type Service = autorefresh.Service
 
 // Limits are the bounds a storage's services are opened with; zero means
 // the implementation's default.
@@ -88,10 +87,10 @@ func noopUpstream(t *testing.T) string {
 	return srv.URL + "/sync"
 }
 
-func cfg(url string, resync time.Duration, syncOnCreate bool) registry.Config {
-	return registry.Config{
-		Webhook:      registry.Webhook{URL: url, Timeout: registry.Duration(time.Second)},
-		ResyncPeriod: registry.Duration(resync),
+func cfg(url string, resync time.Duration, syncOnCreate bool) autorefresh.Config {
+	return autorefresh.Config{
+		Webhook:      autorefresh.Webhook{URL: url, Timeout: autorefresh.Duration(time.Second)},
+		ResyncPeriod: autorefresh.Duration(resync),
 		SyncOnCreate: &syncOnCreate,
 	}
 }
@@ -103,7 +102,7 @@ func open1(t *testing.T, f Factory, l Limits) (Service, Open) {
 	return svc, o
 }
 
-func mustPut(t *testing.T, s Service, name string, c registry.Config, wantCreated bool) {
+func mustPut(t *testing.T, s Service, name string, c autorefresh.Config, wantCreated bool) {
 	t.Helper()
 	created, err := s.Put(ctxT(t), name, c)
 	if err != nil {
@@ -114,7 +113,7 @@ func mustPut(t *testing.T, s Service, name string, c registry.Config, wantCreate
 	}
 }
 
-func mustCreate(t *testing.T, s Service, name, id, data string, terminal bool) registry.Item {
+func mustCreate(t *testing.T, s Service, name, id, data string, terminal bool) autorefresh.Item {
 	t.Helper()
 	it, created, err := s.CreateItem(ctxT(t), name, id, json.RawMessage(data), terminal)
 	if err != nil {
@@ -144,7 +143,7 @@ func jsonEqual(a, b []byte) bool {
 }
 
 // sameItem compares two views of one item.
-func sameItem(t *testing.T, what string, got, want registry.Item) {
+func sameItem(t *testing.T, what string, got, want autorefresh.Item) {
 	t.Helper()
 	g, w := got.Record, want.Record
 	switch {
@@ -236,7 +235,7 @@ func testAtomicCreate(t *testing.T, f Factory) {
 		wg      sync.WaitGroup
 		mu      sync.Mutex
 		created int
-		items   []registry.Item
+		items   []autorefresh.Item
 		errList []error
 	)
 	start := make(chan struct{})
@@ -413,7 +412,7 @@ func testListPaging(t *testing.T, f Factory) {
 	if got := collect(7, &no); !reflect.DeepEqual(got, nonTerminal) {
 		t.Fatalf("non-terminal pages:\n got %v\nwant %v", got, nonTerminal)
 	}
-	for _, limit := range []int{0, -1, registry.MaxListLimit + 1} {
+	for _, limit := range []int{0, -1, autorefresh.MaxListLimit + 1} {
 		_, _, err := s.ListItems(ctx, "jobs", "", limit, nil)
 		wantCode(t, fmt.Sprintf("limit %d", limit), err, errs.Invalid)
 	}
@@ -461,8 +460,8 @@ func testPutReplace(t *testing.T, f Factory) {
 	if in.SecretSet || in.Config.Webhook.Secret != "" || len(in.Config.Webhook.Headers) != 0 {
 		t.Fatalf("a PUT replaces the whole config, secret and headers too: %+v", in.Config.Webhook)
 	}
-	if in.Config.Parallelism != registry.DefaultParallelism || in.Config.RateLimit == nil ||
-		in.Config.RateLimit.QPS != registry.DefaultQPS || in.Config.SyncOnCreate == nil || *in.Config.SyncOnCreate {
+	if in.Config.Parallelism != autorefresh.DefaultParallelism || in.Config.RateLimit == nil ||
+		in.Config.RateLimit.QPS != autorefresh.DefaultQPS || in.Config.SyncOnCreate == nil || *in.Config.SyncOnCreate {
 		t.Fatalf("defaults: %+v", in.Config)
 	}
 	got, err := s.GetItem(ctx, "jobs", "a")
@@ -480,7 +479,7 @@ func testPutReplace(t *testing.T, f Factory) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !in.SecretSet || in.Config.Webhook.Secret != "" || in.Config.Webhook.Headers["X-Token"] != registry.RedactedValue {
+	if !in.SecretSet || in.Config.Webhook.Secret != "" || in.Config.Webhook.Headers["X-Token"] != autorefresh.RedactedValue {
 		t.Fatalf("redaction: secretSet %v, webhook %+v", in.SecretSet, in.Config.Webhook)
 	}
 
@@ -492,7 +491,7 @@ func testPutReplace(t *testing.T, f Factory) {
 	if len(list) != 2 || list[0].Name != "alpha" || list[1].Name != "jobs" {
 		t.Fatalf("List: %+v", list)
 	}
-	if list[1].Config.Webhook.Secret != "" || list[1].Config.Webhook.Headers["X-Token"] != registry.RedactedValue {
+	if list[1].Config.Webhook.Secret != "" || list[1].Config.Webhook.Headers["X-Token"] != autorefresh.RedactedValue {
 		t.Fatalf("List leaks the webhook: %+v", list[1].Config.Webhook)
 	}
 }
@@ -566,7 +565,7 @@ func testSync(t *testing.T, f Factory) {
 	// unless asked for.
 	mustPut(t, s, "jobs", cfg(srv.URL+"/sync", time.Hour, true), true)
 	it := mustCreate(t, s, "jobs", "a", `{"status": "Not-started"}`, false)
-	var got registry.Item
+	var got autorefresh.Item
 	waitFor(t, "the sync on create", 10*time.Second, func() bool {
 		got, err = s.GetItem(ctx, "jobs", "a")
 		return err == nil && got.Version == 2
@@ -611,7 +610,7 @@ func testRestart(t *testing.T, f Factory) {
 	c.Size = 50
 	mustPut(t, s, "jobs", c, true)
 	mustPut(t, s, "other", cfg(url, 2*time.Hour, false), true)
-	items := map[string]registry.Item{}
+	items := map[string]autorefresh.Item{}
 	for _, x := range []struct {
 		id, data string
 		term     bool
@@ -661,13 +660,13 @@ func testInvalid(t *testing.T, f Factory) {
 	url := noopUpstream(t)
 	bad := []struct {
 		name string
-		c    registry.Config
+		c    autorefresh.Config
 	}{
 		{"Bad_Name", cfg(url, time.Hour, false)},
-		{"jobs", registry.Config{Webhook: registry.Webhook{URL: url}}}, // no resyncPeriod
+		{"jobs", autorefresh.Config{Webhook: autorefresh.Webhook{URL: url}}}, // no resyncPeriod
 		{"jobs", cfg("ftp://127.0.0.1/x", time.Hour, false)},
 		{"jobs", cfg("http://10.1.2.3/x", time.Hour, false)}, // private, not allowed
-		{"jobs", func() registry.Config { c := cfg(url, time.Hour, false); c.BatchSize = -1; return c }()},
+		{"jobs", func() autorefresh.Config { c := cfg(url, time.Hour, false); c.BatchSize = -1; return c }()},
 	}
 	for i, b := range bad {
 		_, err := s.Put(ctx, b.name, b.c)

@@ -1,4 +1,4 @@
-package registry
+package autorefresh
 
 import (
 	"testing"
@@ -7,7 +7,7 @@ import (
 // FuzzParseFile feeds arbitrary text to the --config parser and the
 // validation behind it: bad input must be an error, never a panic.
 //
-//	go test -run '^$' -fuzz FuzzParseFile -fuzztime 1m ./internal/registry/
+//	go test -run '^$' -fuzz FuzzParseFile -fuzztime 1m ./internal/autorefresh/
 func FuzzParseFile(f *testing.F) {
 	f.Add([]byte("caches:\n  jobs:\n    webhook: {url: 'http://x/'}\n    resyncPeriod: 30s\n"))
 	f.Add([]byte("caches:\n  jobs:\n    webhook:\n      url: http://127.0.0.1:9000/sync\n      headers: {A: b}\n    resyncPeriod: 1h\n    rateLimit: {qps: 0.5, burst: 2}\n"))
@@ -21,7 +21,7 @@ func FuzzParseFile(f *testing.F) {
 		for name, c := range file.Caches {
 			_ = ValidName(name)
 			c = c.WithDefaults()
-			if err := c.validate(); err == nil {
+			if err := c.Check(); err == nil {
 				if c.Parallelism < 1 || c.Size < 1 || c.BatchSize < 1 || c.ResyncPeriod <= 0 {
 					t.Fatalf("validate accepted %+v", c)
 				}

@@ -1,9 +1,10 @@
-package registry
+package autorefresh
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 
@@ -50,16 +51,12 @@ func ParseFile(b []byte) (File, error) {
 	return f, nil
 }
 
-// PutAll registers every cache of f, in name order, and stops at the first
-// error, naming the cache.
-func (r *Registry) PutAll(ctx context.Context, f File) error {
-	names := make([]string, 0, len(f.Caches))
-	for name := range f.Caches {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		if _, err := r.Put(ctx, name, f.Caches[name]); err != nil {
+// PutAll registers every cache of f with svc, in name order, and stops at
+// the first error, naming the cache. It is written over the Service so that
+// every mode loads a --config file alike.
+func PutAll(ctx context.Context, svc Service, f File) error {
+	for _, name := range slices.Sorted(maps.Keys(f.Caches)) {
+		if _, err := svc.Put(ctx, name, f.Caches[name]); err != nil {
 			if errs.CodeOf(err) == errs.Internal {
 				return fmt.Errorf("cache %q: %w", name, err)
 			}

@@ -1,13 +1,15 @@
-package registry
+package autorefresh
 
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"time"
 
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/internal/syncers"
 )
 
 // Defaults of a cache Config, as documented in api/openapi.yaml.
@@ -142,27 +144,29 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate checks a registration as Put does, without registering it: the
-// name, the config with its defaults applied (which it returns), and the
-// webhook against the egress policy p. Other implementations of the service
-// call it so that every mode accepts the same configs.
+// Validate checks a registration as every mode's Put does, without
+// registering it: the name, the config with its defaults applied (which it
+// returns), and the webhook against the egress policy p. Both modes call
+// it so that they accept the same configs.
 func Validate(name string, cfg Config, p *egress.Policy) (Config, error) {
 	if !ValidName(name) {
 		return Config{}, errs.Errorf(errs.Invalid, "cache: name must match %s", nameRE)
 	}
 	cfg = cfg.WithDefaults()
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return Config{}, err
 	}
-	if err := webhookConfig(cfg).Validate(p); err != nil {
+	if err := cfg.WebhookConfig().Validate(p); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
 }
 
-// validate checks a config that has its defaults. The webhook itself is
-// checked by the syncer against the egress policy. Errors name the field.
-func (c Config) validate() error {
+// Check checks the limits of a config that has its defaults, as Validate
+// does; a stored config is checked with it when it is loaded again. The
+// webhook itself is checked by the syncer against the egress policy.
+// Errors name the field.
+func (c Config) Check() error {
 	bad := func(field, format string, args ...any) error {
 		return errs.Errorf(errs.Invalid, field+": "+format, args...)
 	}
@@ -192,4 +196,39 @@ func (c Config) validate() error {
 		return bad("rateLimit", "need 0 <= baseDelay <= maxDelay")
 	}
 	return nil
+}
+
+// WebhookConfig maps a registration to the syncer's config; both modes build
+// their syncers from it.
+func (c Config) WebhookConfig() syncers.WebhookConfig {
+	return syncers.WebhookConfig{
+		URL: c.Webhook.URL, Secret: c.Webhook.Secret, Headers: c.Webhook.Headers,
+		Timeout: time.Duration(c.Webhook.Timeout),
+	}
+}
+
+// RedactedValue replaces configured header values and the webhook URL's
+// query values in everything the service returns.
+const RedactedValue = syncers.RedactedValue
+
+// Redact returns cfg as any reader of the cache may see it: without the
+// secret (secretSet says whether there is one), with every header value
+// and every query value of the webhook URL (where tokens often ride)
+// replaced by RedactedValue. Every mode builds its Info with it.
+func Redact(cfg Config) (out Config, secretSet bool) {
+	secretSet = cfg.Webhook.Secret != ""
+	cfg.Webhook.Secret = ""
+	cfg.Webhook.URL = syncers.RedactURL(cfg.Webhook.URL)
+	if len(cfg.Webhook.Headers) > 0 {
+		redacted := maps.Clone(cfg.Webhook.Headers)
+		for k := range redacted {
+			redacted[k] = RedactedValue
+		}
+		cfg.Webhook.Headers = redacted
+	}
+	if cfg.RateLimit != nil {
+		rl := *cfg.RateLimit
+		cfg.RateLimit = &rl
+	}
+	return cfg, secretSet
 }
