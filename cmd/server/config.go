@@ -9,9 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
+	"github.com/autorefresh/autorefresh/internal/backend"
+	"github.com/autorefresh/autorefresh/internal/egress"
 )
 
 // config is what the command line and the environment say.
@@ -156,4 +160,23 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return config{}, fmt.Errorf("--metrics-auth needs --auth-tokens-file")
 	}
 	return cfg, nil
+}
+
+// backendOptions are the options of the service that the flags ask for.
+// One storage is chosen: --postgres, else --in-memory, else --data-dir.
+func backendOptions(cfg config, log *zap.Logger, reg prometheus.Registerer) backend.Options {
+	o := backend.Options{
+		Registerer: reg, Logger: log,
+		Egress:       &egress.Policy{AllowPrivate: cfg.allowPrivateWebhooks, Allow: cfg.allowWebhookCIDRs},
+		DrainTimeout: cfg.shutdownTimeout, MaxCaches: cfg.maxCaches, MaxItems: cfg.maxItems,
+	}
+	switch {
+	case cfg.postgresURL != "":
+		o.PostgresURL = cfg.postgresURL
+	case cfg.inMemory:
+		o.InMemory = true
+	default:
+		o.DataDir = cfg.dataDir
+	}
+	return o
 }

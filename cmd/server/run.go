@@ -15,6 +15,7 @@ import (
 	"github.com/autorefresh/autorefresh/api"
 	"github.com/autorefresh/autorefresh/internal/auth"
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
+	"github.com/autorefresh/autorefresh/internal/backend"
 	"github.com/autorefresh/autorefresh/internal/handlers"
 	"github.com/autorefresh/autorefresh/internal/logging"
 )
@@ -39,15 +40,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	// The watch hub hears every item change and serves event streams and
-	// long-polls. It is closed when the HTTP server starts shutting down:
-	// Shutdown waits for those requests and would not end them itself.
-	caches, hub, ready, closeStorage, err := openService(ctx, cfg, log, reg)
+	// The service on its storage, with everything stored restored, and the
+	// watch hub that hears its item changes and serves event streams and
+	// long-polls. The hub is closed when the HTTP server starts shutting
+	// down (Shutdown waits for those requests and would not end them
+	// itself); Close closes what is left in order once the refresh stopped.
+	b, err := backend.Open(ctx, backendOptions(cfg, log, reg))
 	if err != nil {
+		if cfg.postgresURL != "" {
+			return fmt.Errorf("--postgres: %w", err)
+		}
 		return err
 	}
-	defer hub.Close()
-	defer closeStorage()
+	defer b.Close()
+	caches, hub := b.Service(), b.Hub()
 	if cfg.configFile != "" {
 		f, err := autorefresh.LoadFile(cfg.configFile)
 		if err != nil {
@@ -72,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		log.Warn("the API is open: anyone who can reach this address can register webhooks and read items; pass --auth-tokens-file to require tokens")
 	}
 	handler, err := handlers.NewServer(handlers.Deps{
-		Service: caches, Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(), Ready: ready,
+		Service: caches, Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(), Ready: b.Ready,
 		Tokens: tokens, ProtectMetrics: cfg.metricsAuth, RateLimit: cfg.rateLimit,
 		Watch: hub,
 	})
@@ -87,11 +93,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	srv := newHTTPServer(handler, log, defaultLimits())
 	srv.RegisterOnShutdown(hub.Close)
 
-	// The caches run under their own context so that they outlive the HTTP
-	// server during shutdown: requests finish first, then the refresh stops.
-	cachesCtx, stopCaches := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopCaches()
-	if err := caches.Start(cachesCtx); err != nil {
+	// The refresh runs under its own context so that the caches outlive
+	// the HTTP server during shutdown: requests finish first, then the
+	// refresh is waited for (b.Close).
+	if err := b.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
 	if !cfg.allowPrivateWebhooks && len(cfg.allowWebhookCIDRs) == 0 {
@@ -112,8 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}()
 	select {
 	case err := <-serveErr:
-		stopCaches()
-		caches.Wait()
+		b.Close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -122,12 +126,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// One deadline bounds the whole shutdown. The refresh stops now, with
 	// the listener, so that the caches' drain (DrainTimeout, the same
 	// length) runs alongside the requests' instead of after it. What is
-	// waited for keeps its order: requests, then the caches, then (in the
-	// defers) the journal and the file. Requests under way still find
-	// their caches; only new cycles and syncs are not started.
+	// waited for keeps its order: requests, then the caches, then the
+	// journal and the file (b.Close). Requests under way still find their
+	// caches; only new cycles and syncs are not started.
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
 	defer cancel()
-	stopCaches()
+	b.Stop()
 	shutdownErr := srv.Shutdown(shutdownCtx)
 	if shutdownErr != nil {
 		// Requests still running at the deadline are cut off (their
@@ -139,7 +143,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("serve ended", zap.Error(err))
 	}
-	caches.Wait()
+	b.Close()
 	log.Info("stopped")
 	return nil
 }

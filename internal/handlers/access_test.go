@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/autorefresh/autorefresh/internal/auth"
+	"github.com/autorefresh/autorefresh/internal/backend"
 	"github.com/autorefresh/autorefresh/internal/handlers"
-	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
 const (
@@ -113,7 +113,7 @@ func TestRateLimitPerClient(t *testing.T) {
 }
 
 func TestItemCapacity(t *testing.T) {
-	e := newEnvWith(t, func(o *registry.Options) { o.MaxItems = 2; o.MaxCaches = 1 }, nil)
+	e := newEnvWith(t, func(o *backend.Options) { o.MaxItems = 2; o.MaxCaches = 1 }, nil)
 	e.putCache("jobs", e.webhookBody(`, "syncOnCreate": false`))
 	if r := e.putCache("other", e.webhookBody("")); r.status != 507 || r.json(t)["code"] != "CAPACITY" {
 		t.Fatalf("a cache past --max-caches: %d %s", r.status, r.body)

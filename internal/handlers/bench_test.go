@@ -12,10 +12,10 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/autorefresh/autorefresh/api"
+	"github.com/autorefresh/autorefresh/internal/backend"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/handlers"
 	"github.com/autorefresh/autorefresh/internal/logging"
-	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
 // The handler benchmarks measure what the server does per request beyond
@@ -32,20 +32,19 @@ func benchHandler(b *testing.B) http.Handler {
 	log, stopLog := logging.New(io.Discard, zapcore.InfoLevel)
 	b.Cleanup(stopLog)
 	reg := prometheus.NewRegistry()
-	caches, err := registry.New(registry.Options{Registerer: reg, Logger: log, Egress: &egress.Policy{AllowPrivate: true}})
+	svc, err := backend.Open(context.Background(), backend.Options{InMemory: true, Registerer: reg, Logger: log, Egress: &egress.Policy{AllowPrivate: true}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := caches.Start(ctx); err != nil {
+	b.Cleanup(svc.Close)
+	if err := svc.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { cancel(); caches.Wait() })
 	spec, err := api.Load()
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := handlers.NewServer(handlers.Deps{Service: caches, Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec()})
+	h, err := handlers.NewServer(handlers.Deps{Service: svc.Service(), Watch: svc.Hub(), Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec()})
 	if err != nil {
 		b.Fatal(err)
 	}

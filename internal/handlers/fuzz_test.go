@@ -15,9 +15,9 @@ import (
 
 	"github.com/autorefresh/autorefresh/api"
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
+	"github.com/autorefresh/autorefresh/internal/backend"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/handlers"
-	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
 // FuzzHandler sends arbitrary methods, paths, headers and bodies to the whole
@@ -36,13 +36,16 @@ func FuzzHandler(f *testing.F) {
 		f.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	caches, err := registry.New(registry.Options{Registerer: reg, Logger: zap.NewNop(), Egress: &egress.Policy{}, MaxItems: 1000})
+	ctx := context.Background()
+	b, err := backend.Open(ctx, backend.Options{InMemory: true, Registerer: reg, Logger: zap.NewNop(), Egress: &egress.Policy{}, MaxItems: 1000})
 	if err != nil {
 		f.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); caches.Wait() }()
-	caches.Start(ctx)
+	defer b.Close()
+	if err := b.Start(ctx); err != nil {
+		f.Fatal(err)
+	}
+	caches := b.Service()
 	// A cache to hit, whose webhook is never called (public address refused
 	// at dial time, and syncs only hourly).
 	if _, err := caches.Put(ctx, "jobs", autorefresh.Config{Webhook: autorefresh.Webhook{URL: "http://example.com/sync"}, ResyncPeriod: autorefresh.Duration(3600e9)}); err != nil {

@@ -19,10 +19,11 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/autorefresh/autorefresh/api"
+	"github.com/autorefresh/autorefresh/internal/backend"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/exampleupstream"
 	"github.com/autorefresh/autorefresh/internal/handlers"
-	"github.com/autorefresh/autorefresh/internal/registry"
+	"github.com/autorefresh/autorefresh/internal/watch"
 )
 
 // env is a running server on loopback with the example upstream beside it.
@@ -33,6 +34,7 @@ type env struct {
 	up       *exampleupstream.Upstream
 	reg      *prometheus.Registry
 	logs     *observer.ObservedLogs
+	hub      *watch.Hub
 	router   routers.Router
 }
 
@@ -41,16 +43,16 @@ func newEnv(t *testing.T) *env {
 	return newEnvWith(t, nil, nil)
 }
 
-// newEnvWith lets a test change the registry's options and the server's
+// newEnvWith lets a test change the service's options and the server's
 // dependencies before they are used.
-func newEnvWith(t *testing.T, regOpts func(*registry.Options), deps func(*handlers.Deps)) *env {
+func newEnvWith(t *testing.T, opts func(*backend.Options), deps func(*handlers.Deps)) *env {
 	t.Helper()
-	return buildEnv(t, regOpts, deps, nil)
+	return buildEnv(t, opts, deps, nil)
 }
 
 // buildEnv is newEnvWith that can also configure the http.Server before it
 // starts (timeouts, shutdown hooks).
-func buildEnv(t *testing.T, regOpts func(*registry.Options), deps func(*handlers.Deps), server func(*http.Server)) *env {
+func buildEnv(t *testing.T, opts func(*backend.Options), deps func(*handlers.Deps), server func(*http.Server)) *env {
 	t.Helper()
 	e := &env{t: t, reg: prometheus.NewRegistry()}
 	core, logs := observer.New(zap.DebugLevel)
@@ -65,19 +67,20 @@ func buildEnv(t *testing.T, regOpts func(*registry.Options), deps func(*handlers
 	e.upstream = httptest.NewServer(up)
 	t.Cleanup(e.upstream.Close)
 
-	ro := registry.Options{Registerer: e.reg, Logger: log, Egress: &egress.Policy{AllowPrivate: true}}
-	if regOpts != nil {
-		regOpts(&ro)
+	// The service in memory, with its hub, as cmd/server opens it.
+	bo := backend.Options{InMemory: true, Registerer: e.reg, Logger: log, Egress: &egress.Policy{AllowPrivate: true}}
+	if opts != nil {
+		opts(&bo)
 	}
-	caches, err := registry.New(ro)
+	b, err := backend.Open(context.Background(), bo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := caches.Start(ctx); err != nil {
+	t.Cleanup(b.Close)
+	if err := b.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cancel(); caches.Wait() })
+	e.hub = b.Hub()
 
 	spec, err := api.Load()
 	if err != nil {
@@ -87,7 +90,7 @@ func buildEnv(t *testing.T, regOpts func(*registry.Options), deps func(*handlers
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := handlers.Deps{Service: caches, Logger: log, Registerer: e.reg, Gatherer: e.reg, Spec: spec, SpecYAML: api.Spec()}
+	d := handlers.Deps{Service: b.Service(), Watch: b.Hub(), Ready: b.Ready, Logger: log, Registerer: e.reg, Gatherer: e.reg, Spec: spec, SpecYAML: api.Spec()}
 	if deps != nil {
 		deps(&d)
 	}
@@ -96,6 +99,9 @@ func buildEnv(t *testing.T, regOpts func(*registry.Options), deps func(*handlers
 		t.Fatal(err)
 	}
 	e.srv = httptest.NewUnstartedServer(h)
+	// As cmd/server does: open streams and long-polls end when the
+	// server's shutdown begins.
+	e.srv.Config.RegisterOnShutdown(e.hub.Close)
 	if server != nil {
 		server(e.srv.Config)
 	}

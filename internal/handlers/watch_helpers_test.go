@@ -9,15 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autorefresh/autorefresh/internal/backend"
 	"github.com/autorefresh/autorefresh/internal/handlers"
-	"github.com/autorefresh/autorefresh/internal/registry"
 	"github.com/autorefresh/autorefresh/internal/watch"
 )
 
 // watchEnv is an env whose server has a watch hub, and the knobs to test it.
 type watchEnv struct {
 	*env
-	hub    *watch.Hub
 	client *http.Client // its own transport, so tests can close its connections
 }
 
@@ -31,25 +30,13 @@ type watchConfig struct {
 
 func newWatchEnv(t *testing.T, cfg watchConfig) *watchEnv {
 	t.Helper()
-	var hub *watch.Hub
 	e := buildEnv(t,
-		func(o *registry.Options) {
-			cfg.hub.Registerer = o.Registerer
-			var err error
-			if hub, err = watch.New(cfg.hub); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(hub.Close)
-			o.OnEvent, o.OnCacheDeleted = hub.OnEvent, hub.CacheDeleted
-		},
-		func(d *handlers.Deps) { d.Watch, d.Heartbeat, d.MaxWait = hub, cfg.heartbeat, cfg.maxWait },
-		func(srv *http.Server) {
-			srv.ReadTimeout, srv.WriteTimeout = cfg.readTimeout, cfg.writeTimeout
-			srv.RegisterOnShutdown(hub.Close)
-		})
+		func(o *backend.Options) { o.Watch = cfg.hub },
+		func(d *handlers.Deps) { d.Heartbeat, d.MaxWait = cfg.heartbeat, cfg.maxWait },
+		func(srv *http.Server) { srv.ReadTimeout, srv.WriteTimeout = cfg.readTimeout, cfg.writeTimeout })
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &watchEnv{env: e, hub: hub, client: &http.Client{Transport: tr}}
+	return &watchEnv{env: e, client: &http.Client{Transport: tr}}
 }
 
 // jobs registers the cache "jobs" that only syncs when told to, so the

@@ -21,9 +21,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/autorefresh/autorefresh/api"
+	"github.com/autorefresh/autorefresh/internal/backend"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/handlers"
-	"github.com/autorefresh/autorefresh/internal/registry"
 	"github.com/autorefresh/autorefresh/internal/store"
 	"github.com/autorefresh/autorefresh/internal/store/storetest"
 )
@@ -54,36 +54,24 @@ type service struct {
 func startService(t *testing.T, dir string) *service {
 	t.Helper()
 	log := zap.NewNop()
-	db, err := store.OpenBolt(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &storetest.Faulty{Store: db}
-	j := store.NewJournal(f, log)
-	jctx, stopJournal := context.WithCancel(context.Background())
-	go j.Run(jctx)
+	var f *storetest.Faulty
 	reg := prometheus.NewRegistry()
-	caches, err := registry.New(registry.Options{Registerer: reg, Logger: log, Journal: j, Egress: &egress.Policy{AllowPrivate: true}})
+	b, err := backend.Open(context.Background(), backend.Options{DataDir: dir, Registerer: reg, Logger: log,
+		Egress:    &egress.Policy{AllowPrivate: true},
+		WrapStore: func(db store.Store) store.Store { f = &storetest.Faulty{Store: db}; return f }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	states, err := db.Load(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := caches.Restore(states); err != nil {
-		t.Fatal(err)
-	}
-	cctx, stopCaches := context.WithCancel(context.Background())
-	if err := caches.Start(cctx); err != nil {
+	if err := b.Start(context.Background()); err != nil {
+		b.Close()
 		t.Fatal(err)
 	}
 	spec, err := api.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := handlers.NewServer(handlers.Deps{Service: caches, Logger: log, Registerer: reg, Gatherer: reg,
-		Spec: spec, SpecYAML: api.Spec(), Ready: j.Err})
+	h, err := handlers.NewServer(handlers.Deps{Service: b.Service(), Logger: log, Registerer: reg, Gatherer: reg,
+		Spec: spec, SpecYAML: api.Spec(), Ready: b.Ready})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,13 +85,7 @@ func startService(t *testing.T, dir string) *service {
 		stopped = true
 		s.http.CloseIdleConnections()
 		srv.Close()
-		stopCaches()
-		caches.Wait()
-		stopJournal()
-		<-j.Done()
-		if err := db.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
+		b.Close()
 	}
 	t.Cleanup(s.stop)
 	return s

@@ -43,10 +43,10 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/autorefresh/autorefresh/api"
+	"github.com/autorefresh/autorefresh/internal/backend"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/handlers"
 	"github.com/autorefresh/autorefresh/internal/logging"
-	"github.com/autorefresh/autorefresh/internal/registry"
 )
 
 func main() {
@@ -142,29 +142,32 @@ func newServer(logFile io.Writer) (http.Handler, func(), error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	caches, err := registry.New(registry.Options{
+	b, err := backend.Open(context.Background(), backend.Options{InMemory: true,
 		Registerer: reg, Logger: log, Egress: &egress.Policy{AllowPrivate: true}, DrainTimeout: time.Second,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
+	defer func() {
+		if !ok {
+			b.Close()
+		}
+	}()
 	spec, err := api.Load()
 	if err != nil {
 		return nil, nil, err
 	}
 	h, err := handlers.NewServer(handlers.Deps{
-		Service: caches, Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(),
+		Service: b.Service(), Watch: b.Hub(), Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(),
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := caches.Start(ctx); err != nil {
-		cancel()
+	if err := b.Start(context.Background()); err != nil {
 		return nil, nil, err
 	}
 	ok = true
-	return h, func() { cancel(); caches.Wait(); stopLog() }, nil
+	return h, func() { b.Close(); stopLog() }, nil
 }
 
 // requests returns a function making the scenario's next request; worker
