@@ -18,7 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/autorefresh/autorefresh/internal/registry"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 )
 
 // root is the repository root, relative to this package's directory (the
@@ -291,7 +291,7 @@ func TestComposeCachesFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	file, err := registry.ParseFile(b)
+	file, err := autorefresh.ParseFile(b)
 	if err != nil {
 		t.Fatalf("%s: %v", src, err)
 	}
