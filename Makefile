@@ -76,10 +76,14 @@ fuzz:
 
 # Storage fault injection over HTTP (write errors, fsync errors, and a real
 # full disk on a small tmpfs, skipped where mount is not permitted): make test
-# runs one round of each, this runs FAULT_ROUNDS on a bigger tmpfs.
+# runs one round of each, this runs FAULT_ROUNDS on a bigger tmpfs; then the
+# PostgreSQL faults (connections killed mid-batch, statement timeouts, the
+# database restarted during write-back), each PG_FAULT_COUNT times.
 FAULT_ROUNDS ?= 50
+PG_FAULT_COUNT ?= 5
 check-faults:
 	AUTOREFRESH_FAULT_ROUNDS=$(FAULT_ROUNDS) $(GO) test -race -count=1 -v -run '^TestFault' ./internal/store/
+	$(GO) test -race -count=$(PG_FAULT_COUNT) -v -run '^TestFault' ./internal/replicated/
 
 # Load-and-fault soak of the real server: minutes, not part of make test.
 # Writes its report into docs/soak.md (see there). More flags: SOAK_FLAGS.
