@@ -236,9 +236,10 @@ type loadResult struct {
 	status   map[statusKey]int
 	lost     []string
 	errs     []string
-	// CPU seconds the soak process used during the load, and the whole
+	// CPU seconds the soak process used during the load, the upstream
+	// process (-1: in the soak's process, or not measured), and the whole
 	// machine (busy, stolen by the hypervisor).
-	selfCPU                   float64
+	selfCPU, upsCPU           float64
 	machineBusy, machineSteal float64
 	machineOK                 bool
 	// CPU use sampled at every window boundary, to tell latency caused by
@@ -271,8 +272,14 @@ func poolOf(k kind) pool {
 // due, so time spent waiting for a free client (because earlier replies
 // were slow) is in the figures, and slow replies cannot slow down the
 // offered rate (no coordinated omission).
-func runLoad(ctx context.Context, a *api, rates [numKinds]float64, d time.Duration, clients int, window time.Duration, progress io.Writer) *loadResult {
-	res := &loadResult{duration: d, status: map[statusKey]int{}}
+//
+// upsCPU, if not nil, reads the CPU seconds the upstream process has used
+// (-1 if it cannot tell), for the CPU figures.
+func runLoad(ctx context.Context, a *api, rates [numKinds]float64, d time.Duration, clients int, window time.Duration, upsCPU func() float64, progress io.Writer) *loadResult {
+	res := &loadResult{duration: d, status: map[statusKey]int{}, upsCPU: -1}
+	if upsCPU == nil {
+		upsCPU = func() float64 { return -1 }
+	}
 	var perPool [numPools]float64
 	for k, r := range rates {
 		perPool[poolOf(kind(k))] += r
@@ -284,7 +291,7 @@ func runLoad(ctx context.Context, a *api, rates [numKinds]float64, d time.Durati
 		queues[p] = make(chan job, max(1024, int(2*perPool[p])))
 	}
 	abandon := make(chan struct{}) // closed when the drain deadline passes
-	cpu0 := selfCPU()
+	cpu0, ups0 := selfCPU(), upsCPU()
 	busy0, steal0, ok0 := machineCPU()
 	start := time.Now()
 
@@ -302,7 +309,7 @@ func runLoad(ctx context.Context, a *api, rates [numKinds]float64, d time.Durati
 	stopProgress := make(chan struct{})
 	var pwg sync.WaitGroup
 	pwg.Go(func() { reportProgress(a, start, d, stopProgress, progress) })
-	pwg.Go(func() { res.cpu = sampleCPU(ctx, a.base, start, window, stopProgress) })
+	pwg.Go(func() { res.cpu = sampleCPU(ctx, a.base, upsCPU, start, window, stopProgress) })
 
 	res.offered = dispatch(ctx, start, d, rates, queues, &dropped)
 	for _, q := range queues {
@@ -319,6 +326,9 @@ func runLoad(ctx context.Context, a *api, rates [numKinds]float64, d time.Durati
 	}
 	res.wall = time.Since(start)
 	res.selfCPU = selfCPU() - cpu0
+	if ups1 := upsCPU(); ups0 >= 0 && ups1 >= 0 {
+		res.upsCPU = ups1 - ups0
+	}
 	busy1, steal1, ok1 := machineCPU()
 	res.machineBusy, res.machineSteal, res.machineOK = busy1-busy0, steal1-steal0, ok0 && ok1
 	close(stopProgress)
@@ -461,18 +471,18 @@ func reportProgress(a *api, start time.Time, d time.Duration, stop <-chan struct
 }
 
 // cpuSample is the CPU time used so far, in seconds: by the machine
-// (busy), by the soak, and by the server (from its metrics; -1 if the
-// scrape failed).
+// (busy), by the soak, by the server (from its metrics; -1 if the scrape
+// failed), and by the upstream process (-1 if in process, or not known).
 type cpuSample struct {
-	at                 time.Duration // since the start of the load
-	machine, self, srv float64
+	at                      time.Duration // since the start of the load
+	machine, self, srv, ups float64
 }
 
 // sampleCPU samples CPU use at the start and at every window boundary until
 // stop is closed, then once more.
-func sampleCPU(ctx context.Context, base string, start time.Time, window time.Duration, stop <-chan struct{}) []cpuSample {
+func sampleCPU(ctx context.Context, base string, upsCPU func() float64, start time.Time, window time.Duration, stop <-chan struct{}) []cpuSample {
 	take := func() cpuSample {
-		s := cpuSample{at: time.Since(start), self: selfCPU(), srv: -1}
+		s := cpuSample{at: time.Since(start), self: selfCPU(), srv: -1, ups: upsCPU()}
 		s.machine, _, _ = machineCPU()
 		if m, err := scrape(ctx, base); err == nil {
 			s.srv = m.cpuSeconds()

@@ -1,9 +1,12 @@
 // Command soak is a load-and-fault soak of the real autorefresh server.
 //
 // It starts the server binary as a subprocess on 127.0.0.1, registers several
-// caches whose webhooks are in-process upstreams that flap between answering
-// properly, answering too slowly, answering 500 and answering garbage, and
-// then drives an open-loop load of GETs, creates and deletes at fixed rates.
+// caches whose webhooks are upstreams that flap between answering properly,
+// answering too slowly, answering 500 and answering garbage, and then drives
+// an open-loop load of GETs, creates and deletes at fixed rates. The
+// upstreams stand for remote systems and run in a process of their own (the
+// soak runs itself again with a hidden --serve-upstreams flag), apart from
+// the load generator's scheduler.
 // At the end it checks that
 //
 //   - every acknowledged item is accounted for (present, or gone if its
@@ -22,7 +25,8 @@
 //
 // Everything listens on and connects to 127.0.0.1 only. The run stops by
 // itself; the server and the upstreams are stopped at the end, on Ctrl-C, and
-// (through the parent-death signal) if the soak itself is killed.
+// if the soak itself is killed (the server through the parent-death signal,
+// the upstream process when its stdin, a pipe from the soak, closes).
 package main
 
 import (
@@ -41,31 +45,33 @@ import (
 
 // config is the command line.
 type config struct {
-	server         string
-	duration       time.Duration
-	rate           float64 // GETs per second
-	createRate     float64
-	deleteRate     float64
-	caches         int
-	clients        int
-	dataDir        string
-	keep           bool
-	report         string
-	p99Limit       time.Duration
-	resync         time.Duration
-	webhookTimeout time.Duration
-	phase          time.Duration
-	seed           int
-	terminalAt     int64
-	settleTimeout  time.Duration
-	heapFactor     float64
-	heapSlack      int64 // bytes
-	goroutineSlack int
-	gomaxprocs     int
-	window         time.Duration
-	serverLog      string   // file or discard
-	serverFlags    []string // extra flags for the server
-	args           []string // as given, for the report
+	server             string
+	duration           time.Duration
+	rate               float64 // GETs per second
+	createRate         float64
+	deleteRate         float64
+	caches             int
+	clients            int
+	dataDir            string
+	keep               bool
+	report             string
+	p99Limit           time.Duration
+	resync             time.Duration
+	webhookTimeout     time.Duration
+	phase              time.Duration
+	seed               int
+	terminalAt         int64
+	settleTimeout      time.Duration
+	heapFactor         float64
+	heapSlack          int64 // bytes
+	goroutineSlack     int
+	gomaxprocs         int
+	upstreamProcs      int  // GOMAXPROCS of the upstream process
+	upstreamsInProcess bool // the upstreams in the soak's own process, as before
+	window             time.Duration
+	serverLog          string   // file or discard
+	serverFlags        []string // extra flags for the server
+	args               []string // as given, for the report
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -94,6 +100,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Int64Var(&heapSlackMiB, "heap-slack-mib", 16, "see --heap-factor, in MiB")
 	fs.IntVar(&c.goroutineSlack, "goroutine-slack", 5, "goroutines may end at most this many above the baseline")
 	fs.IntVar(&c.gomaxprocs, "gomaxprocs", 1, "GOMAXPROCS of the load generator (0: the Go default), so that it leaves the other CPUs to the server; the server keeps its own default")
+	fs.IntVar(&c.upstreamProcs, "upstreams-gomaxprocs", 1, "GOMAXPROCS of the upstream process (0: the Go default)")
+	fs.BoolVar(&c.upstreamsInProcess, "upstreams-in-process", false, "run the upstreams in the soak's own process, sharing the load generator's scheduler (how the soak ran before; for comparison only)")
 	fs.DurationVar(&c.window, "window", 10*time.Second, "width of the windows in the latency-over-time table")
 	fs.StringVar(&c.serverLog, "server-log", "file", "where the server's log (stdout) goes: file (server.log in the work directory), or discard: read through a pipe, access-log lines dropped, the others kept (for finding what the log costs)")
 	var extra string
@@ -112,6 +120,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return config{}, errors.New("--duration must be positive")
 	case c.rate <= 0 || c.createRate < 0 || c.deleteRate < 0:
 		return config{}, errors.New("--rate must be positive, --create-rate and --delete-rate not negative")
+	case c.upstreamProcs < 0 || c.gomaxprocs < 0:
+		return config{}, errors.New("--gomaxprocs and --upstreams-gomaxprocs must not be negative")
 	case c.caches < 1 || c.caches > 100:
 		return config{}, errors.New("--caches must be between 1 and 100")
 	case c.clients < 1 || c.clients > 10000:
@@ -141,6 +151,9 @@ const (
 )
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == serveUpstreamsFlag {
+		return serveUpstreams(args[1:], os.Stdin, stdout, stderr)
+	}
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK

@@ -41,6 +41,7 @@ type report struct {
 	stopErr                 error
 	logs                    logStats
 	ups                     []upstreamStats
+	upsOwnProcess           bool // the upstreams ran in a process of their own
 	checks                  []check
 	getStats, getWait       latStats
 	kindStats               [numKinds]latStats
@@ -194,8 +195,8 @@ func (r *report) evaluate() {
 	every := true
 	for _, u := range r.ups {
 		for m := range numModes {
-			calls[m] += u.calls[m]
-			every = every && u.calls[m] > 0
+			calls[m] += u.Calls[m]
+			every = every && u.Calls[m] > 0
 		}
 		violations += u.violations()
 	}
@@ -297,7 +298,11 @@ func (r *report) markdown() string {
 	w("| Memory | %s |\n", m.memory)
 	w("| Kernel | %s |\n", m.kernel)
 	w("| Go | %s (soak); server built with %s |\n", m.goVersion, m.serverBuild)
-	w("| GOMAXPROCS | load generator %d, server %.0f |\n\n", m.genProcs, r.loadStart.sum("go_sched_gomaxprocs_threads"))
+	if r.upsOwnProcess {
+		w("| GOMAXPROCS | load generator %d, upstreams %d (a process of their own), server %.0f |\n\n", m.genProcs, m.upsProcs, r.loadStart.sum("go_sched_gomaxprocs_threads"))
+	} else {
+		w("| GOMAXPROCS | load generator %d (with the upstreams, in the same process), server %.0f |\n\n", m.genProcs, r.loadStart.sum("go_sched_gomaxprocs_threads"))
+	}
 
 	w("#### Checks\n\n| Check | Result | Figures |\n| --- | --- | --- |\n")
 	for _, c := range r.checks {
@@ -308,7 +313,7 @@ func (r *report) markdown() string {
 		w("| %s | %s | %s |\n", c.name, res, c.figure)
 	}
 
-	if _, _, rest, steal := r.cpuShares(); rest+steal > busyMachine {
+	if _, _, _, rest, steal := r.cpuShares(); rest+steal > busyMachine {
 		w("\n**Warning: the machine was busy with other work during the load** (%.2f cores besides the server and the soak, %.2f stolen): "+
 			"the latency figures say more about that contention than about the server. Run again on a quiet machine.\n", rest, steal)
 	}
@@ -333,9 +338,18 @@ func (r *report) markdown() string {
 	if h := r.serverHistogram(); h != "" {
 		w("The server's own histogram of GET item (handler time, from `autorefresh_http_request_duration_seconds`): %s.\n", h)
 	}
-	srv, gen, rest, steal := r.cpuShares()
-	w("CPU during the load, in cores of the %d: the server %.2f, the load generator (with the upstreams, in the same process) %.2f",
-		m.cpus, srv, gen)
+	srv, gen, ups, rest, steal := r.cpuShares()
+	switch {
+	case !r.upsOwnProcess:
+		w("CPU during the load, in cores of the %d: the server %.2f, the load generator (with the upstreams, in the same process) %.2f",
+			m.cpus, srv, gen)
+	case ups >= 0:
+		w("CPU during the load, in cores of the %d: the server %.2f, the load generator %.2f, the upstreams (a process of their own) %.2f",
+			m.cpus, srv, gen, ups)
+	default:
+		w("CPU during the load, in cores of the %d: the server %.2f, the load generator %.2f, the upstreams (a process of their own) not measured",
+			m.cpus, srv, gen)
+	}
 	if load.machineOK {
 		w(", the rest of the machine (other processes, and kernel work charged to neither) %.2f; stolen by the hypervisor %.2f", rest, steal)
 	}
@@ -348,7 +362,7 @@ func (r *report) markdown() string {
 		w("Live items answered 404, for example: %s.\n", strings.Join(load.lost[:min(len(load.lost), 6)], ", "))
 	}
 
-	w("\n#### GET latency over time\n\nCPU in cores: the server's, and the rest of the machine's besides the server and the soak.\n\n")
+	w("\n#### GET latency over time\n\nCPU in cores: the server's, and the rest of the machine's besides the server and the soak (load generator and upstreams).\n\n")
 	w("| From | GET/s | p50 | p99 | max | waiting p99 | server CPU | other CPU |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for i, row := range r.windows() {
 		srv, other := r.windowCPU(i)
@@ -359,14 +373,19 @@ func (r *report) markdown() string {
 	for i, m := range schedule {
 		steps[i] = modeNames[m]
 	}
-	w("\n#### Faults\n\nEach upstream went through %s, %v per step (%d steps), shifted by one step per cache; "+
+	where := "in the soak's own process, sharing the load generator's scheduler"
+	if r.upsOwnProcess {
+		where = fmt.Sprintf("in a process of their own, GOMAXPROCS %d, apart from the load generator's scheduler", m.upsProcs)
+	}
+	w("\n#### Faults\n\nThe upstreams ran %s. "+
+		"Each upstream went through %s, %v per step (%d steps), shifted by one step per cache; "+
 		"slow answers after %v, past the webhook timeout; garbage is a 200 whose body is cut-off JSON.\n\n",
-		strings.Join(steps, " → "), r.phase, r.flapSteps, 2*cfg.webhookTimeout)
+		where, strings.Join(steps, " → "), r.phase, r.flapSteps, 2*cfg.webhookTimeout)
 	w("| Cache | Calls ok | slow | 500 | garbage | Items updated | Server sync errors during load and settling | Protocol violations |\n")
 	w("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n")
 	for _, u := range r.ups {
-		w("| %s | %s | %s | %s | %s | %s | %s | %d |\n", u.cache, num(u.calls[modeOK]), num(u.calls[modeSlow]), num(u.calls[mode500]),
-			num(u.calls[modeGarbage]), num(u.updated), reasonsText(r.syncErrors(u.cache)), u.violations())
+		w("| %s | %s | %s | %s | %s | %s | %s | %d |\n", u.Cache, num(u.Calls[modeOK]), num(u.Calls[modeSlow]), num(u.Calls[mode500]),
+			num(u.Calls[modeGarbage]), num(u.Updated), reasonsText(r.syncErrors(u.Cache)), u.violations())
 	}
 
 	w("\n#### Accounting\n\nEvery cache is listed page by page (1,000 a page) and compared with the ledger of acknowledged creates (201) and deletes (202).\n\n")
@@ -414,16 +433,21 @@ func (r *report) markdown() string {
 const busyMachine = 0.35
 
 // cpuShares splits the machine's CPU during the load, in cores: the server,
-// the soak, the rest, and time stolen by the hypervisor.
-func (r *report) cpuShares() (srv, gen, rest, steal float64) {
+// the soak's load generator, the upstream process (-1 if in the soak's
+// process, or not measured), the rest, and time stolen by the hypervisor.
+func (r *report) cpuShares() (srv, gen, ups, rest, steal float64) {
 	wall := r.load.wall.Seconds()
 	srv = (r.loadEnd.cpuSeconds() - r.loadStart.cpuSeconds()) / wall
 	gen = r.load.selfCPU / wall
+	ups = -1
+	if r.load.upsCPU >= 0 {
+		ups = r.load.upsCPU / wall
+	}
 	if r.load.machineOK {
-		rest = max(0, r.load.machineBusy/wall-srv-gen)
+		rest = max(0, r.load.machineBusy/wall-srv-gen-max(ups, 0))
 		steal = r.load.machineSteal / wall
 	}
-	return srv, gen, rest, steal
+	return srv, gen, ups, rest, steal
 }
 
 // serverHistogram summarises the server's request-duration histogram for
@@ -473,7 +497,11 @@ func (r *report) windowCPU(i int) (srv, other string) {
 	if !r.load.machineOK {
 		return fmt.Sprintf("%.2f", s), "?"
 	}
-	o := max(0, (b.machine-a.machine)/secs-s-(b.self-a.self)/secs)
+	o := (b.machine-a.machine)/secs - s - (b.self-a.self)/secs
+	if a.ups >= 0 && b.ups >= 0 {
+		o -= (b.ups - a.ups) / secs
+	}
+	o = max(0, o)
 	return fmt.Sprintf("%.2f", s), fmt.Sprintf("%.2f", o)
 }
 
@@ -567,6 +595,7 @@ type machine struct {
 	goVersion   string
 	serverBuild string
 	genProcs    int
+	upsProcs    int // GOMAXPROCS of the upstream process
 	command     string
 }
 

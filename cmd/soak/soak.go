@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -26,7 +25,8 @@ type soak struct {
 	keepWorkDir bool
 	srv         *serverProc
 	stopping    atomic.Bool // the soak is stopping the server: its exit is expected
-	ups         []*upstream
+	ups         upstreams
+	upsPID      int // the upstream process, 0 in process
 	a           *api
 }
 
@@ -45,9 +45,8 @@ func (s *soak) cleanup() {
 			s.logf("server stop: %v", err)
 		}
 	}
-	for _, u := range s.ups {
-		u.srv.CloseClientConnections()
-		u.srv.Close()
+	if s.ups != nil {
+		s.ups.close()
 	}
 	if s.a != nil {
 		s.a.closeIdle()
@@ -77,9 +76,24 @@ func (s *soak) run(parent context.Context) (*report, error) {
 	s.keepWorkDir = true // until the report is made
 	dataDir := filepath.Join(dir, "data")
 
-	for i := range cfg.caches {
-		s.ups = append(s.ups, newUpstream(fmt.Sprintf("soak-%d", i), 2*cfg.webhookTimeout, cfg.terminalAt, batchSize))
+	if cfg.upstreamsInProcess {
+		s.ups = localUpstreams{newUpstreamGroup(cfg.caches, 2*cfg.webhookTimeout, cfg.terminalAt, batchSize)}
+	} else {
+		p, err := startUpstreamProc(parent, dir, upstreamOptions{
+			caches: cfg.caches, slow: 2 * cfg.webhookTimeout, terminalAt: cfg.terminalAt,
+			batchSize: batchSize, gomaxprocs: cfg.upstreamProcs,
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.ups, s.upsPID = p, p.pid()
+		s.logf("upstreams listening in their own process (pid %d, GOMAXPROCS %d)", s.upsPID, cfg.upstreamProcs)
 	}
+	eps := s.ups.endpoints()
+	if st, err := s.ups.stats(parent); err == nil {
+		rep.machine.upsProcs = st.GOMAXPROCS
+	}
+	rep.upsOwnProcess = !cfg.upstreamsInProcess
 	s.srv, err = startServer(parent, cfg.server, dir, dataDir, cfg.serverLog, cfg.serverFlags)
 	if err != nil {
 		return nil, err
@@ -87,7 +101,7 @@ func (s *soak) run(parent context.Context) (*report, error) {
 	base := "http://" + s.srv.addr
 	s.logf("server %s listening on %s (pid %d, log %s)", cfg.server, s.srv.addr, s.srv.cmd.Process.Pid, s.srv.logPath)
 
-	// Everything below ends early if the server dies.
+	// Everything below ends early if the server or the upstreams die.
 	ctx, abort := context.WithCancelCause(parent)
 	defer abort(nil)
 	go func() {
@@ -97,6 +111,9 @@ func (s *soak) run(parent context.Context) (*report, error) {
 				abort(fmt.Errorf("the server exited during the soak (%v); stderr: %s; log: %s",
 					s.srv.waitErr, tail(s.srv.errPath, 2000), tail(s.srv.logPath, 1000)))
 			}
+		case <-s.ups.exited():
+			p := s.ups.(*upstreamProc)
+			abort(fmt.Errorf("%w (%v); stderr: %s", errUpstreamsExited, p.waitErr, tail(p.errPath, 2000)))
 		case <-ctx.Done():
 		}
 	}()
@@ -109,13 +126,13 @@ func (s *soak) run(parent context.Context) (*report, error) {
 
 	ledgers := make([]*ledger, cfg.caches)
 	for i := range ledgers {
-		ledgers[i] = newLedger(s.ups[i].cache)
+		ledgers[i] = newLedger(eps[i].Cache)
 	}
 	s.a = newAPI(base, int(numPools)*cfg.clients, ledgers)
 	if err := waitReady(ctx, base); err != nil {
 		return fail(err)
 	}
-	for _, u := range s.ups {
+	for _, u := range eps {
 		if err := s.putCache(ctx, u); err != nil {
 			return fail(err)
 		}
@@ -145,19 +162,28 @@ func (s *soak) run(parent context.Context) (*report, error) {
 	if rep.loadStart, err = scrape(ctx, base); err != nil {
 		return fail(err)
 	}
-	flapCtx, stopFlap := context.WithCancel(ctx)
-	var steps int
-	var fwg sync.WaitGroup
 	// Every upstream goes through every mode at least once, however short
 	// the load.
 	rep.phase = min(cfg.phase, cfg.duration/time.Duration(len(schedule)+1))
-	fwg.Go(func() { steps = flap(flapCtx, s.ups, rep.phase) })
-	rep.load = runLoad(ctx, s.a, rep.rates, cfg.duration, cfg.clients, cfg.window, s.log)
-	stopFlap() // every upstream healthy from now on
-	fwg.Wait()
-	rep.flapSteps = steps
+	if err := s.ups.startFlap(ctx, rep.phase); err != nil {
+		return fail(err)
+	}
+	var upsCPU func() float64 // nil in process: the soak's own CPU has it
+	if s.upsPID != 0 {
+		upsCPU = func() float64 {
+			if st, err := s.ups.stats(ctx); err == nil {
+				return st.CPUSeconds
+			}
+			return -1
+		}
+	}
+	rep.load = runLoad(ctx, s.a, rep.rates, cfg.duration, cfg.clients, cfg.window, upsCPU, s.log)
 	if ctx.Err() != nil {
 		return fail(ctx.Err())
+	}
+	// Every upstream healthy from now on.
+	if rep.flapSteps, err = s.ups.healAll(ctx); err != nil {
+		return fail(err)
 	}
 	if rep.loadEnd, err = scrape(ctx, base); err != nil {
 		return fail(err)
@@ -198,10 +224,10 @@ func (s *soak) run(parent context.Context) (*report, error) {
 	rep.emptyTook = took
 	s.logf("deleted every item: %d left listed after %v", acc.listed, took.Round(time.Millisecond))
 	s.a.closeIdle()
-	for _, u := range s.ups {
-		// The server keeps idle keep-alive connections to the webhooks
-		// (90 s); closing them from our side ends its goroutines now.
-		u.srv.CloseClientConnections()
+	// The server keeps idle keep-alive connections to the webhooks (90 s);
+	// closing them from the upstreams' side ends its goroutines now.
+	if err := s.ups.closeClientConns(ctx); err != nil {
+		return fail(err)
 	}
 	if rep.gcAfter, err = s.collectGarbage(ctx, 2); err != nil {
 		return fail(err)
@@ -218,9 +244,11 @@ func (s *soak) run(parent context.Context) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, u := range s.ups {
-		rep.ups = append(rep.ups, u.stats())
+	st, err := s.ups.stats(ctx)
+	if err != nil {
+		return nil, err
 	}
+	rep.ups = st.Upstreams
 	rep.evaluate()
 	s.keepWorkDir = false
 	return rep, nil
@@ -250,22 +278,22 @@ func waitReady(ctx context.Context, base string) error {
 }
 
 // putCache registers one cache with its upstream.
-func (s *soak) putCache(ctx context.Context, u *upstream) error {
+func (s *soak) putCache(ctx context.Context, u endpoint) error {
 	body := fmt.Sprintf(`{"webhook": {"url": %q, "timeout": %q}, "resyncPeriod": %q, "batchSize": %d, "size": 1000000}`,
-		u.url(), s.cfg.webhookTimeout.String(), s.cfg.resync.String(), batchSize)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.a.base+"/v1/caches/"+u.cache, strings.NewReader(body))
+		u.URL, s.cfg.webhookTimeout.String(), s.cfg.resync.String(), batchSize)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.a.base+"/v1/caches/"+u.Cache, strings.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	res, err := s.a.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("PUT cache %s: %w", u.cache, err)
+		return fmt.Errorf("PUT cache %s: %w", u.Cache, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusCreated {
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 2000))
-		return fmt.Errorf("PUT cache %s: status %d: %s", u.cache, res.StatusCode, b)
+		return fmt.Errorf("PUT cache %s: status %d: %s", u.Cache, res.StatusCode, b)
 	}
 	return nil
 }
@@ -292,7 +320,7 @@ func (s *soak) collectGarbage(ctx context.Context, n int) (gcRun, error) {
 	}
 	from := m.gcCycles()
 	body := []byte(`{"id": "not a valid id!", "data": {"pad": "` + strings.Repeat("g", 64<<10) + `"}}`)
-	url := s.a.base + "/v1/caches/" + s.ups[0].cache + "/items"
+	url := s.a.base + "/v1/caches/" + s.a.ledgers[0].cache + "/items"
 	var r gcRun
 	for r.requests = 0; r.requests < 100_000; r.requests++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))

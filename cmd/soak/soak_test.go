@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,73 @@ import (
 	"testing"
 	"time"
 )
+
+// TestMain lets the test binary be the upstream process too: the soak runs
+// os.Executable, which under go test is this binary, with --serve-upstreams.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == serveUpstreamsFlag {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestUpstreamProcess starts the upstream process, makes one sync call to
+// an upstream, flaps, heals, reads the counters, and checks that the child
+// exits once its stdin closes.
+func TestUpstreamProcess(t *testing.T) {
+	ctx := context.Background()
+	p, err := startUpstreamProc(ctx, t.TempDir(), upstreamOptions{caches: 2, slow: time.Second, terminalAt: 4, batchSize: 50, gomaxprocs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	eps := p.endpoints()
+	if len(eps) != 2 || eps[0].Cache != "soak-0" || eps[1].Cache != "soak-1" || !strings.HasPrefix(eps[0].URL, "http://127.0.0.1:") {
+		t.Fatalf("endpoints %+v", eps)
+	}
+	body := `{"cache": "soak-1", "items": [{"id": "a", "data": {}, "terminal": false, "version": 3}]}`
+	res, err := http.Post(eps[1].URL, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reply struct {
+		Items []syncEntry `json:"items"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&reply)
+	res.Body.Close()
+	if err != nil || res.StatusCode != 200 || len(reply.Items) != 1 || reply.Items[0].ID != "a" || !reply.Items[0].Terminal {
+		t.Fatalf("sync reply %d %+v (%v)", res.StatusCode, reply, err)
+	}
+	if err := p.startFlap(ctx, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	steps, err := p.healAll(ctx)
+	if err != nil || steps < 2 {
+		t.Fatalf("healAll: %d steps, %v", steps, err)
+	}
+	if err := p.closeClientConns(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Upstreams) != 2 || st.Upstreams[1].Calls[modeOK] != 1 || st.Upstreams[1].Updated != 1 ||
+		st.Upstreams[0].Calls[modeOK] != 0 || st.Upstreams[1].violations() != 0 || st.GOMAXPROCS != 1 || st.CPUSeconds < 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	p.stdin.Close() // as if the soak had died
+	p.stdin = nil
+	select {
+	case <-p.exited():
+		if p.waitErr != nil {
+			t.Fatalf("exit: %v", p.waitErr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream process did not exit when its stdin closed")
+	}
+}
 
 func TestParseMetrics(t *testing.T) {
 	in := `# HELP go_goroutines Number of goroutines.
@@ -182,7 +251,8 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
 	}
 	md := stdout.String()
-	for _, want := range []string{"#### Checks", "| every acknowledged item accounted for | PASS |", "#### GET latency over time", "#### Faults", "#### Memory and goroutines"} {
+	for _, want := range []string{"#### Checks", "| every acknowledged item accounted for | PASS |", "#### GET latency over time", "#### Faults", "#### Memory and goroutines",
+		"The upstreams ran in a process of their own", "the upstreams (a process of their own)"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s\nstderr:\n%s", want, md, stderr.String())
 		}

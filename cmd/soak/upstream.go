@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -157,26 +159,111 @@ func flap(ctx context.Context, ups []*upstream, phase time.Duration) int {
 	}
 }
 
-// upstreamStats is what an upstream saw, for the report.
+// upstreamStats is what an upstream saw, for the report. It travels as JSON
+// from the upstream process to the soak.
 type upstreamStats struct {
-	cache                                                        string
-	calls                                                        [numModes]int64
-	updated                                                      int64
-	undecodable, wrongCache, terminalSent, oversized, emptyBatch int64
+	Cache        string          `json:"cache"`
+	Calls        [numModes]int64 `json:"calls"` // by mode
+	Updated      int64           `json:"updated"`
+	Undecodable  int64           `json:"undecodable"`
+	WrongCache   int64           `json:"wrongCache"`
+	TerminalSent int64           `json:"terminalSent"`
+	Oversized    int64           `json:"oversized"`
+	EmptyBatch   int64           `json:"emptyBatch"`
 }
 
 func (u *upstream) stats() upstreamStats {
 	st := upstreamStats{
-		cache: u.cache, updated: u.updated.Load(),
-		undecodable: u.undecodable.Load(), wrongCache: u.wrongCache.Load(), terminalSent: u.terminalSent.Load(),
-		oversized: u.oversized.Load(), emptyBatch: u.emptyBatch.Load(),
+		Cache: u.cache, Updated: u.updated.Load(),
+		Undecodable: u.undecodable.Load(), WrongCache: u.wrongCache.Load(), TerminalSent: u.terminalSent.Load(),
+		Oversized: u.oversized.Load(), EmptyBatch: u.emptyBatch.Load(),
 	}
 	for m := range numModes {
-		st.calls[m] = u.calls[m].Load()
+		st.Calls[m] = u.calls[m].Load()
 	}
 	return st
 }
 
 func (st upstreamStats) violations() int64 {
-	return st.undecodable + st.wrongCache + st.terminalSent + st.oversized + st.emptyBatch
+	return st.Undecodable + st.WrongCache + st.TerminalSent + st.Oversized + st.EmptyBatch
+}
+
+// upstreamGroup is the upstreams of one run, one per cache, with their
+// flapping. It lives in the upstream process (see upstreamproc.go), or in
+// the soak's own process with --upstreams-in-process.
+type upstreamGroup struct {
+	ups []*upstream
+
+	mu       sync.Mutex
+	stopFlap context.CancelFunc // nil when not flapping
+	steps    chan int
+}
+
+func newUpstreamGroup(caches int, slow time.Duration, terminalAt int64, batchSize int) *upstreamGroup {
+	g := &upstreamGroup{}
+	for i := range caches {
+		g.ups = append(g.ups, newUpstream(cacheName(i), slow, terminalAt, batchSize))
+	}
+	return g
+}
+
+// cacheName is the name of cache i, served by upstream i.
+func cacheName(i int) string { return fmt.Sprintf("soak-%d", i) }
+
+// endpoints lists the caches and their webhook URLs, in order.
+func (g *upstreamGroup) endpoints() []endpoint {
+	out := make([]endpoint, len(g.ups))
+	for i, u := range g.ups {
+		out[i] = endpoint{Cache: u.cache, URL: u.url()}
+	}
+	return out
+}
+
+// startFlap starts the schedule (see flap), unless it runs already.
+func (g *upstreamGroup) startFlap(phase time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopFlap != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.stopFlap, g.steps = cancel, make(chan int, 1)
+	go func() { g.steps <- flap(ctx, g.ups, phase) }()
+}
+
+// healAll ends the schedule, leaves every upstream healthy and returns the
+// number of steps taken (0 if it was not running).
+func (g *upstreamGroup) healAll() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopFlap == nil {
+		return 0
+	}
+	g.stopFlap()
+	n := <-g.steps
+	g.stopFlap = nil
+	return n
+}
+
+// closeClientConns closes the connections the server keeps to the upstreams.
+func (g *upstreamGroup) closeClientConns() {
+	for _, u := range g.ups {
+		u.srv.CloseClientConnections()
+	}
+}
+
+func (g *upstreamGroup) stats() []upstreamStats {
+	out := make([]upstreamStats, len(g.ups))
+	for i, u := range g.ups {
+		out[i] = u.stats()
+	}
+	return out
+}
+
+func (g *upstreamGroup) close() {
+	g.healAll()
+	for _, u := range g.ups {
+		u.srv.CloseClientConnections()
+		u.srv.Close()
+	}
 }
