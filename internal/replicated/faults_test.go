@@ -281,7 +281,10 @@ func TestFaultStatementTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newFaultRig(t, url, nil)
-	slowWriteBacks(t, url, 50*time.Millisecond)
+	// 1 ms a row: a full batch of 100 takes about 100 ms, well within the
+	// timeout once the lock is gone. At 5 ms a row it took 500 ms, so a
+	// full batch never got written back, fault or not.
+	slowWriteBacks(t, url, 10*time.Millisecond)
 	ctx := ctxFor(t, 60*time.Second)
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	wg := r.load(loadCtx, "timeout")
