@@ -167,3 +167,32 @@ func TestOnlyGetAndHead(t *testing.T) {
 		t.Errorf("HEAD /docs/swagger-ui.css = %d", rec.Code)
 	}
 }
+
+// The page must run under its Content-Security-Policy without inline script
+// or style (the browser test, e2e/docs.test.mjs, proves it renders), and
+// every response under /docs carries the policy and nosniff.
+func TestSecurityHeaders(t *testing.T) {
+	srv := server(t)
+	for _, path := range []string{"/docs", "/docs/", "/docs/init.js", "/docs/page.css", "/docs/swagger-ui-bundle.js", "/docs/nope.js"} {
+		resp, body := get(t, srv.URL+path, nil)
+		csp := resp.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"script-src 'self';", "style-src 'self';", "connect-src 'self';", "frame-ancestors 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("GET %s: Content-Security-Policy %q lacks %q", path, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe") {
+			t.Errorf("GET %s: Content-Security-Policy %q allows unsafe sources", path, csp)
+		}
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("GET %s: X-Content-Type-Options = %q, want nosniff", path, got)
+		}
+		if path == "/docs" || path == "/docs/" {
+			html := string(body)
+			if regexp.MustCompile(`<script(\s[^>]*)?>\s*[^<\s]`).MatchString(html) || strings.Contains(html, "<style") ||
+				strings.Contains(html, "style=") || regexp.MustCompile(`\son[a-z]+\s*=`).MatchString(html) {
+				t.Errorf("GET %s has inline script or style, which the policy refuses:\n%s", path, html)
+			}
+		}
+	}
+}
