@@ -44,9 +44,13 @@ const maxFileBytes = 1 << 20
 
 // Principal is an authenticated caller.
 type Principal struct {
-	// Name identifies the token in logs and rate limits; it is the name
-	// given in the file, or a short prefix of the token's hash.
+	// Name identifies the token in logs; it is the name given in the file,
+	// or a short prefix of the token's hash. Names need not be unique.
 	Name string
+	// Key is the hex SHA-256 of the token: unique per token, so it keys
+	// the rate limit (two tokens named alike must not share a bucket), and
+	// safe to hold since the token cannot be recovered from it.
+	Key  string
 	Role Role
 }
 
@@ -88,6 +92,10 @@ func Parse(b []byte) (*Tokens, error) {
 		return nil, fmt.Errorf("larger than %d bytes", maxFileBytes)
 	}
 	t := &Tokens{}
+	// seen maps a token's hash to the line it was first given on: a token
+	// listed twice is a mistake (with two roles, which one was meant?), and
+	// silently letting the last line win hides it.
+	seen := map[[sha256.Size]byte]int{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -119,7 +127,15 @@ func Parse(b []byte) (*Tokens, error) {
 			}
 			e.hash = sha256.Sum256([]byte(f[1]))
 		}
-		e.Name = "token-" + hex.EncodeToString(e.hash[:4])
+		if first, dup := seen[e.hash]; dup {
+			if role := t.roleOf(e.hash); role != e.Role {
+				return nil, fmt.Errorf("line %d: the token of line %d again, as %s where that line says %s: give each token one role", n, first, e.Role, role)
+			}
+			return nil, fmt.Errorf("line %d: the token of line %d again: list each token once", n, first)
+		}
+		seen[e.hash] = n
+		e.Key = hex.EncodeToString(e.hash[:])
+		e.Name = "token-" + e.Key[:8]
 		if len(f) == 3 {
 			e.Name = f[2]
 		}
@@ -132,6 +148,16 @@ func Parse(b []byte) (*Tokens, error) {
 		return nil, fmt.Errorf("no tokens: an empty file would lock everyone out")
 	}
 	return t, nil
+}
+
+// roleOf returns the role of the entry with hash h.
+func (t *Tokens) roleOf(h [sha256.Size]byte) Role {
+	for _, e := range t.entries {
+		if e.hash == h {
+			return e.Role
+		}
+	}
+	return 0
 }
 
 // Authenticate returns the principal of token. It hashes the token and
@@ -152,3 +178,17 @@ func (t *Tokens) Authenticate(token string) (Principal, bool) {
 
 // Len returns the number of tokens.
 func (t *Tokens) Len() int { return len(t.entries) }
+
+// LooseMode reports whether the file at path may be read by its group or by
+// others (mode & 0o077), and its permission bits. The tokens are secrets, or
+// hashes that allow an offline guess, so the caller warns when it is; it is
+// not an error, because some deployments mount secrets group-readable on
+// purpose.
+func LooseMode(path string) (os.FileMode, bool, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, false, err
+	}
+	mode := fi.Mode().Perm()
+	return mode, mode&0o077 != 0, nil
+}
