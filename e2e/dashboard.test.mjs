@@ -20,6 +20,9 @@ import { launch, openPage } from './lib/browser.mjs';
 import { build, start } from './lib/procs.mjs';
 // The parser of the page's event stream, tested on its own (no browser).
 import './sse.test.mjs';
+// Swagger UI at /docs under its Content-Security-Policy, with a server and
+// browser of its own.
+import './docs.test.mjs';
 
 const OUT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'out');
 const DESKTOP = { width: 1280, height: 860 };
