@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ type config struct {
 	metricsAuth          bool
 	rateLimit            int
 	tlsCert, tlsKey      string
+	tlsMinVersion        uint16 // tls.VersionTLS12 or tls.VersionTLS13
 	maxCaches            int
 	maxItems             int64
 	// postgresURL, if set, keeps all state in PostgreSQL (internal/replicated)
@@ -87,7 +89,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	f := &envFlags{fs: fs, getenv: getenv}
 
 	var cfg config
-	var level, shutdown, cidrs string
+	var level, shutdown, cidrs, tlsMin string
 	var rateLimit, maxCaches int64
 	f.str(&cfg.addr, "addr", "AUTOREFRESH_ADDR", ":8080", "listen `address`")
 	f.str(&level, "log-level", "AUTOREFRESH_LOG_LEVEL", "info", "log `level`: debug, info, warn, error")
@@ -106,6 +108,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	f.integer(&rateLimit, "rate-limit", "AUTOREFRESH_RATE_LIMIT", 0, "requests per second allowed to each client (token or IP) on /v1; 0 for no limit")
 	f.str(&cfg.tlsCert, "tls-cert", "AUTOREFRESH_TLS_CERT", "", "PEM certificate `file`; with --tls-key, serve HTTPS")
 	f.str(&cfg.tlsKey, "tls-key", "AUTOREFRESH_TLS_KEY", "", "PEM private key `file`")
+	f.str(&tlsMin, "tls-min-version", "AUTOREFRESH_TLS_MIN_VERSION", "1.2", "oldest TLS `version` accepted: 1.2 or 1.3")
 	f.integer(&maxCaches, "max-caches", "AUTOREFRESH_MAX_CACHES", autorefresh.DefaultMaxCaches, "most caches the server hosts")
 	f.integer(&cfg.maxItems, "max-items", "AUTOREFRESH_MAX_ITEMS", autorefresh.DefaultMaxItems, "most items of all caches together")
 	// Not f.str: the URL may hold a password, and a flag's default is shown
@@ -140,6 +143,15 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return config{}, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	switch tlsMin {
+	case "1.2":
+		cfg.tlsMinVersion = tls.VersionTLS12
+	case "1.3":
+		cfg.tlsMinVersion = tls.VersionTLS13
+	default:
+		// 1.0 and 1.1 are deprecated (RFC 8996) and not offered.
+		return config{}, fmt.Errorf("--tls-min-version: %q is not 1.2 or 1.3", tlsMin)
 	}
 	switch {
 	case rateLimit < 0 || rateLimit > 1_000_000:
