@@ -39,7 +39,7 @@ func (s *server) routes() http.Handler {
 	// has matched the route first: unknown paths and methods get chi's 404
 	// and 405, and the metrics see the full route pattern.
 	r.Group(func(r chi.Router) {
-		r.Use(s.authenticate, s.rateLimiter(), s.validate.middleware)
+		r.Use(s.authenticate, s.validate.middleware)
 		r.Get("/v1/caches", s.listCaches)
 		r.Put("/v1/caches/{cache}", s.putCache)
 		r.Get("/v1/caches/{cache}", s.getCache)

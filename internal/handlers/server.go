@@ -43,7 +43,9 @@ type Deps struct {
 	// ProtectMetrics puts /metrics behind a read token too.
 	ProtectMetrics bool
 	// RateLimit bounds each client's requests per second on /v1 (0: no
-	// limit). A client is its token, or its remote IP without one.
+	// limit). A client is its token (by its hash), or its remote IP
+	// without a valid one. With Tokens and no RateLimit, callers without
+	// a valid token are still limited to DefaultUnauthenticatedRate.
 	RateLimit int
 	// Watch, if set, serves the event streams and the long-poll GETs
 	// (which answer 503 without it). Close it before shutting the HTTP
@@ -66,6 +68,7 @@ type server struct {
 	validate *validator
 	ids      *requestIDs
 	bodies   bodies
+	limits   limits
 }
 
 // NewServer builds the HTTP handler once; it is safe for concurrent use.
@@ -84,6 +87,7 @@ func NewServer(d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	s := &server{svc: d.Service, log: d.Logger, metrics: m, deps: d, ids: newRequestIDs()}
+	s.limits = s.newLimits()
 	s.validate, err = newValidator(d.Spec, d.MaxBodyBytes, s.writeError)
 	if err != nil {
 		return nil, err
