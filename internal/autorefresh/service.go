@@ -54,8 +54,9 @@ type Service interface {
 	// DeleteItem marks an item for deletion by the next sync cycle and
 	// returns it with PendingDelete set.
 	DeleteItem(ctx context.Context, name, id string) (Item, error)
-	// ListItems returns a page of items after cursor (see ParsePage) and
-	// the cursor of the next page ("" at the end).
+	// ListItems returns a page of items after cursor (see ParsePage), of
+	// at most limit items and MaxPageBytes (see ItemBytes), and the cursor
+	// of the next page ("" at the end).
 	ListItems(ctx context.Context, name, cursor string, limit int, terminal *bool) (page []Item, next string, err error)
 }
 
@@ -73,6 +74,37 @@ type Info struct {
 
 // MaxListLimit bounds one page of ListItems.
 const MaxListLimit = 1000
+
+// MaxPageBytes bounds one page of ListItems in bytes as well as in items:
+// items may be up to 1 MiB each, so a page of MaxListLimit of them would be
+// a response of a gigabyte, built in memory. A page ends before the
+// ItemBytes of its items would pass MaxPageBytes (a first item larger than
+// that still comes, alone), and its cursor goes on from there: a client
+// gets fewer items than its limit, never an error.
+const MaxPageBytes = 4 << 20
+
+// itemOverheadBytes is an item's JSON without its id and data, with room to
+// spare: keys, punctuation, three timestamps and a separator take about 205
+// bytes.
+const itemOverheadBytes = 256
+
+// ItemBytes approximates the size of an item of that id and length of data
+// in a page's JSON. It is what the storage modes cut pages by, before they
+// read the data; the HTTP layer cuts by the exact encoding.
+func ItemBytes(id string, dataLen int) int { return itemOverheadBytes + len(id) + dataLen }
+
+// PageFits returns how many of the leading items of a page, of the given
+// ItemBytes sizes in order, fit in maxBytes: at least one, if there is one.
+func PageFits(sizes func(i int) int, n, maxBytes int) int {
+	total := 0
+	for i := range n {
+		total += sizes(i)
+		if i > 0 && total > maxBytes {
+			return i
+		}
+	}
+	return n
+}
 
 // idRE is the rule for item ids: 1 to 256 URL-safe bytes (RFC 3986
 // unreserved characters), so an id never needs escaping in a path.

@@ -71,8 +71,9 @@ func (r *Registry) DeleteItem(_ context.Context, name, id string) (autorefresh.I
 }
 
 // ListItems returns a page of items in id order after the opaque cursor,
-// optionally only terminal (or only non-terminal) ones, and the cursor of
-// the next page ("" at the end).
+// optionally only terminal (or only non-terminal) ones, of at most limit
+// items and autorefresh.MaxPageBytes, and the cursor of the next page (""
+// at the end).
 func (r *Registry) ListItems(_ context.Context, name, cursor string, limit int, terminal *bool) (page []autorefresh.Item, next string, err error) {
 	after, err := autorefresh.ParsePage(cursor, limit)
 	if err != nil {
@@ -87,6 +88,13 @@ func (r *Registry) ListItems(_ context.Context, name, cursor string, limit int, 
 		entries, more, err := m.engine.List(after, limit, keep)
 		if err != nil {
 			return err
+		}
+		// The entries share the cache's records, so the cut by bytes costs
+		// no copy of the data that it leaves out.
+		if n := autorefresh.PageFits(func(i int) int {
+			return autorefresh.ItemBytes(entries[i].ID, len(entries[i].Item.(*record.Record).Data))
+		}, len(entries), autorefresh.MaxPageBytes); n < len(entries) {
+			entries, more = entries[:n], true
 		}
 		page = make([]autorefresh.Item, len(entries))
 		for i, e := range entries {

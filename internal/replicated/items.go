@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -244,8 +245,15 @@ func (s *Service) DeleteItem(ctx context.Context, name, id string) (autorefresh.
 }
 
 // ListItems returns a page of items in id order (bytewise) after the
-// opaque cursor, optionally only terminal (or non-terminal) ones, and the
-// cursor of the next page ("" at the end). Cursors are the domain's.
+// opaque cursor, optionally only terminal (or non-terminal) ones, of at most
+// limit items and autorefresh.MaxPageBytes, and the cursor of the next page
+// ("" at the end). Cursors are the domain's.
+//
+// The byte cut is made in the query, so that the data of the items left out
+// never leaves PostgreSQL: a running sum of autorefresh.ItemBytes (with the
+// data's text length, which is at least its compacted JSON) marks which rows
+// fit, and the one row after the last that fits comes without its data, only
+// to say that there is more.
 func (s *Service) ListItems(ctx context.Context, name, cursor string, limit int, terminal *bool) ([]autorefresh.Item, string, error) {
 	after, err := autorefresh.ParsePage(cursor, limit)
 	if err != nil {
@@ -253,21 +261,36 @@ func (s *Service) ListItems(ctx context.Context, name, cursor string, limit int,
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, "SELECT "+itemCols+` FROM items
-		WHERE cache = $1 AND id > $2 AND ($3::boolean IS NULL OR terminal = $3)
-		ORDER BY id LIMIT $4`, name, after, terminal, limit+1)
+	rows, err := s.pool.Query(ctx, `SELECT id, CASE WHEN fits THEN data END, terminal, version,
+			created_at, updated_at, synced_at, pending_delete, fits
+		FROM (SELECT *, n <= $5 AND (n = 1 OR run <= $6) AS fits FROM (
+			SELECT `+itemCols+`, row_number() OVER w AS n,
+				sum(`+strconv.Itoa(autorefresh.ItemBytes("", 0))+` + octet_length(id) + octet_length(data::text)) OVER w AS run,
+				octet_length(id) + octet_length(data::text) AS size
+			FROM items
+			WHERE cache = $1 AND id > $2 AND ($3::boolean IS NULL OR terminal = $3)
+			WINDOW w AS (ORDER BY id ROWS UNBOUNDED PRECEDING)
+			ORDER BY id LIMIT $4) p) q
+		WHERE n <= 2 OR run - size - `+strconv.Itoa(autorefresh.ItemBytes("", 0))+` <= $6
+		ORDER BY id`, name, after, terminal, limit+1, limit, autorefresh.MaxPageBytes)
 	if err != nil {
 		return nil, "", dbErr(err)
 	}
 	page := make([]autorefresh.Item, 0, min(limit, 64))
+	more := false
 	for rows.Next() {
-		it, err := scanItem(rows)
+		it, fits, err := scanListed(rows)
 		if err != nil {
 			rows.Close()
 			return nil, "", dbErr(err)
 		}
+		if !fits {
+			more = true
+			break
+		}
 		page = append(page, it)
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, "", dbErr(err)
 	}
@@ -277,11 +300,36 @@ func (s *Service) ListItems(ctx context.Context, name, cursor string, limit int,
 		}
 	}
 	next := ""
-	if len(page) > limit {
-		page = page[:limit]
-		next = autorefresh.Cursor(page[limit-1].ID)
+	if more && len(page) > 0 {
+		next = autorefresh.Cursor(page[len(page)-1].ID)
 	}
 	return page, next, nil
+}
+
+// scanListed reads a row of ListItems' query: itemCols (data NULL for a row
+// that does not fit the page) and whether it fits.
+func scanListed(row pgx.Row) (autorefresh.Item, bool, error) {
+	var (
+		r       record.Record
+		data    []byte
+		synced  *time.Time
+		pending bool
+		fits    bool
+	)
+	if err := row.Scan(&r.ID, &data, &r.Terminal, &r.Version, &r.CreatedAt, &r.UpdatedAt, &synced, &pending, &fits); err != nil {
+		return autorefresh.Item{}, false, err
+	}
+	if !fits {
+		return autorefresh.Item{}, false, nil
+	}
+	r.Data = json.RawMessage(data)
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	it := autorefresh.Item{Record: &r, PendingDelete: pending}
+	if synced != nil {
+		t := synced.UTC()
+		it.SyncedAt = &t
+	}
+	return it, true, nil
 }
 
 // itemCounter enforces Options.MaxItems approximately. Counting every row
