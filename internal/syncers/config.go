@@ -209,24 +209,3 @@ func redactQuery(raw string) string {
 	}
 	return b.String()
 }
-
-// queryValues lists the values of a URL's query, raw and unescaped, as
-// redactQuery finds them: what an echo of the URL could repeat.
-func queryValues(raw string) []string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for part := range strings.SplitSeq(u.RawQuery, "&") {
-		_, v, hasValue := strings.Cut(part, "=")
-		if !hasValue {
-			v = part
-		}
-		out = append(out, v)
-		if plain, err := url.QueryUnescape(v); err == nil && plain != v {
-			out = append(out, plain)
-		}
-	}
-	return out
-}

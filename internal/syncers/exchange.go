@@ -95,10 +95,8 @@ func (w *Webhook) readReply(ctx, rctx context.Context, resp *http.Response) ([]b
 	return b, nil
 }
 
-// transportError classifies an error of the HTTP exchange. The *url.Error
-// wrapper is dropped because its text repeats the URL, which may carry
-// tokens; what is left (e.g. "dial tcp 192.0.2.1:443: connect: connection
-// refused") names addresses only.
+// transportError classifies an error of the HTTP exchange into a reason
+// and a fixed phrase (see phrases.go); the error is kept as the cause.
 func (w *Webhook) transportError(ctx, rctx context.Context, err error, what string) *Error {
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
@@ -116,7 +114,7 @@ func (w *Webhook) transportError(ctx, rctx context.Context, err error, what stri
 		if errors.As(err, &dns) || errors.As(err, &op) && op.Op == "dial" {
 			what = "cannot connect"
 		}
-		return &Error{Reason: ReasonConnect, msg: what + ": " + err.Error(), cause: err}
+		return &Error{Reason: ReasonConnect, msg: what + ": " + transportPhrase(err), cause: err}
 	}
 }
 

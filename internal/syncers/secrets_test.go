@@ -146,13 +146,3 @@ func TestValidationErrorsHideValues(t *testing.T) {
 		}
 	}
 }
-
-// TestRedactorCatchesEchoes checks the second line of defence directly.
-func TestRedactorCatchesEchoes(t *testing.T) {
-	r := newRedactor(WebhookConfig{Secret: vectorSecret, Headers: map[string]string{"Authorization": authValue, "X-Short": "no"}})
-	in := "a " + authValue + " b " + bearer + " c " + vectorSecret + " d no"
-	out := r.Replace(in)
-	if found := secretsIn(out); len(found) > 0 || !strings.HasSuffix(out, " d no") {
-		t.Fatalf("redacted %q", out)
-	}
-}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -59,8 +58,11 @@ type Webhook struct {
 	clock     clock.PassiveClock
 	log       *zap.Logger
 	metrics   *Metrics
-	redactor  *strings.Replacer
 	hold      hold
+
+	// failures and ignored sample the log lines about failed calls and
+	// ignored reply entries, per cache (see logSampler).
+	failures, ignored logSampler
 }
 
 var _ cache.SyncFunc = (*Webhook)(nil).Sync
@@ -84,7 +86,6 @@ func New(o Options) (*Webhook, error) {
 		clock:    o.Clock,
 		log:      o.Logger,
 		metrics:  o.Metrics,
-		redactor: newRedactor(cfg),
 	}
 	w.secret = cfg.Secret // Validate has checked it
 	for name, value := range cfg.Headers {
@@ -159,25 +160,32 @@ func (w *Webhook) Sync(ctx context.Context, batch cache.Batch) ([]cache.ItemSync
 	}
 	if len(parsed.ignored) > 0 {
 		w.metrics.ignore(w.cache, parsed.ignored)
-		fields := []zap.Field{zap.String("cache", w.cache)}
-		for _, r := range IgnoredReasons {
-			if n := parsed.ignored[r]; n > 0 {
-				fields = append(fields, zap.Int(r, n))
+		if ok, suppressed := w.ignored.admit(w.clock.Now(), failureLogEvery); ok {
+			fields := []zap.Field{zap.String("cache", w.cache), zap.Int("suppressed", suppressed)}
+			for _, r := range IgnoredReasons {
+				if n := parsed.ignored[r]; n > 0 {
+					fields = append(fields, zap.Int(r, n))
+				}
 			}
+			w.log.Warn("webhook reply entries ignored", fields...)
 		}
-		w.log.Warn("webhook reply entries ignored", fields...)
 	}
 	w.metrics.outcome(w.cache, OutcomeOK)
 	return responses(parsed.entries, olds, w.clock.Now()), nil
 }
 
-// fail redacts, counts and logs a failed call and returns its error.
+// fail counts a failed call, logs it (at most one line per cache every
+// failureLogEvery, saying how many were left out) and returns its error.
 func (w *Webhook) fail(e *Error, items int, elapsed time.Duration) *Error {
-	e.msg = w.redactor.Replace(e.msg)
 	w.metrics.outcome(w.cache, e.Reason)
-	log := w.log.Warn
 	if e.Reason == ReasonCanceled {
-		log = w.log.Debug // the cache is stopping; not the upstream's fault
+		// The cache is stopping; not the upstream's fault.
+		w.log.Debug("webhook sync failed", zap.String("cache", w.cache), zap.String("reason", e.Reason), zap.Int("items", items))
+		return e
+	}
+	ok, suppressed := w.failures.admit(w.clock.Now(), failureLogEvery)
+	if !ok {
+		return e
 	}
 	fields := []zap.Field{
 		zap.String("cache", w.cache),
@@ -186,11 +194,12 @@ func (w *Webhook) fail(e *Error, items int, elapsed time.Duration) *Error {
 		zap.Duration("duration", elapsed),
 		zap.Int("items", items),
 		zap.String("error", e.msg),
+		zap.Int("suppressed", suppressed),
 	}
 	if !e.HeldUntil.IsZero() {
 		fields = append(fields, zap.Time("held_until", e.HeldUntil))
 	}
-	log("webhook sync failed", fields...)
+	w.log.Warn("webhook sync failed", fields...)
 	return e
 }
 
@@ -219,40 +228,3 @@ func (w *Webhook) newRequest(ctx context.Context, body []byte) (*http.Request, e
 	return req, nil
 }
 
-// newRedactor removes the config's secrets from error texts. Error texts are
-// built so that they should never contain them; this is the second line of
-// defence against, say, a transport error quoting an upstream that echoes a
-// header back. Values shorter than 4 bytes are left alone: replacing them
-// would garble messages without protecting anything.
-func newRedactor(c WebhookConfig) *strings.Replacer {
-	var secrets []string
-	add := func(s string, minLen int) {
-		if s = strings.TrimSpace(s); len(s) >= minLen {
-			secrets = append(secrets, s)
-		}
-	}
-	add(c.Secret, 4)
-	add(strings.TrimPrefix(c.Secret, webhook.SecretPrefix), 4)
-	for _, v := range c.Headers {
-		add(v, 4)
-		for _, f := range strings.Fields(v) { // e.g. the token of "Bearer <token>"
-			add(f, 8)
-		}
-	}
-	for _, v := range queryValues(c.URL) { // an upstream may echo its URL's token
-		add(v, 4)
-	}
-	// Longest first, so a value is replaced whole rather than around a
-	// shorter secret inside it.
-	slices.SortFunc(secrets, func(a, b string) int {
-		if len(a) != len(b) {
-			return len(b) - len(a)
-		}
-		return strings.Compare(a, b) // equal values end up adjacent for Compact
-	})
-	pairs := make([]string, 0, 2*len(secrets))
-	for _, s := range slices.Compact(secrets) {
-		pairs = append(pairs, s, "[redacted]")
-	}
-	return strings.NewReplacer(pairs...)
-}
