@@ -227,4 +227,3 @@ func (w *Webhook) newRequest(ctx context.Context, body []byte) (*http.Request, e
 	}
 	return req, nil
 }
-
