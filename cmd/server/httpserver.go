@@ -31,7 +31,7 @@ func defaultLimits() limits {
 // newHTTPServer builds the http.Server with every limit applied.
 func newHTTPServer(h http.Handler, log *zap.Logger, l limits) *http.Server {
 	return &http.Server{
-		Handler:           h,
+		Handler:           nosniff(h),
 		ReadHeaderTimeout: l.readHeader,
 		ReadTimeout:       l.read,
 		WriteTimeout:      l.write,
@@ -39,4 +39,15 @@ func newHTTPServer(h http.Handler, log *zap.Logger, l limits) *http.Server {
 		MaxHeaderBytes:    l.maxHeaderBytes,
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
 	}
+}
+
+// nosniff makes every response, the API's JSON and errors included, tell
+// browsers to trust its Content-Type and never guess another: a JSON body
+// that echoes client text is then never run as a script or rendered as
+// HTML. Set before the handler runs, so a handler may still override it.
+func nosniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -126,5 +127,15 @@ func TestOversizedHeadersAreRefused(t *testing.T) {
 	b, _ := io.ReadAll(conn)
 	if !strings.Contains(string(b), "431") {
 		t.Fatalf("64 KiB of headers past a 4 KiB limit: %.80q", b)
+	}
+}
+
+// Every response, whatever the handler, tells browsers not to sniff.
+func TestEveryResponseIsNosniff(t *testing.T) {
+	srv := newHTTPServer(http.NotFoundHandler(), zap.NewNop(), defaultLimits())
+	rec := httptest.NewRecorder()
+	srv.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/caches/nope", nil))
+	if got := rec.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Fatalf("X-Content-Type-Options = %q", got)
 	}
 }

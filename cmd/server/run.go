@@ -7,6 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -36,6 +39,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer stopLog()
 	ctx, stopSignals := watchSignals(ctx, log, exit)
 	defer stopSignals()
+
+	// The certificate is checked before anything is opened or started, so
+	// that a bad pair ends the start at once, with nothing to undo.
+	var certs *certReloader
+	if cfg.tlsCert != "" {
+		if certs, err = newCertReloader(cfg.tlsCert, cfg.tlsKey, log); err != nil {
+			return err
+		}
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -92,6 +104,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	srv := newHTTPServer(handler, log, defaultLimits())
 	srv.RegisterOnShutdown(hub.Close)
+	if certs != nil {
+		srv.TLSConfig = tlsConfig(certs, cfg.tlsMinVersion)
+		// SIGHUP reloads the certificate; it is caught only when there is
+		// one to reload, so that without TLS it keeps its usual meaning.
+		// It is apart from watchSignals: it never starts a shutdown.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		defer certs.watch(hup, certPollInterval)()
+	}
 
 	// The refresh runs under its own context so that the caches outlive
 	// the HTTP server during shutdown: requests finish first, then the
@@ -105,12 +127,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cfg.inMemory {
 		log.Warn("running in memory only (--in-memory): a restart forgets every cache and item")
 	}
-	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", cfg.tlsCert != ""))
+	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", certs != nil))
 
 	serveErr := make(chan error, 1)
 	go func() {
-		if cfg.tlsCert != "" {
-			serveErr <- srv.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey)
+		if certs != nil {
+			// The files are in TLSConfig, through certs.
+			serveErr <- srv.ServeTLS(ln, "", "")
 			return
 		}
 		serveErr <- srv.Serve(ln)
