@@ -58,9 +58,7 @@ func (c *AutoRefreshCache) Start(ctx context.Context) error {
 	// starts.
 	syncCtx, abortSyncs := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
-	for range c.opts.Parallelism {
-		workers.Go(func() { c.work(ctx, syncCtx, q) })
-	}
+	workers.Go(func() { c.dispatch(ctx, syncCtx, q, &workers) })
 	var wg sync.WaitGroup
 	wg.Go(func() { c.loop(ctx, q, ticker) })
 	if c.opts.OnEvent != nil {

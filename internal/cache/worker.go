@@ -4,21 +4,33 @@ import (
 	"context"
 	"errors"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
 )
 
-// work takes batches until the queue is shut down and drained. ctx is the
-// cache's: once it ends, queued batches are abandoned. syncCtx is passed to
-// the SyncFunc and may outlive ctx by the drain timeout.
-func (c *AutoRefreshCache) work(ctx, syncCtx context.Context, q workQueue) {
+// dispatch takes batches until the queue is shut down and drained, and
+// syncs each on a goroutine of its own, at most Parallelism at a time.
+// Workers exist only while they have a batch: an idle cache holds the
+// dispatcher and no worker, whatever its parallelism (a thousand caches of
+// parallelism 1,000 once meant a million goroutines doing nothing). ctx is
+// the cache's: once it ends, queued batches are abandoned. syncCtx is passed
+// to the SyncFunc and may outlive ctx by the drain timeout. workers counts
+// the dispatcher (which is in it already, so adding to it is allowed while
+// Start waits on it) and every worker.
+func (c *AutoRefreshCache) dispatch(ctx, syncCtx context.Context, q workQueue, workers *sync.WaitGroup) {
+	slots := make(chan struct{}, c.opts.Parallelism)
 	for {
+		slots <- struct{}{} // a free slot before taking a batch, so none waits in hand
 		b, shutdown := q.Get()
 		if shutdown {
 			return
 		}
-		c.process(ctx, syncCtx, q, b)
+		workers.Go(func() {
+			defer func() { <-slots }()
+			c.process(ctx, syncCtx, q, b)
+		})
 	}
 }
 
