@@ -90,21 +90,53 @@ func (s *server) writeItem(w http.ResponseWriter, r *http.Request, status int, i
 	buf.put(body)
 }
 
-// writeItems answers with a page of items.
+// pageTrailer is room for the end of a page: `],"nextCursor":` and the
+// longest cursor (of a 256-byte id), quoted, then `}` and the newline.
+const pageTrailer = 512
+
+// writeItems answers with a page of items. The services cut pages by
+// autorefresh.ItemBytes, an estimate; here the cut is exact, since escaping
+// can make data longer than it is stored: the body ends before it would pass
+// autorefresh.MaxPageBytes (a first item larger than that still comes,
+// alone), and nextCursor then goes on after the last item written. So the
+// body is built in a buffer of at most that size and one item.
 func (s *server) writeItems(w http.ResponseWriter, r *http.Request, page []autorefresh.Item, next string) {
-	out := itemList{Items: make([]itemView, len(page))}
 	size := 64 + len(next)
-	for i, it := range page {
-		out.Items[i] = viewItem(it)
-		size += itemJSONSize + len(it.ID) + len(out.Items[i].Data)
+	for _, it := range page {
+		size += itemJSONSize + len(it.ID) + len(it.Data)
 	}
-	if next != "" {
-		out.NextCursor = &next
-	}
-	buf := s.bodies.get(size)
-	body, err := out.appendJSON(buf.b)
+	buf := s.bodies.get(min(size, autorefresh.MaxPageBytes))
+	body, err := appendPage(buf.b, page, next)
 	s.writeEncoded(w, r, http.StatusOK, body, err)
 	buf.put(body)
+}
+
+// appendPage appends a page's JSON object to b, as itemList.appendJSON does,
+// but ends it before it would pass autorefresh.MaxPageBytes.
+func appendPage(b []byte, page []autorefresh.Item, next string) ([]byte, error) {
+	start := len(b)
+	b = append(b, `{"items":[`...)
+	for i, it := range page {
+		mark := len(b)
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = viewItem(it).appendJSON(b); err != nil {
+			return b, err
+		}
+		if i > 0 && len(b)-start+pageTrailer > autorefresh.MaxPageBytes {
+			b, next = b[:mark], autorefresh.Cursor(page[i-1].ID)
+			break
+		}
+	}
+	b = append(b, `],"nextCursor":`...)
+	if next == "" {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, next)
+	}
+	return append(b, '}'), nil
 }
 
 // writeEncoded writes a body built by an appendJSON, ended by a newline as
