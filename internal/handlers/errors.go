@@ -40,6 +40,8 @@ func statusOf(code errs.Code) int {
 		return http.StatusForbidden
 	case codeRateLimited:
 		return http.StatusTooManyRequests
+	case codeMisdirected:
+		return http.StatusMisdirectedRequest
 	default:
 		return http.StatusInternalServerError
 	}

@@ -90,4 +90,3 @@ func TestTokensNamedAlikeDoNotShareABucket(t *testing.T) {
 		t.Fatalf("the second token, named as the first, after the first used its bucket: %d %s", r.status, r.body)
 	}
 }
-

@@ -15,7 +15,7 @@ import (
 // routes is the one place that lists every route.
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.observe, s.recoverer)
+	r.Use(s.observe, s.recoverer, s.checkHost)
 	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
 		s.writeError(w, req, errs.Errorf(errs.NotFound, "no route for %s", req.URL.Path))
 	})
@@ -39,7 +39,7 @@ func (s *server) routes() http.Handler {
 	// has matched the route first: unknown paths and methods get chi's 404
 	// and 405, and the metrics see the full route pattern.
 	r.Group(func(r chi.Router) {
-		r.Use(s.authenticate, s.validate.middleware)
+		r.Use(s.crossOrigin, s.authenticate, s.validate.middleware)
 		r.Get("/v1/caches", s.listCaches)
 		r.Put("/v1/caches/{cache}", s.putCache)
 		r.Get("/v1/caches/{cache}", s.getCache)

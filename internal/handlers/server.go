@@ -47,6 +47,11 @@ type Deps struct {
 	// without a valid one. With Tokens and no RateLimit, callers without
 	// a valid token are still limited to DefaultUnauthenticatedRate.
 	RateLimit int
+	// AllowedHosts, if set, are the host[:port] names requests may carry
+	// in Host (an entry without a port matches every port); others get
+	// 421, except the health checks. It defends an open server against
+	// DNS rebinding. Empty: no check.
+	AllowedHosts []string
 	// Watch, if set, serves the event streams and the long-poll GETs
 	// (which answer 503 without it). Close it before shutting the HTTP
 	// server down: that is what ends open streams and polls.
@@ -69,6 +74,7 @@ type server struct {
 	ids      *requestIDs
 	bodies   bodies
 	limits   limits
+	hosts    *hostCheck
 }
 
 // NewServer builds the HTTP handler once; it is safe for concurrent use.
@@ -88,6 +94,9 @@ func NewServer(d Deps) (http.Handler, error) {
 	}
 	s := &server{svc: d.Service, log: d.Logger, metrics: m, deps: d, ids: newRequestIDs()}
 	s.limits = s.newLimits()
+	if s.hosts, err = newHostCheck(d.AllowedHosts); err != nil {
+		return nil, errs.Wrap(errs.Invalid, err, err.Error())
+	}
 	s.validate, err = newValidator(d.Spec, d.MaxBodyBytes, s.writeError)
 	if err != nil {
 		return nil, err

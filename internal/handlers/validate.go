@@ -123,7 +123,10 @@ func (v *validator) middleware(next http.Handler) http.Handler {
 			return
 		}
 		if op.route.Operation.RequestBody == nil {
-			// Operations without a body ignore one, whatever it is.
+			if !v.bodyless(w, r) {
+				return
+			}
+			// Operations without a body ignore a JSON one.
 			r.Body, r.ContentLength = http.NoBody, 0
 		} else if !v.readBody(w, r) {
 			return
@@ -187,6 +190,35 @@ func (v *validator) readBody(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+// bodyless checks a write that takes no body (a sync, a delete): it must
+// come with a JSON content type or with no content type and no body. A
+// browser sends a form (urlencoded, multipart or text/plain) to another
+// site without asking it first, so a write that took those would be open
+// to cross-site request forgery whatever the body says. It answers the
+// request itself and reports false when it is refused.
+func (v *validator) bodyless(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if isJSON(ct) {
+			return true
+		}
+		v.writeErr(w, r, &errs.Error{Code: codeUnsupportedMedia, Message: "Content-Type must be application/json, or absent with an empty body"})
+		return false
+	}
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	// A chunked body has no length: one byte tells whether it is empty.
+	var one [1]byte
+	if n, _ := io.ReadFull(r.Body, one[:]); n == 0 {
+		return true
+	}
+	v.writeErr(w, r, &errs.Error{Code: codeUnsupportedMedia, Message: "a body needs Content-Type: application/json"})
+	return false
 }
 
 func isJSON(contentType string) bool {
