@@ -67,6 +67,12 @@ type Options struct {
 	// the whole hub (each holds a connection open).
 	MaxStreams int
 	MaxWaiters int
+	// MaxStreamsPerClient and MaxWaitersPerClient cap what one client
+	// (SubscribeOptions.Client, WatchFor's client) holds of those, so that
+	// one client cannot shut every other out. Default
+	// DefaultMaxStreamsPerClient and DefaultMaxWaitersPerClient.
+	MaxStreamsPerClient int
+	MaxWaitersPerClient int
 	// FirstSeq is the Seq before the hub's first event. The default, the
 	// current Unix time in microseconds, makes sequence numbers go on
 	// increasing across restarts, so that a client resuming from before a
@@ -94,6 +100,12 @@ func (o Options) withDefaults() Options {
 	if o.MaxWaiters <= 0 {
 		o.MaxWaiters = DefaultMaxWaiters
 	}
+	if o.MaxStreamsPerClient <= 0 {
+		o.MaxStreamsPerClient = DefaultMaxStreamsPerClient
+	}
+	if o.MaxWaitersPerClient <= 0 {
+		o.MaxWaitersPerClient = DefaultMaxWaitersPerClient
+	}
 	if o.FirstSeq == 0 {
 		o.FirstSeq = uint64(time.Now().UnixMicro())
 	}
@@ -107,6 +119,8 @@ type Hub struct {
 	seq     atomic.Uint64
 	streams atomic.Int64
 	waits   atomic.Int64
+	// What each client holds, for the per-client caps.
+	clientStreams, clientWaits clientCounts
 
 	mu     sync.RWMutex
 	topics map[string]*topic
@@ -251,24 +265,33 @@ type SubscribeOptions struct {
 	// Resume replays the buffered events after the event After.
 	Resume bool
 	After  uint64
+	// Client, if set, is who asks: it may hold at most
+	// Options.MaxStreamsPerClient subscriptions at once.
+	Client string
 }
 
 // Subscribe opens an event stream of a cache. It fails with an Unavailable
-// error when the hub is at MaxStreams or closed. It does not check that the
+// error when the hub is at MaxStreams, the client at MaxStreamsPerClient, or
+// the hub is closed. It does not check that the
 // cache exists; callers do, after subscribing, so that a deletion in between
 // cannot go unnoticed.
 func (h *Hub) Subscribe(cacheName string, o SubscribeOptions) (*Subscription, error) {
+	if !h.clientStreams.acquire(o.Client, h.opts.MaxStreamsPerClient) {
+		return nil, errs.Errorf(errs.Unavailable, "this client has too many event streams open (at most %d); try again later", h.opts.MaxStreamsPerClient)
+	}
 	if h.streams.Add(1) > int64(h.opts.MaxStreams) {
 		h.streams.Add(-1)
+		h.clientStreams.release(o.Client)
 		return nil, errs.Errorf(errs.Unavailable, "too many event streams are open (at most %d); try again later", h.opts.MaxStreams)
 	}
 	for {
 		t, err := h.topic(cacheName)
 		if err != nil {
 			h.streams.Add(-1)
+			h.clientStreams.release(o.Client)
 			return nil, err
 		}
-		s := &Subscription{hub: h, t: t, id: o.ID, c: make(chan Event, h.opts.BufferSize),
+		s := &Subscription{hub: h, t: t, id: o.ID, client: o.Client, c: make(chan Event, h.opts.BufferSize),
 			weights: make([]int, h.opts.BufferSize), maxBytes: h.opts.BufferBytes}
 		t.mu.Lock()
 		if t.gone {
@@ -295,17 +318,28 @@ func (h *Hub) Subscribe(cacheName string, o SubscribeOptions) (*Subscription, er
 // missed. It fails with an Unavailable error when the hub is at MaxWaiters
 // or closed.
 func (h *Hub) Watch(cacheName, id string) (*Waiter, error) {
+	return h.WatchFor("", cacheName, id)
+}
+
+// WatchFor is Watch on behalf of client, who may hold at most
+// Options.MaxWaitersPerClient waiters at once ("" is not counted).
+func (h *Hub) WatchFor(client, cacheName, id string) (*Waiter, error) {
+	if !h.clientWaits.acquire(client, h.opts.MaxWaitersPerClient) {
+		return nil, errs.Errorf(errs.Unavailable, "this client has too many requests waiting for changes (at most %d); try again later", h.opts.MaxWaitersPerClient)
+	}
 	if h.waits.Add(1) > int64(h.opts.MaxWaiters) {
 		h.waits.Add(-1)
+		h.clientWaits.release(client)
 		return nil, errs.Errorf(errs.Unavailable, "too many requests are waiting for changes (at most %d); try again later", h.opts.MaxWaiters)
 	}
 	for {
 		t, err := h.topic(cacheName)
 		if err != nil {
 			h.waits.Add(-1)
+			h.clientWaits.release(client)
 			return nil, err
 		}
-		w := &Waiter{hub: h, t: t, id: id, c: make(chan struct{})}
+		w := &Waiter{hub: h, t: t, id: id, client: client, c: make(chan struct{})}
 		t.mu.Lock()
 		if t.gone {
 			t.mu.Unlock()

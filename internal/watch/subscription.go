@@ -13,6 +13,7 @@ type Subscription struct {
 	hub    *Hub
 	t      *topic
 	id     string // only this item's events; "" for all
+	client string // who holds it, for the per-client cap
 	c      chan Event
 	closer sync.Once
 
@@ -50,6 +51,7 @@ func (s *Subscription) Close() {
 		delete(s.t.subs, s)
 		s.t.mu.Unlock()
 		s.hub.streams.Add(-1)
+		s.hub.clientStreams.release(s.client)
 		s.hub.forgetIfIdle(s.t)
 	})
 }
@@ -112,6 +114,7 @@ type Waiter struct {
 	hub    *Hub
 	t      *topic
 	id     string
+	client string // who holds it, for the per-client cap
 	c      chan struct{}
 	closer sync.Once
 }
@@ -137,6 +140,7 @@ func (w *Waiter) Stop() {
 		}
 		w.t.mu.Unlock()
 		w.hub.waits.Add(-1)
+		w.hub.clientWaits.release(w.client)
 		w.hub.forgetIfIdle(w.t)
 	})
 }
