@@ -32,6 +32,9 @@ type config struct {
 	authTokensFile       string
 	metricsAuth          bool
 	rateLimit            int
+	// allowedHosts is --allowed-hosts; nil leaves the default to run,
+	// which knows the listener (see allowedHosts there).
+	allowedHosts []string
 	tlsCert, tlsKey      string
 	tlsMinVersion        uint16 // tls.VersionTLS12 or tls.VersionTLS13
 	maxCaches            int
@@ -89,7 +92,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	f := &envFlags{fs: fs, getenv: getenv}
 
 	var cfg config
-	var level, shutdown, cidrs, tlsMin string
+	var level, shutdown, cidrs, tlsMin, hosts string
 	var rateLimit, maxCaches int64
 	f.str(&cfg.addr, "addr", "AUTOREFRESH_ADDR", ":8080", "listen `address`")
 	f.str(&level, "log-level", "AUTOREFRESH_LOG_LEVEL", "info", "log `level`: debug, info, warn, error")
@@ -106,6 +109,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		"`file` of bearer tokens (lines: read|write TOKEN [NAME]); without it the API is open")
 	f.boolean(&cfg.metricsAuth, "metrics-auth", "AUTOREFRESH_METRICS_AUTH", "require a read token for /metrics too")
 	f.integer(&rateLimit, "rate-limit", "AUTOREFRESH_RATE_LIMIT", 0, "requests per second allowed to each client (token or IP) on /v1; 0 for no limit")
+	f.str(&hosts, "allowed-hosts", "AUTOREFRESH_ALLOWED_HOSTS", "",
+		"comma-separated `host[:port]` names requests may carry in Host (others get 421); default without tokens on loopback: the listen address, localhost and 127.0.0.1 on its port")
 	f.str(&cfg.tlsCert, "tls-cert", "AUTOREFRESH_TLS_CERT", "", "PEM certificate `file`; with --tls-key, serve HTTPS")
 	f.str(&cfg.tlsKey, "tls-key", "AUTOREFRESH_TLS_KEY", "", "PEM private key `file`")
 	f.str(&tlsMin, "tls-min-version", "AUTOREFRESH_TLS_MIN_VERSION", "1.2", "oldest TLS `version` accepted: 1.2 or 1.3")
@@ -137,6 +142,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 			return config{}, fmt.Errorf("--allow-webhook-cidrs: %q is not a network such as 127.0.0.1/32", c)
 		}
 		cfg.allowWebhookCIDRs = append(cfg.allowWebhookCIDRs, p.Masked())
+	}
+	for _, h := range strings.Split(hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			cfg.allowedHosts = append(cfg.allowedHosts, h)
+		}
 	}
 	if cfg.shutdownTimeout, err = time.ParseDuration(shutdown); err != nil || cfg.shutdownTimeout < 0 {
 		return config{}, fmt.Errorf("--shutdown-timeout: %q is not a duration such as 15s", shutdown)
