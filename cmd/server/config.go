@@ -32,9 +32,6 @@ type config struct {
 	authTokensFile       string
 	metricsAuth          bool
 	rateLimit            int
-	// allowedHosts is --allowed-hosts; nil leaves the default to run,
-	// which knows the listener (see allowedHosts there).
-	allowedHosts []string
 	tlsCert, tlsKey      string
 	tlsMinVersion        uint16 // tls.VersionTLS12 or tls.VersionTLS13
 	maxCaches            int
@@ -42,6 +39,9 @@ type config struct {
 	// postgresURL, if set, keeps all state in PostgreSQL (internal/replicated)
 	// instead of the bbolt file, so that many replicas can share it.
 	postgresURL string
+	// allowedHosts is --allowed-hosts; nil leaves the default to run,
+	// which knows the listener (see allowedHosts there).
+	allowedHosts []string
 }
 
 // envFlags defines flags whose defaults come from AUTOREFRESH_* variables.
