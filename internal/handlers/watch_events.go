@@ -62,7 +62,7 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := chi.URLParam(r, "cache")
-	opts := watch.SubscribeOptions{ID: r.URL.Query().Get("id")}
+	opts := watch.SubscribeOptions{ID: r.URL.Query().Get("id"), Client: clientKey(r)}
 	if v := r.Header.Get("Last-Event-ID"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {

@@ -58,11 +58,12 @@ func (s *server) getItemOrWait(w http.ResponseWriter, r *http.Request) {
 	// The server's WriteTimeout would cut the wait short (see sseStream).
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout + writeSlack))
 
+	client := clientKey(r)
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		// Watch before reading, so a change in between still wakes us.
-		waiter, err := hub.Watch(name, id)
+		waiter, err := hub.WatchFor(client, name, id)
 		if err != nil {
 			s.watchError(w, r, err)
 			return
