@@ -86,21 +86,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("--auth-tokens-file: %w", err)
 		}
 		log.Info("API access needs a bearer token", zap.Int("tokens", tokens.Len()), zap.Bool("metricsAuth", cfg.metricsAuth))
+		// A warning, not an error: some deployments mount secrets
+		// group-readable on purpose.
+		if mode, loose, err := auth.LooseMode(cfg.authTokensFile); err == nil && loose {
+			log.Warn("the tokens file can be read by other users; make it private with chmod 600",
+				zap.String("file", cfg.authTokensFile), zap.String("mode", fmt.Sprintf("%#o", mode)))
+		}
 	} else {
 		log.Warn("the API is open: anyone who can reach this address can register webhooks and read items; pass --auth-tokens-file to require tokens")
 	}
-	handler, err := handlers.NewServer(handlers.Deps{
-		Service: caches, Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(), Ready: b.Ready,
-		Tokens: tokens, ProtectMetrics: cfg.metricsAuth, RateLimit: cfg.rateLimit,
-		Watch: hub,
-	})
-	if err != nil {
-		return err
-	}
 
+	// The listener comes before the handler: the default Host check needs
+	// the address actually bound (--addr may say port 0).
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	hosts := allowedHosts(cfg, tokens != nil, ln.Addr())
+	if len(hosts) > 0 {
+		log.Info("requests must name an allowed host (--allowed-hosts); others get 421", zap.Strings("hosts", hosts))
+	} else if tokens == nil {
+		log.Warn("the open API answers for any Host, so web pages can reach it through DNS rebinding; pass --allowed-hosts or --auth-tokens-file")
+	}
+	handler, err := handlers.NewServer(handlers.Deps{
+		Service: caches, Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(), Ready: b.Ready,
+		Tokens: tokens, ProtectMetrics: cfg.metricsAuth, RateLimit: cfg.rateLimit, AllowedHosts: hosts,
+		Watch: hub,
+	})
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	srv := newHTTPServer(handler, log, defaultLimits())
 	srv.RegisterOnShutdown(hub.Close)

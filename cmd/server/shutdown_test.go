@@ -37,7 +37,9 @@ func slowRequest(t *testing.T, addr string) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	req := "POST /v1/caches/jobs/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+	// The Host is the address: an open server on loopback answers for
+	// nothing else (DNS rebinding).
+	req := "POST /v1/caches/jobs/items HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\n" +
 		"Content-Length: 40\r\nExpect: 100-continue\r\n\r\n"
 	if _, err := conn.Write([]byte(req)); err != nil {
 		t.Fatal(err)
