@@ -23,6 +23,9 @@ import './sse.test.mjs';
 // Swagger UI at /docs under its Content-Security-Policy, with a server and
 // browser of its own.
 import './docs.test.mjs';
+// The open server's Host and cross-site checks, with Swagger UI writing
+// through them; a server and browsers of its own.
+import './access.test.mjs';
 
 const OUT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'out');
 const DESKTOP = { width: 1280, height: 860 };
