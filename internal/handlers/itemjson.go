@@ -60,10 +60,15 @@ func (v itemView) appendJSON(b []byte) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// appendJSON appends the list's JSON object to b.
+// appendJSON appends the list's JSON object to b, ended before it would
+// pass autorefresh.MaxPageBytes (see writeItems): the items that do not fit
+// are left out and nextCursor is set to go on after the last one written.
 func (l itemList) appendJSON(b []byte) ([]byte, error) {
+	start := len(b)
+	next := l.NextCursor
 	b = append(b, `{"items":[`...)
 	for i, it := range l.Items {
+		mark := len(b)
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -71,12 +76,17 @@ func (l itemList) appendJSON(b []byte) ([]byte, error) {
 		if b, err = it.appendJSON(b); err != nil {
 			return b, err
 		}
+		if i > 0 && len(b)-start+pageTrailer > autorefresh.MaxPageBytes {
+			cursor := autorefresh.Cursor(l.Items[i-1].ID)
+			b, next = b[:mark], &cursor
+			break
+		}
 	}
 	b = append(b, `],"nextCursor":`...)
-	if l.NextCursor == nil {
+	if next == nil {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, *l.NextCursor)
+		b = appendString(b, *next)
 	}
 	return append(b, '}'), nil
 }
@@ -95,48 +105,26 @@ func (s *server) writeItem(w http.ResponseWriter, r *http.Request, status int, i
 const pageTrailer = 512
 
 // writeItems answers with a page of items. The services cut pages by
-// autorefresh.ItemBytes, an estimate; here the cut is exact, since escaping
-// can make data longer than it is stored: the body ends before it would pass
-// autorefresh.MaxPageBytes (a first item larger than that still comes,
-// alone), and nextCursor then goes on after the last item written. So the
-// body is built in a buffer of at most that size and one item.
+// autorefresh.ItemBytes, an estimate; itemList.appendJSON cuts again by the
+// bytes it writes, since escaping can make data longer than it is stored:
+// the body ends before it would pass autorefresh.MaxPageBytes (a first item
+// larger than that still comes, alone), and nextCursor then goes on after
+// the last item written. So the body is built in a buffer of at most that
+// size and one item.
 func (s *server) writeItems(w http.ResponseWriter, r *http.Request, page []autorefresh.Item, next string) {
+	out := itemList{Items: make([]itemView, len(page))}
 	size := 64 + len(next)
-	for _, it := range page {
-		size += itemJSONSize + len(it.ID) + len(it.Data)
+	for i, it := range page {
+		out.Items[i] = viewItem(it)
+		size += itemJSONSize + len(it.ID) + len(out.Items[i].Data)
+	}
+	if next != "" {
+		out.NextCursor = &next
 	}
 	buf := s.bodies.get(min(size, autorefresh.MaxPageBytes))
-	body, err := appendPage(buf.b, page, next)
+	body, err := out.appendJSON(buf.b)
 	s.writeEncoded(w, r, http.StatusOK, body, err)
 	buf.put(body)
-}
-
-// appendPage appends a page's JSON object to b, as itemList.appendJSON does,
-// but ends it before it would pass autorefresh.MaxPageBytes.
-func appendPage(b []byte, page []autorefresh.Item, next string) ([]byte, error) {
-	start := len(b)
-	b = append(b, `{"items":[`...)
-	for i, it := range page {
-		mark := len(b)
-		if i > 0 {
-			b = append(b, ',')
-		}
-		var err error
-		if b, err = viewItem(it).appendJSON(b); err != nil {
-			return b, err
-		}
-		if i > 0 && len(b)-start+pageTrailer > autorefresh.MaxPageBytes {
-			b, next = b[:mark], autorefresh.Cursor(page[i-1].ID)
-			break
-		}
-	}
-	b = append(b, `],"nextCursor":`...)
-	if next == "" {
-		b = append(b, "null"...)
-	} else {
-		b = appendString(b, next)
-	}
-	return append(b, '}'), nil
 }
 
 // writeEncoded writes a body built by an appendJSON, ended by a newline as
