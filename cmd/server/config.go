@@ -17,6 +17,7 @@ import (
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/backend"
 	"github.com/autorefresh/autorefresh/internal/egress"
+	"github.com/autorefresh/autorefresh/internal/syncers"
 )
 
 // config is what the command line and the environment say.
@@ -36,6 +37,7 @@ type config struct {
 	tlsMinVersion        uint16 // tls.VersionTLS12 or tls.VersionTLS13
 	maxCaches            int
 	maxItems             int64
+	maxWebhookCalls      int
 	// postgresURL, if set, keeps all state in PostgreSQL (internal/replicated)
 	// instead of the bbolt file, so that many replicas can share it.
 	postgresURL string
@@ -93,7 +95,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 
 	var cfg config
 	var level, shutdown, cidrs, tlsMin, hosts string
-	var rateLimit, maxCaches int64
+	var rateLimit, maxCaches, maxCalls int64
 	f.str(&cfg.addr, "addr", "AUTOREFRESH_ADDR", ":8080", "listen `address`")
 	f.str(&level, "log-level", "AUTOREFRESH_LOG_LEVEL", "info", "log `level`: debug, info, warn, error")
 	f.boolean(&cfg.allowPrivateWebhooks, "allow-private-webhooks", "AUTOREFRESH_ALLOW_PRIVATE_WEBHOOKS",
@@ -116,6 +118,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	f.str(&tlsMin, "tls-min-version", "AUTOREFRESH_TLS_MIN_VERSION", "1.2", "oldest TLS `version` accepted: 1.2 or 1.3")
 	f.integer(&maxCaches, "max-caches", "AUTOREFRESH_MAX_CACHES", autorefresh.DefaultMaxCaches, "most caches the server hosts")
 	f.integer(&cfg.maxItems, "max-items", "AUTOREFRESH_MAX_ITEMS", autorefresh.DefaultMaxItems, "most items of all caches together")
+	f.integer(&maxCalls, "max-webhook-calls", "AUTOREFRESH_MAX_WEBHOOK_CALLS", syncers.DefaultMaxCalls,
+		"most webhook calls in flight across all caches, shared fairly between them")
 	// Not f.str: the URL may hold a password, and a flag's default is shown
 	// by -help. The variable is read after parsing instead.
 	fs.StringVar(&cfg.postgresURL, "postgres", "",
@@ -170,8 +174,13 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return config{}, fmt.Errorf("--max-caches: must be between 1 and 1000000")
 	case cfg.maxItems < 1:
 		return config{}, fmt.Errorf("--max-items: must be at least 1")
+	case maxCalls < 1 || maxCalls > 100_000:
+		return config{}, fmt.Errorf("--max-webhook-calls: must be between 1 and 100000")
 	}
-	cfg.rateLimit, cfg.maxCaches = int(rateLimit), int(maxCaches)
+	cfg.rateLimit, cfg.maxCaches, cfg.maxWebhookCalls = int(rateLimit), int(maxCaches), int(maxCalls)
+	if err := checkDescriptors(cfg.maxWebhookCalls); err != nil {
+		return config{}, err
+	}
 	if cfg.postgresURL == "" {
 		cfg.postgresURL = getenv("AUTOREFRESH_POSTGRES_URL")
 	}
@@ -191,6 +200,7 @@ func backendOptions(cfg config, log *zap.Logger, reg prometheus.Registerer) back
 		Registerer: reg, Logger: log,
 		Egress:       &egress.Policy{AllowPrivate: cfg.allowPrivateWebhooks, Allow: cfg.allowWebhookCIDRs},
 		DrainTimeout: cfg.shutdownTimeout, MaxCaches: cfg.maxCaches, MaxItems: cfg.maxItems,
+		MaxWebhookCalls: cfg.maxWebhookCalls,
 	}
 	switch {
 	case cfg.postgresURL != "":

@@ -60,6 +60,10 @@ type Options struct {
 	// HTTPClient, if set, makes every webhook call; nil gives each cache a
 	// client of its own built from Egress.
 	HTTPClient *http.Client
+	// MaxWebhookCalls bounds the webhook calls in flight across every cache
+	// (fairly between caches, see syncers.Calls); zero takes
+	// syncers.DefaultMaxCalls.
+	MaxWebhookCalls int
 	// DrainTimeout lets webhook calls under way finish for this long once
 	// the refresh is stopped. cmd/server gives it the shutdown timeout.
 	DrainTimeout time.Duration
@@ -92,6 +96,8 @@ func (o *Options) validate() error {
 		return errs.Errorf(errs.Invalid, "backend: WrapStore needs DataDir")
 	case o.PostgresURL != "" && o.Clock != nil:
 		return errs.Errorf(errs.Invalid, "backend: the PostgreSQL mode keeps the database's time; Clock must be nil")
+	case o.MaxWebhookCalls < 0:
+		return errs.Errorf(errs.Invalid, "backend: MaxWebhookCalls must not be negative")
 	case o.PostgresURL != "" && o.Watch.FirstSeq != 0:
 		return errs.Errorf(errs.Invalid, "backend: in the PostgreSQL mode the hub numbers events from the replica's range; Watch.FirstSeq must be 0")
 	}

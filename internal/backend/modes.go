@@ -10,6 +10,7 @@ import (
 	"github.com/autorefresh/autorefresh/internal/registry"
 	"github.com/autorefresh/autorefresh/internal/replicated"
 	"github.com/autorefresh/autorefresh/internal/store"
+	"github.com/autorefresh/autorefresh/internal/syncers"
 	"github.com/autorefresh/autorefresh/internal/watch"
 )
 
@@ -23,6 +24,7 @@ func openPostgres(ctx context.Context, opts Options) (*Backend, error) {
 	pg, err := replicated.New(ctx, replicated.Options{
 		URL: opts.PostgresURL, Registerer: opts.Registerer, Logger: opts.Logger,
 		Egress: opts.Egress, HTTPClient: opts.HTTPClient, DrainTimeout: opts.DrainTimeout,
+		Calls:     syncers.NewCalls(opts.MaxWebhookCalls),
 		MaxCaches: opts.MaxCaches, MaxItems: opts.MaxItems,
 		OnEvent:        func(c string, ev cache.Event) { hub.OnEvent(c, ev) },
 		OnCacheDeleted: func(c string) { hub.CacheDeleted(c) },
@@ -51,6 +53,7 @@ func openEmbedded(ctx context.Context, opts Options) (*Backend, error) {
 	ro := registry.Options{
 		Registerer: opts.Registerer, Logger: opts.Logger, Clock: opts.Clock,
 		Egress: opts.Egress, HTTPClient: opts.HTTPClient, DrainTimeout: opts.DrainTimeout,
+		Calls:     syncers.NewCalls(opts.MaxWebhookCalls),
 		MaxCaches: opts.MaxCaches, MaxItems: opts.MaxItems,
 		OnEvent: hub.OnEvent, OnCacheDeleted: hub.CacheDeleted,
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/syncers"
 )
 
 // managed is one hosted cache. mu guards every field: shared for item calls,
@@ -19,6 +20,10 @@ type managed struct {
 	name   string
 	mu     sync.RWMutex
 	engine *cache.AutoRefreshCache
+	// wh is the engine's syncer. It is closed once its engine has stopped
+	// (or at once, for one never started), which also gives up its place
+	// among the caches sharing the server's webhook calls.
+	wh     *syncers.Webhook
 	cfg    autorefresh.Config
 	cancel context.CancelFunc // nil until the engine runs
 }

@@ -48,6 +48,10 @@ type Options struct {
 	// cache a client of its own built from Egress, so that one slow
 	// upstream cannot hold connections another cache needs.
 	HTTPClient *http.Client
+	// Calls, if set, bounds the webhook calls in flight of every cache
+	// together (syncers.Calls). Nil bounds each cache by its parallelism
+	// only.
+	Calls *syncers.Calls
 	// MaxCaches bounds the number of caches. Default:
 	// autorefresh.DefaultMaxCaches.
 	MaxCaches int
@@ -272,13 +276,14 @@ func (r *Registry) install(m *managed, cfg autorefresh.Config, items []cache.Ent
 func (r *Registry) build(m *managed, cfg autorefresh.Config, items []cache.Entry) error {
 	wh, err := syncers.New(syncers.Options{
 		Cache: m.name, Webhook: cfg.WebhookConfig(), Policy: r.opts.Egress, Client: r.opts.HTTPClient,
-		Clock: r.opts.Clock, Logger: r.opts.Logger, Metrics: r.metrics,
+		Calls: r.opts.Calls, Clock: r.opts.Clock, Logger: r.opts.Logger, Metrics: r.metrics,
 	})
 	if err != nil {
 		return err
 	}
 	engine, err := cache.New(r.engineOptions(m.name, cfg, wh.Sync))
 	if err != nil {
+		wh.Close()
 		if errs.CodeOf(err) == errs.Invalid {
 			return err
 		}
@@ -287,7 +292,7 @@ func (r *Registry) build(m *managed, cfg autorefresh.Config, items []cache.Entry
 		return errs.Wrap(errs.Internal, err, "cache: could not be set up")
 	}
 	engine.Restore(items)
-	m.engine, m.cfg = engine, cfg
+	m.engine, m.wh, m.cfg = engine, wh, cfg
 	return nil
 }
 
@@ -311,9 +316,10 @@ func (r *Registry) startLocked(m *managed) error {
 	}
 	m.cancel = cancel
 	r.stopped.Add(1)
-	engine, name := m.engine, m.name
+	engine, wh, name := m.engine, m.wh, m.name
 	go func() {
 		<-engine.Stopped()
+		wh.Close()
 		r.forgetIfGone(name)
 		r.stopped.Done()
 	}()
@@ -328,9 +334,11 @@ func (r *Registry) retireLocked(m *managed) []cache.Entry {
 	if m.cancel != nil {
 		m.cancel()
 		m.cancel = nil
+	} else {
+		m.wh.Close() // never started: no goroutine will close it
 	}
 	items := m.engine.Retire()
-	m.engine = nil
+	m.engine, m.wh = nil, nil
 	return items
 }
 

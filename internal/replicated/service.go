@@ -67,6 +67,9 @@ type Options struct {
 	// HTTPClient, if set, makes every cache's webhook calls; nil gives each
 	// cache a client of its own built from Egress.
 	HTTPClient *http.Client
+	// Calls, if set, bounds the webhook calls in flight of every cache of
+	// this replica together (syncers.Calls).
+	Calls *syncers.Calls
 	// MaxCaches bounds the number of caches (exactly: registrations are
 	// serialized). Default autorefresh.DefaultMaxCaches.
 	MaxCaches int

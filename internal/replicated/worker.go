@@ -49,7 +49,7 @@ type worker struct {
 func (s *Service) newWorker(name string, gen int64, createdAt time.Time, cfg autorefresh.Config) (*worker, error) {
 	cfg = cfg.WithDefaults()
 	wh, err := syncers.New(syncers.Options{
-		Cache: name, Policy: s.opts.Egress, Client: s.opts.HTTPClient, Logger: s.opts.Logger, Metrics: s.whMetrics,
+		Cache: name, Policy: s.opts.Egress, Client: s.opts.HTTPClient, Calls: s.opts.Calls, Logger: s.opts.Logger, Metrics: s.whMetrics,
 		Webhook: cfg.WebhookConfig(),
 	})
 	if err != nil {

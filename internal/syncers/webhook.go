@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -38,6 +39,10 @@ type Options struct {
 	Clock clock.PassiveClock
 	// Logger receives one line per failed call; nil logs nothing.
 	Logger *zap.Logger
+	// Calls, if set, bounds the calls in flight of every webhook sharing it
+	// (the server's --max-webhook-calls); nil bounds nothing but the cache's
+	// own parallelism.
+	Calls *Calls
 	// Metrics records calls, durations and ignored entries; nil records
 	// nothing.
 	Metrics *Metrics
@@ -59,6 +64,8 @@ type Webhook struct {
 	log       *zap.Logger
 	metrics   *Metrics
 	hold      hold
+	calls     *Calls
+	closeOnce sync.Once
 
 	// failures and ignored sample the log lines about failed calls and
 	// ignored reply entries, per cache (see logSampler).
@@ -79,6 +86,7 @@ func New(o Options) (*Webhook, error) {
 	cfg := o.Webhook.withDefaults()
 	w := &Webhook{
 		cache:    o.Cache,
+		calls:    o.Calls,
 		url:      cfg.URL,
 		headers:  make(http.Header, len(cfg.Headers)),
 		timeout:  cfg.Timeout,
@@ -105,12 +113,14 @@ func New(o Options) (*Webhook, error) {
 		w.log = zap.NewNop()
 	}
 	w.metrics.init(w.cache)
+	w.calls.join(w.cache) // left by Close
 	return w, nil
 }
 
 // Close releases the idle connections of the Webhook's own HTTP client. Call
 // it when the cache is deleted; a Close while Sync runs is harmless.
 func (w *Webhook) Close() {
+	w.closeOnce.Do(func() { w.calls.leave(w.cache) })
 	if w.ownClient {
 		w.client.CloseIdleConnections()
 	}
@@ -143,8 +153,14 @@ func (w *Webhook) Sync(ctx context.Context, batch cache.Batch) ([]cache.ItemSync
 		return nil, w.fail(&Error{Reason: ReasonInternal, msg: err.Error(), cause: err}, len(batch), 0)
 	}
 
+	release, err := w.calls.Acquire(ctx, w.cache)
+	if err != nil {
+		// Only the cache stopping ends the wait for a slot.
+		return nil, w.fail(&Error{Reason: ReasonCanceled, msg: "sync canceled by the cache while waiting for a free webhook call", cause: err}, len(batch), 0)
+	}
 	start := time.Now() // real time: this is a measurement, not a decision
 	reply, status, xerr := w.exchange(ctx, body)
+	release()
 	elapsed := time.Since(start)
 	w.metrics.observe(w.cache, elapsed.Seconds())
 	if xerr != nil {
