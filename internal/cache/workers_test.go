@@ -24,9 +24,11 @@ func TestIdleCacheGoroutinesDoNotGrowWithParallelism(t *testing.T) {
 		})
 		return runtime.NumGoroutine() - before
 	}
+	// Other tests' goroutines may still be ending, so the two counts can
+	// differ by a few; before, they differed by the 999 idle workers.
 	one, many := count(1), count(1000)
-	if many != one || many > 20 {
-		t.Fatalf("an idle cache holds %d goroutines at parallelism 1 and %d at 1000; want the same, under 20", one, many)
+	if many > 20 || many-one > 5 {
+		t.Fatalf("an idle cache holds %d goroutines at parallelism 1 and %d at 1000; want about the same, under 20", one, many)
 	}
 }
 
