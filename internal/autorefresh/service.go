@@ -121,6 +121,23 @@ func CheckID(id string) error {
 	return nil
 }
 
+// CheckCreate checks a create's id and data, and returns the data to store
+// (JSON null for none), the same in every mode: data must also be storable
+// by PostgreSQL (record.CheckData), so that no mode keeps what another
+// would refuse.
+func CheckCreate(id string, data json.RawMessage) (json.RawMessage, error) {
+	if err := CheckID(id); err != nil {
+		return nil, err
+	}
+	if len(data) == 0 {
+		return json.RawMessage("null"), nil
+	}
+	if err := record.CheckData(data); err != nil {
+		return nil, errs.Errorf(errs.Invalid, "data: %s", err)
+	}
+	return data, nil
+}
+
 // Item is an item as clients see it.
 type Item struct {
 	*record.Record

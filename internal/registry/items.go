@@ -22,11 +22,9 @@ func itemOf(e cache.Entry) autorefresh.Item {
 // CreateItem is GetOrCreate: it inserts a new item at version 1, or returns
 // the existing one unchanged. created says which.
 func (r *Registry) CreateItem(_ context.Context, name, id string, data json.RawMessage, terminal bool) (it autorefresh.Item, created bool, err error) {
-	if err := autorefresh.CheckID(id); err != nil {
+	data, err = autorefresh.CheckCreate(id, data)
+	if err != nil {
 		return autorefresh.Item{}, false, err
-	}
-	if len(data) == 0 {
-		data = json.RawMessage("null")
 	}
 	err = r.with(name, func(m *managed) error {
 		now := r.opts.Clock.Now().UTC()

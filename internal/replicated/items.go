@@ -46,16 +46,9 @@ func itemNotFound(id string) error { return errs.Errorf(errs.NotFound, "item %q 
 // created says which; of concurrent creates of one id, on any replicas,
 // exactly one is created.
 func (s *Service) CreateItem(ctx context.Context, name, id string, data json.RawMessage, terminal bool) (it autorefresh.Item, created bool, err error) {
-	if err := autorefresh.CheckID(id); err != nil {
+	data, err = autorefresh.CheckCreate(id, data)
+	if err != nil {
 		return autorefresh.Item{}, false, err
-	}
-	if len(data) == 0 {
-		data = json.RawMessage("null")
-	}
-	// The rule both modes share, so that the message is the same as the
-	// embedded mode's rather than the database's.
-	if err := record.CheckData(data); err != nil {
-		return autorefresh.Item{}, false, errs.Errorf(errs.Invalid, "data: %s", err)
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()

@@ -10,19 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-
-	"github.com/autorefresh/autorefresh/api"
 	"github.com/autorefresh/autorefresh/internal/errs"
 	"github.com/autorefresh/autorefresh/internal/exampleupstream"
-	"github.com/autorefresh/autorefresh/internal/handlers"
 )
 
 // syncReplyCases cover what a sync reply may carry and how each mode stores it (values PostgreSQL cannot store, late replies for deleted items).
 var syncReplyCases = []testCase{
 	{"ReplyValueNotStorableRefusedAlone", testReplyUnstorable},
-	{"CreateDataNotStorableIs400", testCreateUnstorable},
+	{"CreateDataNotStorableIsInvalid", testCreateUnstorable},
 	{"ResyncPeriodChangeReschedules", testResyncChange},
 	{"SyncOfPendingDeleteDropped", testSyncOfPendingDelete},
 }
@@ -163,30 +158,12 @@ func testReplyUnstorable(t *testing.T, f Factory) {
 	}
 }
 
-// serveHTTP puts the handlers in front of s, over real HTTP.
-func serveHTTP(t *testing.T, s Service) string {
-	spec, err := api.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	h, err := handlers.NewServer(handlers.Deps{Service: s, Logger: zap.NewNop(), Registerer: reg, Gatherer: reg,
-		Spec: spec, SpecYAML: api.Spec()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
 // testCreateUnstorable: item data that PostgreSQL's jsonb cannot hold is a
 // 400 that says why, in both modes, and creates nothing.
 func testCreateUnstorable(t *testing.T, f Factory) {
 	s, _ := open1(t, f, Limits{})
 	ctx := ctxT(t)
 	mustPut(t, s, "jobs", cfg(noopUpstream(t), time.Hour, false), true)
-	base := serveHTTP(t, s)
 	for _, c := range []struct{ data, says string }{
 		{`{"s": "a\u0000b"}`, `\u0000`},
 		{`{"s\u0000": 1}`, `\u0000`},
@@ -194,29 +171,16 @@ func testCreateUnstorable(t *testing.T, f Factory) {
 		{`{"n": 1e1000000}`, "range"},
 		{`{"n": 0.` + strings.Repeat("0", 16384) + `1}`, "range"},
 	} {
-		resp, err := http.Post(base+"/v1/caches/jobs/items", "application/json",
-			strings.NewReader(`{"id": "x", "data": `+c.data+`}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), c.says) {
-			t.Fatalf("create with data %.40s: %d %s, want 400 saying %q", c.data, resp.StatusCode, body, c.says)
+		_, _, err := s.CreateItem(ctx, "jobs", "x", json.RawMessage(c.data), false)
+		wantCode(t, "create with data "+c.data[:min(len(c.data), 40)], err, errs.Invalid)
+		if msg := errs.MessageOf(err); !strings.Contains(msg, c.says) {
+			t.Fatalf("create with data %.40s: %q, want it to say %q", c.data, msg, c.says)
 		}
 		_, err = s.GetItem(ctx, "jobs", "x")
 		wantCode(t, "the refused item", err, errs.NotFound)
 	}
 	// What can be stored still can.
-	resp, err := http.Post(base+"/v1/caches/jobs/items", "application/json",
-		strings.NewReader(`{"id": "x", "data": {"s": "\ud83d\ude00 \\u0000", "n": 1e300}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create of storable data: %d", resp.StatusCode)
-	}
+	mustCreate(t, s, "jobs", "x", `{"s": "\ud83d\ude00 \\u0000", "n": 1e300}`, false)
 }
 
 // testResyncChange: a PUT that shortens resyncPeriod applies from the next
