@@ -16,6 +16,25 @@ var refreshCases = []testCase{
 	{"SyncOnCreateCoalesces", testSyncOnCreateCoalesces},
 }
 
+// batchIDs reads the ids of a webhook batch, or answers 400 and reports
+// false.
+func batchIDs(w http.ResponseWriter, r *http.Request) ([]string, bool) {
+	var req struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return nil, false
+	}
+	ids := make([]string, len(req.Items))
+	for i, it := range req.Items {
+		ids[i] = it.ID
+	}
+	return ids, true
+}
+
 // countingUpstream answers every batch with 204 and counts calls and the
 // items they carried.
 type countingUpstream struct {
@@ -27,19 +46,14 @@ type countingUpstream struct {
 func newCountingUpstream(t *testing.T) (*countingUpstream, string) {
 	u := &countingUpstream{items: map[string]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Items []struct {
-				ID string `json:"id"`
-			} `json:"items"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		ids, ok := batchIDs(w, r)
+		if !ok {
 			return
 		}
 		u.mu.Lock()
 		u.calls++
-		for _, it := range req.Items {
-			u.items[it.ID]++
+		for _, id := range ids {
+			u.items[id]++
 		}
 		u.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)

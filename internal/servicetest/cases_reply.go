@@ -44,18 +44,13 @@ func newReplyUpstream(t *testing.T, replies map[string]string) *replyUpstream {
 }
 
 func (u *replyUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Items []struct {
-			ID string `json:"id"`
-		} `json:"items"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	ids, ok := batchIDs(w, r)
+	if !ok {
 		return
 	}
 	u.mu.Lock()
-	for _, it := range req.Items {
-		u.seen[it.ID]++
+	for _, id := range ids {
+		u.seen[id]++
 	}
 	hold := u.hold
 	u.mu.Unlock()
@@ -67,10 +62,10 @@ func (u *replyUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var entries []string
-	for _, it := range req.Items {
-		if e, ok := u.replies[it.ID]; ok {
-			id, _ := json.Marshal(it.ID)
-			entries = append(entries, `{"id": `+string(id)+`, `+e+`}`)
+	for _, id := range ids {
+		if e, ok := u.replies[id]; ok {
+			quoted, _ := json.Marshal(id)
+			entries = append(entries, `{"id": `+string(quoted)+`, `+e+`}`)
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
