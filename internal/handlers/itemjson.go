@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/errs"
 )
@@ -64,7 +66,16 @@ func (v itemView) appendJSON(b []byte) ([]byte, error) {
 // pass autorefresh.MaxPageBytes (see writeItems): the items that do not fit
 // are left out and nextCursor is set to go on after the last one written.
 func (l itemList) appendJSON(b []byte) ([]byte, error) {
-	start := len(b)
+	return l.encode(b, nil)
+}
+
+// encode appends the page to b, cutting it as appendJSON says. If flush is
+// set, it is handed each piece once b holds pageChunk bytes or more, and b
+// starts again: the body is then written as a stream, never built whole.
+// flush is never called for a page that fails, so a failure before the
+// first piece can still be answered with an error.
+func (l itemList) encode(b []byte, flush func([]byte)) ([]byte, error) {
+	start, flushed := len(b), 0
 	next := l.NextCursor
 	b = append(b, `{"items":[`...)
 	for i, it := range l.Items {
@@ -76,10 +87,15 @@ func (l itemList) appendJSON(b []byte) ([]byte, error) {
 		if b, err = it.appendJSON(b); err != nil {
 			return b, err
 		}
-		if i > 0 && len(b)-start+pageTrailer > autorefresh.MaxPageBytes {
+		if i > 0 && flushed+len(b)-start+pageTrailer > autorefresh.MaxPageBytes {
 			cursor := autorefresh.Cursor(l.Items[i-1].ID)
 			b, next = b[:mark], &cursor
 			break
+		}
+		if flush != nil && len(b) >= pageChunk {
+			flush(b)
+			flushed += len(b) - start
+			b, start = b[:0], 0
 		}
 	}
 	b = append(b, `],"nextCursor":`...)
@@ -90,6 +106,9 @@ func (l itemList) appendJSON(b []byte) ([]byte, error) {
 	}
 	return append(b, '}'), nil
 }
+
+// pageChunk is the piece a page is written in.
+const pageChunk = 64 << 10
 
 // writeItem answers with one item.
 func (s *server) writeItem(w http.ResponseWriter, r *http.Request, status int, it autorefresh.Item) {
@@ -121,9 +140,27 @@ func (s *server) writeItems(w http.ResponseWriter, r *http.Request, page []autor
 	if next != "" {
 		out.NextCursor = &next
 	}
-	buf := s.bodies.get(min(size, autorefresh.MaxPageBytes))
-	body, err := out.appendJSON(buf.b)
-	s.writeEncoded(w, r, http.StatusOK, body, err)
+	buf := s.bodies.get(min(size, 2*pageChunk))
+	started := false
+	body, err := out.encode(buf.b, func(piece []byte) {
+		if !started {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			started = true
+		}
+		_, _ = w.Write(piece)
+	})
+	switch {
+	case !started:
+		s.writeEncoded(w, r, http.StatusOK, body, err)
+	case err != nil:
+		// Stored items are valid JSON, so this is a bug; the status is
+		// sent, so the one honest answer left is a cut-off body.
+		s.log.Error("list page could not be encoded", zap.String("requestId", requestID(w)), zap.Error(err))
+		panic(http.ErrAbortHandler)
+	default:
+		_, _ = w.Write(append(body, '\n'))
+	}
 	buf.put(body)
 }
 
