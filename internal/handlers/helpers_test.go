@@ -136,18 +136,33 @@ func (e *env) do(method, path, contentType string, body string) resp {
 // doAs is do with a bearer token ("" sends none).
 func (e *env) doAs(token, method, path, contentType string, body string) resp {
 	e.t.Helper()
+	header := map[string]string{}
+	if token != "" {
+		header["Authorization"] = "Bearer " + token
+	}
+	if contentType != "" {
+		header["Content-Type"] = contentType
+	}
+	return e.send(method, path, header, body)
+}
+
+// send is do with any headers (Host included), checked against the spec
+// like every other response.
+func (e *env) send(method, path string, header map[string]string, body string) resp {
+	e.t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
 	if body == "" {
 		req.Body = http.NoBody
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	for k, v := range header {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -1,45 +1,12 @@
 package handlers_test
 
 import (
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/autorefresh/autorefresh/internal/auth"
 	"github.com/autorefresh/autorefresh/internal/handlers"
 )
-
-// send is doAs with any headers (Host, Origin, Sec-Fetch-Site), checked
-// against the spec like every other response.
-func (e *env) send(method, path string, header map[string]string, body string) resp {
-	e.t.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if body == "" {
-		req.Body = http.NoBody
-	}
-	for k, v := range header {
-		if k == "Host" {
-			req.Host = v
-			continue
-		}
-		req.Header.Set(k, v)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.checkAgainstSpec(req, res, b)
-	return resp{status: res.StatusCode, header: res.Header, body: b}
-}
 
 // A flood of bad tokens is limited by IP before it is told 401, even with
 // no --rate-limit; a good token from the same address keeps working.
