@@ -14,23 +14,15 @@ import (
 )
 
 // buildServer compiles cmd/server into the test's temporary directory, so
-// the checks run the very binary that ships. Another engineer may be in the
-// middle of an edit that does not compile: the build is retried for a while.
+// the checks run the very binary that ships.
 func buildServer(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "autorefresh")
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		out, err := exec.Command("go", "build", "-o", bin, "github.com/autorefresh/autorefresh/cmd/server").CombinedOutput()
-		if err == nil {
-			return bin
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("go build cmd/server: %v\n%s", err, out)
-		}
-		t.Logf("go build cmd/server failed, retrying: %s", bytes.TrimSpace(out))
-		time.Sleep(10 * time.Second)
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/autorefresh/autorefresh/cmd/server").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build cmd/server: %v\n%s", err, out)
 	}
+	return bin
 }
 
 // server is one run of the binary as a child process.
