@@ -93,7 +93,7 @@ func (c *Calls) Acquire(ctx context.Context, cache string) (release func(), err 
 		return func() {}, nil
 	}
 	c.mu.Lock()
-	if len(c.queue[cache]) == 0 && c.mayTakeLocked(cache) {
+	if len(c.queue[cache]) == 0 && c.mayTakeLocked(cache, c.demandLocked()) {
 		c.takeLocked(cache)
 		c.mu.Unlock()
 		return c.releaser(cache), nil
@@ -157,29 +157,51 @@ func (c *Calls) shareLocked() int {
 // becomes busy while hung calls hold the rest still gets one; and, once the
 // cache holds its share, the shares of the caches that hold or wait for
 // slots. Callers hold mu.
-func (c *Calls) mayTakeLocked(cache string) bool {
+func (c *Calls) mayTakeLocked(cache string, d demand) bool {
 	free := c.max - c.inUse
 	held := c.held[cache]
 	if free <= 0 || (c.max >= 4 && held >= c.max-c.max/4) {
 		return false
 	}
-	share := c.shareLocked()
-	owed, idle := 0, 0
-	for name := range c.members {
-		if name == cache {
-			continue
+	// d counts every member; take cache's own part out.
+	owed, idle := d.owed, d.idle
+	if _, member := c.members[cache]; member {
+		if c.idleLocked(cache) {
+			idle--
+		} else {
+			owed -= max(0, d.share-held)
 		}
-		if c.held[name] == 0 && len(c.queue[name]) == 0 {
-			idle++
-			continue
-		}
-		owed += max(0, share-c.held[name])
 	}
 	reserve := min(idle, c.max/8)
-	if held >= share {
+	if held >= d.share {
 		reserve += owed
 	}
 	return free > reserve
+}
+
+// demand is what the members want of the slots: the share each is sure
+// of, what the busy ones are still owed of theirs, and how many are idle.
+type demand struct{ share, owed, idle int }
+
+// demandLocked sums the members' demand in one pass, so that choosing
+// among the waiting caches costs one pass, not one per cache. Callers hold
+// mu.
+func (c *Calls) demandLocked() demand {
+	d := demand{share: c.shareLocked()}
+	for name := range c.members {
+		if c.idleLocked(name) {
+			d.idle++
+		} else {
+			d.owed += max(0, d.share-c.held[name])
+		}
+	}
+	return d
+}
+
+// idleLocked reports whether cache holds and waits for nothing. Callers
+// hold mu.
+func (c *Calls) idleLocked(cache string) bool {
+	return c.held[cache] == 0 && len(c.queue[cache]) == 0
 }
 
 // grantLocked hands free slots to waiters, one cache at a time in turn,
@@ -187,9 +209,10 @@ func (c *Calls) mayTakeLocked(cache string) bool {
 func (c *Calls) grantLocked() {
 	for c.inUse < c.max && len(c.turn) > 0 {
 		granted := false
+		d := c.demandLocked()
 		for i := 0; i < len(c.turn); i++ {
 			cache := c.turn[i]
-			if !c.mayTakeLocked(cache) {
+			if !c.mayTakeLocked(cache, d) {
 				continue
 			}
 			w := c.queue[cache][0]
