@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/autorefresh/autorefresh/internal/errs"
-	"github.com/autorefresh/autorefresh/internal/exampleupstream"
 )
 
 // syncReplyCases cover what a sync reply may carry and how each mode stores it (values PostgreSQL cannot store, late replies for deleted items).
@@ -181,15 +180,10 @@ func testCreateUnstorable(t *testing.T, f Factory) {
 // testResyncChange: a PUT that shortens resyncPeriod applies from the next
 // cycle: items scheduled an hour out under the old period are synced soon.
 func testResyncChange(t *testing.T, f Factory) {
-	up, err := exampleupstream.New(exampleupstream.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(up)
-	t.Cleanup(srv.Close)
+	_, base := exampleUpstream(t)
 	s, _ := open1(t, f, Limits{})
 	ctx := ctxT(t)
-	url := srv.URL + "/sync"
+	url := base + "/sync"
 	mustPut(t, s, "jobs", cfg(url, time.Hour, false), true)
 	ids := []string{"a", "b", "c"}
 	for _, id := range ids {

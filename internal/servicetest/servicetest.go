@@ -552,20 +552,28 @@ func testCapacity(t *testing.T, f Factory) {
 	})
 }
 
-func testSync(t *testing.T, f Factory) {
+// exampleUpstream serves the example upstream (Not-started, Started,
+// Completed) on loopback and returns it with its base URL.
+func exampleUpstream(t *testing.T) (*exampleupstream.Upstream, string) {
 	up, err := exampleupstream.New(exampleupstream.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(up)
 	t.Cleanup(srv.Close)
+	return up, srv.URL
+}
+
+func testSync(t *testing.T, f Factory) {
+	up, srvURL := exampleUpstream(t)
 	s, _ := open1(t, f, Limits{})
 	ctx := ctxT(t)
 	// syncOnCreate: the first sync comes at once; the next an hour later,
 	// unless asked for.
-	mustPut(t, s, "jobs", cfg(srv.URL+"/sync", time.Hour, true), true)
+	mustPut(t, s, "jobs", cfg(srvURL+"/sync", time.Hour, true), true)
 	it := mustCreate(t, s, "jobs", "a", `{"status": "Not-started"}`, false)
 	var got autorefresh.Item
+	var err error
 	waitFor(t, "the sync on create", 10*time.Second, func() bool {
 		got, err = s.GetItem(ctx, "jobs", "a")
 		return err == nil && got.Version == 2
