@@ -37,14 +37,7 @@ func TestLateWriteForARecreatedItemIsRejected(t *testing.T) {
 			if _, _, err := a.CreateItem(ctx, "jobs", "x", json.RawMessage(`{"life": 1}`), false); err != nil {
 				t.Fatal(err)
 			}
-			wA, err := a.newWorker("jobs", 1, time.Time{}, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			batchA, err := wA.claim(ctx)
-			if err != nil || len(batchA) != 1 {
-				t.Fatalf("A's claim: %v, %v", batchA, err)
-			}
+			wA, batchA := claimN(t, ctx, a, 1, cfg, 1)
 
 			switch how {
 			case "item":
@@ -69,14 +62,7 @@ func TestLateWriteForARecreatedItemIsRejected(t *testing.T) {
 			if _, created, err := b.CreateItem(ctx, "jobs", "x", json.RawMessage(`{"life": 2}`), false); err != nil || !created {
 				t.Fatalf("x created again: %v, %v", created, err)
 			}
-			wB, err := b.newWorker("jobs", 2, time.Time{}, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			batchB, err := wB.claim(ctx)
-			if err != nil || len(batchB) != 1 {
-				t.Fatalf("B's claim of the new x: %v, %v", batchB, err)
-			}
+			_, batchB := claimN(t, ctx, b, 2, cfg, 1)
 			if batchB[0].epoch == batchA[0].epoch {
 				t.Errorf("the new x was claimed under epoch %d, the old x's lease's epoch", batchB[0].epoch)
 			}
@@ -111,14 +97,7 @@ func TestWriteBackRetryAppliesOnce(t *testing.T) {
 	if _, _, err := s.CreateItem(ctx, "jobs", "x", json.RawMessage(`{}`), false); err != nil {
 		t.Fatal(err)
 	}
-	w, err := s.newWorker("jobs", 1, time.Time{}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := w.claim(ctx)
-	if err != nil || len(batch) != 1 {
-		t.Fatalf("claim: %v, %v", batch, err)
-	}
+	w, batch := claimN(t, ctx, s, 1, cfg, 1)
 	args := func() ([]string, []int64, []bool, []string, []bool) {
 		return []string{"x"}, []int64{batch[0].epoch}, []bool{true}, []string{`{"n": 1}`}, []bool{false}
 	}

@@ -290,3 +290,18 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 	stop()
 	srv.CloseClientConnections()
 }
+
+// claimN makes a worker of generation gen for the cache "jobs" on s and
+// claims with it, failing the test unless exactly n items are claimed.
+func claimN(t *testing.T, ctx context.Context, s *Service, gen int64, cfg autorefresh.Config, n int) (*worker, []*claimed) {
+	t.Helper()
+	w, err := s.newWorker("jobs", gen, time.Time{}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := w.claim(ctx)
+	if err != nil || len(batch) != n {
+		t.Fatalf("claim: %d items (%v), want %d", len(batch), err, n)
+	}
+	return w, batch
+}

@@ -75,14 +75,7 @@ func TestRefusedValueCostsOnlyItsItem(t *testing.T) {
 		CREATE TRIGGER refuse_poison BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION refuse_poison();`); err != nil {
 		t.Fatal(err)
 	}
-	w, err := s.newWorker("jobs", 1, time.Time{}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := w.claim(ctx)
-	if err != nil || len(batch) != 2 {
-		t.Fatalf("claim: %v, %v", batch, err)
-	}
+	w, batch := claimN(t, ctx, s, 1, cfg, 2)
 	var resps []cache.ItemSyncResponse
 	for _, c := range batch {
 		data := `{"fine": true}`
