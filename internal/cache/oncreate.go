@@ -85,6 +85,7 @@ func (c *AutoRefreshCache) createBatchLeft() {
 // front of the buffer. Items the CreateBatchesFunc left out are released,
 // for the next cycle.
 func (c *AutoRefreshCache) cutCreated(ctx context.Context, items []ItemWrapper) {
+	items = c.newestLive(items)
 	q := c.queue.Load()
 	if len(items) == 0 || q == nil {
 		for _, w := range items {
@@ -129,4 +130,51 @@ func (c *AutoRefreshCache) cutCreated(ctx context.Context, items []ItemWrapper) 
 	b.mu.Lock()
 	b.items = append(held, b.items...)
 	b.mu.Unlock()
+}
+
+// newestLive keeps, of the created items, those still in the cache, and of
+// an id found twice only the newer. An id is in the buffer twice when its
+// item was created, deleted and created again within one linger; the older
+// entry is removed by then (a new entry for an id is made only once the old
+// one is gone). Both in one batch meant two answers for one id, and the
+// first, the old item's, was applied to the new item. The items dropped
+// lose their in-flight marks; order is kept.
+func (c *AutoRefreshCache) newestLive(items []ItemWrapper) []ItemWrapper {
+	var seen map[ItemID]struct{}
+	if len(items) > 1 {
+		seen = make(map[ItemID]struct{}, len(items))
+	}
+	keep := make([]bool, len(items))
+	kept := 0
+	for i := len(items) - 1; i >= 0; i-- { // newest first
+		iw := items[i].(*itemWrapper)
+		if seen != nil {
+			if _, dup := seen[iw.id]; dup {
+				c.release(iw.e)
+				continue
+			}
+			seen[iw.id] = struct{}{}
+		}
+		s := c.sh.of(iw.id)
+		s.mu.Lock()
+		removed := iw.e.removed
+		if removed {
+			iw.e.inFlight = false
+		}
+		s.mu.Unlock()
+		if !removed {
+			keep[i] = true
+			kept++
+		}
+	}
+	if kept == len(items) {
+		return items
+	}
+	out := make([]ItemWrapper, 0, kept)
+	for i, w := range items {
+		if keep[i] {
+			out = append(out, w)
+		}
+	}
+	return out
 }

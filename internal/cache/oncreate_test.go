@@ -141,3 +141,57 @@ func TestCreateFloodDoesNotStarveTheRefresh(t *testing.T) {
 		return n == items+1
 	})
 }
+
+// An item created, deleted and created again within one linger leaves two
+// wrappers for its id in the create buffer. Only the newest may be sent: a
+// batch holding both got two answers for one id, and the first, the old
+// item's, was applied to the new item (the robustness check saw a deleted
+// item's data come back under a re-created id).
+func TestRecreateWithinLingerSyncsOnlyTheNewItem(t *testing.T) {
+	var mu sync.Mutex
+	var sent [][]string
+	sync := func(_ context.Context, b Batch) ([]ItemSyncResponse, error) {
+		var got []string
+		var out []ItemSyncResponse
+		for _, w := range b {
+			st := w.GetItem().(*testItem).status
+			got = append(got, fmt.Sprintf("%s=%s", w.GetID(), st))
+			out = append(out, ItemSyncResponse{ID: w.GetID(), Item: item(st + "+synced"), Action: Update})
+		}
+		mu.Lock()
+		sent = append(sent, got)
+		mu.Unlock()
+		return out, nil
+	}
+	h := newHarness(t, Options{Sync: sync, CreateLinger: 10 * time.Millisecond,
+		CreateBatches: FixedSizeBatches(10), ResyncPeriod: time.Hour})
+	h.start()
+	if _, err := h.c.GetOrCreate("x", item("old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.DeleteDelayed("x"); err != nil {
+		t.Fatal(err)
+	}
+	before := h.c.stats.cycles.Load()
+	h.c.SyncNow() // its cycle removes x; the fake clock keeps the linger open
+	eventually(t, "the cycle that removes x", func() bool { return h.c.stats.cycles.Load() > before })
+	if _, err := h.c.Get("x"); err == nil {
+		t.Fatal("x still there after the cycle that carries out its deletion")
+	}
+	if _, err := h.c.GetOrCreate("x", item("new")); err != nil {
+		t.Fatal(err)
+	}
+	h.stepUntil("the re-created x synced", time.Millisecond, func() bool {
+		it, err := h.c.Get("x")
+		return err == nil && it.(*testItem).status != "new"
+	})
+	h.idle()
+	if got := mustGet(t, h.c, "x").status; got != "new+synced" {
+		t.Fatalf("re-created x is %q, want %q: another item's answer was applied to it", got, "new+synced")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := [][]string{{"x=new"}}; !slices.EqualFunc(sent, want, slices.Equal) {
+		t.Fatalf("the upstream was sent %v, want %v", sent, want)
+	}
+}
