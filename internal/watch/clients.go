@@ -9,6 +9,34 @@ const (
 	DefaultMaxWaitersPerClient = 1000
 )
 
+// refusal is why the hub refused a stream or a long-poll: which cap was
+// full. Its String values are the reason label of
+// autorefresh_watch_refused_total, a fixed set (never a client or a cache),
+// so that an operator sees whether one client or the whole server is at its
+// limit.
+type refusal int
+
+const (
+	refusedStreams refusal = iota
+	refusedLongPolls
+	refusedClientStreams
+	refusedClientLongPolls
+	numRefusals
+)
+
+func (r refusal) String() string {
+	switch r {
+	case refusedStreams:
+		return "streams"
+	case refusedLongPolls:
+		return "long_polls"
+	case refusedClientStreams:
+		return "client_streams"
+	default:
+		return "client_long_polls"
+	}
+}
+
 // clientCounts counts what each client holds (streams or waiters), so that
 // one client cannot take the whole of a server-wide cap. A client is
 // whatever key the caller gives (the HTTP layer uses a hash of the token,

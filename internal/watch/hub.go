@@ -121,6 +121,9 @@ type Hub struct {
 	waits   atomic.Int64
 	// What each client holds, for the per-client caps.
 	clientStreams, clientWaits clientCounts
+	// refused counts the refusals by the cap that was full, for the
+	// metrics.
+	refused [numRefusals]atomic.Uint64
 
 	mu     sync.RWMutex
 	topics map[string]*topic
@@ -277,11 +280,13 @@ type SubscribeOptions struct {
 // cannot go unnoticed.
 func (h *Hub) Subscribe(cacheName string, o SubscribeOptions) (*Subscription, error) {
 	if !h.clientStreams.acquire(o.Client, h.opts.MaxStreamsPerClient) {
+		h.refused[refusedClientStreams].Add(1)
 		return nil, errs.Errorf(errs.Unavailable, "this client has too many event streams open (at most %d); try again later", h.opts.MaxStreamsPerClient)
 	}
 	if h.streams.Add(1) > int64(h.opts.MaxStreams) {
 		h.streams.Add(-1)
 		h.clientStreams.release(o.Client)
+		h.refused[refusedStreams].Add(1)
 		return nil, errs.Errorf(errs.Unavailable, "too many event streams are open (at most %d); try again later", h.opts.MaxStreams)
 	}
 	for {
@@ -325,11 +330,13 @@ func (h *Hub) Watch(cacheName, id string) (*Waiter, error) {
 // Options.MaxWaitersPerClient waiters at once ("" is not counted).
 func (h *Hub) WatchFor(client, cacheName, id string) (*Waiter, error) {
 	if !h.clientWaits.acquire(client, h.opts.MaxWaitersPerClient) {
+		h.refused[refusedClientLongPolls].Add(1)
 		return nil, errs.Errorf(errs.Unavailable, "this client has too many requests waiting for changes (at most %d); try again later", h.opts.MaxWaitersPerClient)
 	}
 	if h.waits.Add(1) > int64(h.opts.MaxWaiters) {
 		h.waits.Add(-1)
 		h.clientWaits.release(client)
+		h.refused[refusedLongPolls].Add(1)
 		return nil, errs.Errorf(errs.Unavailable, "too many requests are waiting for changes (at most %d); try again later", h.opts.MaxWaiters)
 	}
 	for {

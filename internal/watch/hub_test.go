@@ -149,13 +149,14 @@ func TestUnwatchedCacheKeepsNothing(t *testing.T) {
 	if n := len(h.topics); n != 0 {
 		t.Fatalf("%d topics left after the watchers left", n)
 	}
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 0 {
+	// The per-cache series, that is: the refusals are the hub's own.
+	if n, err := testutil.GatherAndCount(reg, "autorefresh_watch_streams", "autorefresh_watch_waiting_requests", "autorefresh_watch_dropped_events_total"); err != nil || n != 0 {
 		t.Fatalf("metrics: %d series, %v", n, err)
 	}
 }
 
 func TestCaps(t *testing.T) {
-	h, _ := newHub(t, Options{MaxStreams: 2, MaxWaiters: 1})
+	h, reg := newHub(t, Options{MaxStreams: 2, MaxWaiters: 1})
 	a := subscribe(t, h, "jobs", SubscribeOptions{})
 	subscribe(t, h, "other", SubscribeOptions{})
 	if _, err := h.Subscribe("jobs", SubscribeOptions{}); errs.CodeOf(err) != errs.Unavailable {
@@ -181,6 +182,7 @@ func TestCaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Stop()
+	wantRefused(t, reg, refusals{streams: 2, longPolls: 1})
 }
 
 func TestWaiter(t *testing.T) {
