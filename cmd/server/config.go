@@ -18,6 +18,7 @@ import (
 	"github.com/autorefresh/autorefresh/internal/backend"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/syncers"
+	"github.com/autorefresh/autorefresh/internal/watch"
 )
 
 // config is what the command line and the environment say.
@@ -38,6 +39,10 @@ type config struct {
 	maxCaches            int
 	maxItems             int64
 	maxWebhookCalls      int
+	// The watch caps: event streams and long-polls held open, by the whole
+	// server and by one client (watch.Options).
+	maxStreams, maxLongPolls                   int
+	maxStreamsPerClient, maxLongPollsPerClient int
 	// postgresURL, if set, keeps all state in PostgreSQL (internal/replicated)
 	// instead of the bbolt file, so that many replicas can share it.
 	postgresURL string
@@ -96,6 +101,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	var cfg config
 	var level, shutdown, cidrs, tlsMin, hosts string
 	var rateLimit, maxCaches, maxCalls int64
+	var maxStreams, maxPolls, maxClientStreams, maxClientPolls int64
 	f.str(&cfg.addr, "addr", "AUTOREFRESH_ADDR", ":8080", "listen `address`")
 	f.str(&level, "log-level", "AUTOREFRESH_LOG_LEVEL", "info", "log `level`: debug, info, warn, error")
 	f.boolean(&cfg.allowPrivateWebhooks, "allow-private-webhooks", "AUTOREFRESH_ALLOW_PRIVATE_WEBHOOKS",
@@ -120,6 +126,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	f.integer(&cfg.maxItems, "max-items", "AUTOREFRESH_MAX_ITEMS", autorefresh.DefaultMaxItems, "most items of all caches together")
 	f.integer(&maxCalls, "max-webhook-calls", "AUTOREFRESH_MAX_WEBHOOK_CALLS", syncers.DefaultMaxCalls,
 		"most webhook calls in flight across all caches, shared fairly between them")
+	f.integer(&maxStreams, "max-streams", "AUTOREFRESH_MAX_STREAMS", watch.DefaultMaxStreams, "most event streams open at once on the server")
+	f.integer(&maxPolls, "max-long-polls", "AUTOREFRESH_MAX_LONG_POLLS", watch.DefaultMaxWaiters, "most long-polls (GET ?waitForChange=true) waiting at once on the server")
+	f.integer(&maxClientStreams, "max-streams-per-client", "AUTOREFRESH_MAX_STREAMS_PER_CLIENT", watch.DefaultMaxStreamsPerClient,
+		"most event streams one client (token, or IP without one) holds open at once")
+	f.integer(&maxClientPolls, "max-long-polls-per-client", "AUTOREFRESH_MAX_LONG_POLLS_PER_CLIENT", watch.DefaultMaxWaitersPerClient,
+		"most long-polls one client (token, or IP without one) has waiting at once")
 	// Not f.str: the URL may hold a password, and a flag's default is shown
 	// by -help. The variable is read after parsing instead.
 	fs.StringVar(&cfg.postgresURL, "postgres", "",
@@ -177,6 +189,24 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	case maxCalls < 1 || maxCalls > 100_000:
 		return config{}, fmt.Errorf("--max-webhook-calls: must be between 1 and 100000")
 	}
+	// Each stream and long-poll holds a connection: a million is far past
+	// what one process serves, and a bound keeps a typo from reading as
+	// "no cap".
+	for _, c := range []struct {
+		name string
+		v    int64
+		p    *int
+	}{
+		{"--max-streams", maxStreams, &cfg.maxStreams},
+		{"--max-long-polls", maxPolls, &cfg.maxLongPolls},
+		{"--max-streams-per-client", maxClientStreams, &cfg.maxStreamsPerClient},
+		{"--max-long-polls-per-client", maxClientPolls, &cfg.maxLongPollsPerClient},
+	} {
+		if c.v < 1 || c.v > 1_000_000 {
+			return config{}, fmt.Errorf("%s: must be between 1 and 1000000, not %d", c.name, c.v)
+		}
+		*c.p = int(c.v)
+	}
 	cfg.rateLimit, cfg.maxCaches, cfg.maxWebhookCalls = int(rateLimit), int(maxCaches), int(maxCalls)
 	if err := checkDescriptors(cfg.maxWebhookCalls); err != nil {
 		return config{}, err
@@ -201,6 +231,10 @@ func backendOptions(cfg config, log *zap.Logger, reg prometheus.Registerer) back
 		Egress:       &egress.Policy{AllowPrivate: cfg.allowPrivateWebhooks, Allow: cfg.allowWebhookCIDRs},
 		DrainTimeout: cfg.shutdownTimeout, MaxCaches: cfg.maxCaches, MaxItems: cfg.maxItems,
 		MaxWebhookCalls: cfg.maxWebhookCalls,
+		Watch: watch.Options{
+			MaxStreams: cfg.maxStreams, MaxWaiters: cfg.maxLongPolls,
+			MaxStreamsPerClient: cfg.maxStreamsPerClient, MaxWaitersPerClient: cfg.maxLongPollsPerClient,
+		},
 	}
 	switch {
 	case cfg.postgresURL != "":

@@ -72,7 +72,9 @@ type Options struct {
 	MaxCaches int
 	MaxItems  int64
 
-	// Watch configures the hub. Its Registerer defaults to Registerer. In
+	// Watch configures the hub. Its Registerer defaults to Registerer. Its
+	// caps (MaxStreams, MaxWaiters and their per-client forms) may not be
+	// negative; zero takes the hub's defaults. In
 	// the PostgreSQL mode FirstSeq is the replica's own (see
 	// replicated.Service.FirstEventSeq) and may not be set.
 	Watch watch.Options
@@ -100,6 +102,21 @@ func (o *Options) validate() error {
 		return errs.Errorf(errs.Invalid, "backend: MaxWebhookCalls must not be negative")
 	case o.PostgresURL != "" && o.Watch.FirstSeq != 0:
 		return errs.Errorf(errs.Invalid, "backend: in the PostgreSQL mode the hub numbers events from the replica's range; Watch.FirstSeq must be 0")
+	}
+	// The hub takes a zero or negative cap as "the default"; a negative
+	// one here is a mistake in the caller, not a wish for the default.
+	for _, c := range []struct {
+		name string
+		v    int
+	}{
+		{"MaxStreams", o.Watch.MaxStreams},
+		{"MaxWaiters", o.Watch.MaxWaiters},
+		{"MaxStreamsPerClient", o.Watch.MaxStreamsPerClient},
+		{"MaxWaitersPerClient", o.Watch.MaxWaitersPerClient},
+	} {
+		if c.v < 0 {
+			return errs.Errorf(errs.Invalid, "backend: Watch.%s must not be negative (0 takes the default), not %d", c.name, c.v)
+		}
 	}
 	if o.Watch.Registerer == nil {
 		o.Watch.Registerer = o.Registerer

@@ -38,7 +38,11 @@ func TestOptionsRefused(t *testing.T) {
 		"postgres clock": func(o *backend.Options) {
 			o.PostgresURL, o.Clock = "postgres://x", clocktesting.NewFakeClock(time.Now())
 		},
-		"postgres FirstSeq": func(o *backend.Options) { o.PostgresURL, o.Watch.FirstSeq = "postgres://x", 7 },
+		"postgres FirstSeq":                 func(o *backend.Options) { o.PostgresURL, o.Watch.FirstSeq = "postgres://x", 7 },
+		"negative stream cap":               func(o *backend.Options) { o.InMemory, o.Watch.MaxStreams = true, -1 },
+		"negative long-poll cap":            func(o *backend.Options) { o.InMemory, o.Watch.MaxWaiters = true, -1 },
+		"negative per-client stream cap":    func(o *backend.Options) { o.InMemory, o.Watch.MaxStreamsPerClient = true, -1 },
+		"negative per-client long-poll cap": func(o *backend.Options) { o.InMemory, o.Watch.MaxWaitersPerClient = true, -1 },
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := backend.Open(context.Background(), options(set))

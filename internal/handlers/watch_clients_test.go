@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"testing"
@@ -21,6 +22,26 @@ func clientCapsEnv(t *testing.T, deps func(*handlers.Deps)) *watchEnv {
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &watchEnv{env: e, client: &http.Client{Transport: tr}}
+}
+
+// refused reads autorefresh_watch_refused_total of one reason.
+func (w *watchEnv) refused(reason string) float64 {
+	w.t.Helper()
+	return w.metricBy("autorefresh_watch_refused_total", "reason", reason)
+}
+
+// wantRefusals checks every reason of autorefresh_watch_refused_total, so
+// that a refusal counted under the wrong reason fails too.
+func (w *watchEnv) wantRefusals(clientStreams, clientLongPolls float64) {
+	w.t.Helper()
+	got := map[string]float64{}
+	want := map[string]float64{"streams": 0, "long_polls": 0, "client_streams": clientStreams, "client_long_polls": clientLongPolls}
+	for reason := range want {
+		got[reason] = w.refused(reason)
+	}
+	if !maps.Equal(got, want) {
+		w.t.Fatalf("autorefresh_watch_refused_total: %v, want %v", got, want)
+	}
 }
 
 func wantCapped(t *testing.T, what string, r resp) {
@@ -47,9 +68,11 @@ func TestPerClientCapsByToken(t *testing.T) {
 	w.openStream("/v1/caches/jobs/events", as(reader))
 	_, r := w.openStream("/v1/caches/jobs/events", as(reader))
 	wantCapped(t, "the reader's third stream", r)
+	w.wantRefusals(1, 0)
 	if _, r := w.openStream("/v1/caches/jobs/events", as(writer)); r.status != http.StatusOK {
 		t.Fatalf("the writer's stream: %d %s", r.status, r.body)
 	}
+	w.wantRefusals(1, 0)
 	// The client leaves one stream: the server notices and gives its place
 	// back.
 	first.res.Body.Close()
@@ -71,10 +94,13 @@ func TestPerClientCapsByToken(t *testing.T) {
 		polls[i] = ch
 	}
 	w.waiting(2)
+	streamsRefused := w.refused("client_streams") // the eventually above may have been refused a few times
 	wantCapped(t, "the reader's third long-poll", w.doAs(reader, "GET", "/v1/caches/jobs/items/a?waitForChange=true&timeout=2s", "", ""))
+	w.wantRefusals(streamsRefused, 1)
 	if r := w.doAs(writer, "GET", "/v1/caches/jobs/items/a?waitForChange=true&timeout=10ms", "", ""); r.status != http.StatusOK {
 		t.Fatalf("the writer's long-poll: %d %s", r.status, r.body)
 	}
+	w.wantRefusals(streamsRefused, 1)
 	for _, ch := range polls {
 		if r := answer(t, ch); r.status != http.StatusOK {
 			t.Fatalf("a waiting long-poll: %d %s", r.status, r.body)
@@ -95,6 +121,7 @@ func TestPerClientCapsByIP(t *testing.T) {
 	w.openStream("/v1/caches/jobs/events", nil)
 	_, r := w.openStream("/v1/caches/jobs/events", nil)
 	wantCapped(t, "the third stream from 127.0.0.1", r)
+	w.wantRefusals(1, 0)
 
 	other := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}
 	t.Cleanup(other.CloseIdleConnections)
@@ -107,4 +134,5 @@ func TestPerClientCapsByIP(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		t.Fatalf("a stream from 127.0.0.2: %d %s", res.StatusCode, b)
 	}
+	w.wantRefusals(1, 0)
 }

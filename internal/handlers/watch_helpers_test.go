@@ -62,8 +62,15 @@ func (w *watchEnv) sync() {
 	}
 }
 
-// metric reads one series of the server's metrics, 0 if it is absent.
+// metric reads one cache's series of the server's metrics, 0 if it is
+// absent.
 func (w *watchEnv) metric(name, cache string) float64 {
+	w.t.Helper()
+	return w.metricBy(name, "cache", cache)
+}
+
+// metricBy reads the series of name whose label is value, 0 if it is absent.
+func (w *watchEnv) metricBy(name, label, value string) float64 {
 	w.t.Helper()
 	mfs, err := w.reg.Gather()
 	if err != nil {
@@ -75,7 +82,7 @@ func (w *watchEnv) metric(name, cache string) float64 {
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "cache" && l.GetValue() == cache {
+				if l.GetName() == label && l.GetValue() == value {
 					if g := m.GetGauge(); g != nil {
 						return g.GetValue()
 					}
