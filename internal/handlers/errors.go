@@ -47,6 +47,11 @@ func statusOf(code errs.Code) int {
 	}
 }
 
+// retryAfterSeconds is what every 503 tells the client to wait: a failing
+// store, a server shutting down and a full watch cap all pass within
+// seconds, and a client told nothing tends to retry at once, in a loop.
+const retryAfterSeconds = "5"
+
 // errorBody is the JSON form of every error response.
 type errorBody struct {
 	Code    errs.Code `json:"code"`
@@ -56,7 +61,8 @@ type errorBody struct {
 // writeError answers with err's status and client-safe message. A 500 says
 // only "internal error"; the detail goes to the log with the request id.
 // Other 5xx (503 UNAVAILABLE, 507 CAPACITY) carry their own safe message,
-// and the cause of a 503 is logged too.
+// and the cause of a 503 is logged too. A 503 carries Retry-After, unless
+// the caller set one that knows better.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := errs.CodeOf(err)
 	status := statusOf(code)
@@ -66,6 +72,9 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("request failed", zap.String("requestId", requestID(w)), zap.Error(err))
 	} else if code == errs.Unavailable {
 		s.log.Warn("request not acknowledged", zap.String("requestId", requestID(w)), zap.Error(err))
+		if w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", retryAfterSeconds)
+		}
 	}
 	writeJSON(w, status, errorBody{Code: code, Message: msg})
 }

@@ -20,8 +20,6 @@ const (
 	// DefaultMaxWait caps long-poll timeouts below the server's 60 s
 	// WriteTimeout, so a poll always ends with an answer.
 	DefaultMaxWait = 50 * time.Second
-	// retryAfterSeconds is what a client over a watch cap is told to wait.
-	retryAfterSeconds = "5"
 )
 
 func (s *server) heartbeat() time.Duration {
@@ -38,15 +36,6 @@ func (s *server) maxWait() time.Duration {
 	return DefaultMaxWait
 }
 
-// watchError answers a failed Subscribe or Watch: over a cap or shutting
-// down is 503 with Retry-After.
-func (s *server) watchError(w http.ResponseWriter, r *http.Request, err error) {
-	if errs.CodeOf(err) == errs.Unavailable {
-		w.Header().Set("Retry-After", retryAfterSeconds)
-	}
-	s.writeError(w, r, err)
-}
-
 // errNoWatch answers watch requests on a server built without a hub.
 func errNoWatch() error {
 	return errs.Errorf(errs.Unavailable, "watching is not enabled on this server")
@@ -58,7 +47,7 @@ func errNoWatch() error {
 func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	hub := s.deps.Watch
 	if hub == nil {
-		s.watchError(w, r, errNoWatch())
+		s.writeError(w, r, errNoWatch())
 		return
 	}
 	name := chi.URLParam(r, "cache")
@@ -73,7 +62,7 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	sub, err := hub.Subscribe(name, opts)
 	if err != nil {
-		s.watchError(w, r, err)
+		s.writeError(w, r, err)
 		return
 	}
 	defer sub.Close()

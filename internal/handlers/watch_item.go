@@ -31,7 +31,7 @@ func (s *server) getItemOrWait(w http.ResponseWriter, r *http.Request) {
 	}
 	hub := s.deps.Watch
 	if hub == nil {
-		s.watchError(w, r, errNoWatch())
+		s.writeError(w, r, errNoWatch())
 		return
 	}
 	name, id := chi.URLParam(r, "cache"), chi.URLParam(r, "id")
@@ -65,7 +65,7 @@ func (s *server) getItemOrWait(w http.ResponseWriter, r *http.Request) {
 		// Watch before reading, so a change in between still wakes us.
 		waiter, err := hub.WatchFor(client, name, id)
 		if err != nil {
-			s.watchError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		it, err := s.svc.GetItem(r.Context(), name, id)
