@@ -118,21 +118,30 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 func (s *Service) Sync(ctx context.Context, name string) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
+	// A sync cycle starts by carrying out the pending deletions, in the
+	// embedded mode too: an item deleted before a POST .../sync is gone
+	// once the cycle has run, not an hour later at the next housekeeping.
 	var exists bool
+	var deleted int64
 	err := s.pool.QueryRow(ctx, `
 		WITH c AS (SELECT name FROM caches WHERE name = $1),
+		gone AS (
+			DELETE FROM items WHERE cache = (SELECT name FROM c) AND pending_delete
+			RETURNING 1),
 		due AS (
 			UPDATE items SET next_sync_at = now()
 			WHERE cache = (SELECT name FROM c) AND NOT terminal AND NOT pending_delete
 			  AND lease_owner IS NULL AND next_sync_at > now()
 			RETURNING 1)
-		SELECT EXISTS (SELECT 1 FROM c), (SELECT count(*) FROM due)`, name).Scan(&exists, new(int64))
+		SELECT EXISTS (SELECT 1 FROM c), (SELECT count(*) FROM gone), (SELECT count(*) FROM due)`,
+		name).Scan(&exists, &deleted, new(int64))
 	if err != nil {
 		return dbErr(err)
 	}
 	if !exists {
 		return cacheNotFound(name)
 	}
+	s.local(name).deletions.Add(deleted)
 	if _, err := s.pool.Exec(ctx, "SELECT pg_notify('autorefresh', $1)", notePayload("s", name)); err != nil {
 		// The items are due; the loops find them at their next poll.
 		s.log.Debug("sync notification not sent", zapErr(err))

@@ -24,11 +24,16 @@ func ctxFor(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
+// testCfg is a config whose items a claim takes as soon as they are due:
+// its baseDelay (a claim takes items due that long ago) is a nanosecond,
+// which PostgreSQL's microsecond intervals make zero, so that tests which
+// claim right after a create need not wait or poll.
 func testCfg(url string, resync, timeout time.Duration) autorefresh.Config {
 	on := true
 	return autorefresh.Config{
 		Webhook:      autorefresh.Webhook{URL: url, Timeout: autorefresh.Duration(timeout)},
 		ResyncPeriod: autorefresh.Duration(resync), SyncOnCreate: &on,
+		RateLimit:    &autorefresh.RateLimit{BaseDelay: autorefresh.Duration(time.Nanosecond)},
 	}
 }
 

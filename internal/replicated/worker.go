@@ -194,7 +194,8 @@ func (w *worker) dispatch(ctx, callCtx context.Context, sem chan struct{}, infli
 }
 
 // claim leases up to BatchSize due items: not terminal, not pending delete,
-// next_sync_at passed. SKIP LOCKED lets replicas claim side by side without
+// next_sync_at passed by rateLimit.baseDelay (the embedded mode's work
+// queue holds each batch at least baseDelay too). SKIP LOCKED lets replicas claim side by side without
 // waiting for each other. The claim gives each item a new epoch and moves
 // next_sync_at to the end of the lease, so that nobody else claims it until
 // the lease lapses. Epochs come from one sequence (migration 0002), never
@@ -204,7 +205,7 @@ func (w *worker) claim(ctx context.Context) ([]*claimed, error) {
 	rows, err := w.s.pool.Query(ctx, `
 		WITH due AS (
 			SELECT cache, id, lease_owner AS prev_owner FROM items
-			WHERE cache = $1 AND NOT terminal AND NOT pending_delete AND next_sync_at <= now()
+			WHERE cache = $1 AND NOT terminal AND NOT pending_delete AND next_sync_at <= now() - $5::interval
 			ORDER BY next_sync_at
 			LIMIT $2
 			FOR UPDATE SKIP LOCKED)
@@ -212,7 +213,7 @@ func (w *worker) claim(ctx context.Context) ([]*claimed, error) {
 			next_sync_at = now() + $4::interval, epoch = nextval('item_epochs')
 		FROM due WHERE i.cache = due.cache AND i.id = due.id
 		RETURNING i.id, i.data, i.terminal, i.version, i.created_at, i.updated_at, i.epoch, due.prev_owner IS NOT NULL`,
-		w.name, w.cfg.BatchSize, w.s.owner, w.leaseTTL)
+		w.name, w.cfg.BatchSize, w.s.owner, w.leaseTTL, time.Duration(w.cfg.RateLimit.BaseDelay))
 	if err != nil {
 		return nil, err
 	}

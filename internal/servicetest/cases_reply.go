@@ -23,13 +23,13 @@ var syncReplyCases = []testCase{
 
 // replyUpstream answers each item of a batch with the entry its id is
 // given in replies (raw JSON of the entry, without the id), or leaves it
-// out. While hold is set, it parks every call until release.
+// out. Its gate can park the calls.
 type replyUpstream struct {
+	gate
 	replies map[string]string
 
 	mu     sync.Mutex
 	seen   map[string]int // calls that carried each id
-	hold   chan struct{}  // closed to release parked calls; nil: no parking
 	srvURL string
 }
 
@@ -51,14 +51,9 @@ func (u *replyUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, id := range ids {
 		u.seen[id]++
 	}
-	hold := u.hold
 	u.mu.Unlock()
-	if hold != nil {
-		select {
-		case <-hold:
-		case <-r.Context().Done():
-			return
-		}
+	if !u.pass(r.Context()) {
+		return
 	}
 	var entries []string
 	for _, id := range ids {
@@ -75,22 +70,6 @@ func (u *replyUpstream) calls(id string) int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.seen[id]
-}
-
-// park makes the calls from now on wait for release.
-func (u *replyUpstream) park() {
-	u.mu.Lock()
-	u.hold = make(chan struct{})
-	u.mu.Unlock()
-}
-
-func (u *replyUpstream) release() {
-	u.mu.Lock()
-	if u.hold != nil {
-		close(u.hold)
-		u.hold = nil
-	}
-	u.mu.Unlock()
 }
 
 // testReplyUnstorable: a reply entry whose data PostgreSQL's jsonb cannot
