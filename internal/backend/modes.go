@@ -28,6 +28,7 @@ func openPostgres(ctx context.Context, opts Options) (*Backend, error) {
 		MaxCaches: opts.MaxCaches, MaxItems: opts.MaxItems,
 		OnEvent:        func(c string, ev cache.Event) { hub.OnEvent(c, ev) },
 		OnCacheDeleted: func(c string) { hub.CacheDeleted(c) },
+		OnLost:         func() { hub.Lost() },
 	})
 	if err != nil {
 		return nil, err

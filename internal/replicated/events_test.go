@@ -172,3 +172,46 @@ func TestChangesReachEveryReplica(t *testing.T) {
 		}
 	}
 }
+
+// TestLostListenConnectionIsReported: the events committed while the LISTEN
+// connection is down never arrive, so once it is back OnLost says so, after
+// the events from before the gap and before those after it.
+func TestLostListenConnectionIsReported(t *testing.T) {
+	url := pgtest.NewDB(t)
+	rec := &recorder{}
+	opts := testOptions(t, url)
+	opts.OnEvent = rec.onEvent
+	opts.OnLost = func() {
+		rec.mu.Lock()
+		rec.events = append(rec.events, "lost")
+		rec.mu.Unlock()
+	}
+	s, _ := startService(t, opts)
+	ctx := ctxFor(t, 60*time.Second)
+	if _, err := s.Put(ctx, "jobs", testCfg("http://127.0.0.1:1/sync", time.Hour, time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateItem(ctx, "jobs", "before", nil, true); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the event from before the gap", 10*time.Second, func() bool { return rec.has("jobs/before created v1 terminal") })
+	var killed int
+	if err := pgtest.QueryRow(ctx, url, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = $1 AND query LIKE 'LISTEN%'`, &killed, "autorefresh "+s.ReplicaID()); err != nil {
+		t.Fatal(err)
+	}
+	if killed != 1 {
+		t.Fatalf("terminated %d LISTEN connections, want 1", killed)
+	}
+	waitUntil(t, "the gap reported", 20*time.Second, func() bool { return rec.has("lost") })
+	if _, _, err := s.CreateItem(ctx, "jobs", "after", nil, true); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the event from after the gap", 10*time.Second, func() bool { return rec.has("jobs/after created v1 terminal") })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	order := strings.Join(rec.events, ", ")
+	if !strings.HasPrefix(order, "jobs/before created v1 terminal, lost, ") || !strings.HasSuffix(order, "jobs/after created v1 terminal") {
+		t.Fatalf("events %s: want the one before, then lost, then the one after", order)
+	}
+}

@@ -33,7 +33,7 @@ func testCfg(url string, resync, timeout time.Duration) autorefresh.Config {
 	return autorefresh.Config{
 		Webhook:      autorefresh.Webhook{URL: url, Timeout: autorefresh.Duration(timeout)},
 		ResyncPeriod: autorefresh.Duration(resync), SyncOnCreate: &on,
-		RateLimit:    &autorefresh.RateLimit{BaseDelay: autorefresh.Duration(time.Nanosecond)},
+		RateLimit: &autorefresh.RateLimit{BaseDelay: autorefresh.Duration(time.Nanosecond)},
 	}
 }
 

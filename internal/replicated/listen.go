@@ -17,7 +17,7 @@ const notifyChannel = "autorefresh"
 
 // note is one notification's payload.
 type note struct {
-	Kind    string `json:"k"`           // "c" cache, "i" item, "s" sync asked for
+	Kind    string `json:"k"`           // "c" cache, "i" item, "s" sync asked for; "l" (local only) events lost
 	Cache   string `json:"c"`           // cache name
 	ID      string `json:"i,omitempty"` // item id
 	Version int64  `json:"v,omitempty"` // item version after the change
@@ -41,7 +41,7 @@ func notePayload(kind, cacheName string) string {
 // make it. It returns only when ctx ends.
 func (s *Service) listenLoop(ctx context.Context, first *pgx.Conn) {
 	var bo backoff
-	for {
+	for again := false; ; again = true {
 		conn, err := first, error(nil)
 		first = nil
 		if conn == nil {
@@ -49,7 +49,7 @@ func (s *Service) listenLoop(ctx context.Context, first *pgx.Conn) {
 		}
 		if err == nil {
 			bo.reset()
-			err = s.listen(ctx, conn)
+			err = s.listen(ctx, conn, again)
 		}
 		if ctx.Err() != nil {
 			return
@@ -81,12 +81,20 @@ func closeConn(conn *pgx.Conn) {
 }
 
 // listen serves one LISTEN connection until it fails or ctx ends, and
-// closes it.
-func (s *Service) listen(ctx context.Context, conn *pgx.Conn) error {
+// closes it. again says that an earlier connection was lost.
+func (s *Service) listen(ctx context.Context, conn *pgx.Conn, again bool) error {
 	defer closeConn(conn)
 	// Whatever changed while nobody listened: the reconcile re-reads the
-	// caches. Item events of that gap are lost for watchers.
+	// caches. Item events of that gap are lost, and the watchers are told
+	// so, after the events from before it.
 	s.kickReconcile()
+	if again && s.opts.OnEvent != nil {
+		select {
+		case s.notes <- note{Kind: "l"}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
@@ -175,6 +183,7 @@ func (s *Service) emit(ctx context.Context, batch []note) {
 			}
 			if attempt == 3 || ctx.Err() != nil {
 				s.log.Warn("item events dropped: the items could not be read", zap.Int("events", len(ids)), zapErr(err))
+				s.lost()
 				break
 			}
 			if !sleepCtx(ctx, bo.next()) {
@@ -183,6 +192,10 @@ func (s *Service) emit(ctx context.Context, batch []note) {
 		}
 	}
 	for _, nt := range batch {
+		if nt.Kind == "l" {
+			s.lost()
+			continue
+		}
 		ev := cache.Event{ID: nt.ID}
 		switch nt.Type {
 		case "created", "updated":
@@ -210,6 +223,13 @@ func (s *Service) emit(ctx context.Context, batch []note) {
 			continue
 		}
 		s.opts.OnEvent(nt.Cache, ev)
+	}
+}
+
+// lost tells OnLost, if set, that item events may have been lost.
+func (s *Service) lost() {
+	if s.opts.OnLost != nil {
+		s.opts.OnLost()
 	}
 }
 

@@ -83,6 +83,11 @@ type Options struct {
 	// OnCacheDeleted, if set, is told when a cache is gone (deleted by any
 	// replica, or deleted and registered again).
 	OnCacheDeleted func(cacheName string)
+	// OnLost, if set, is told when item events may have been lost: the
+	// LISTEN connection was down for a while (it is called once it is back),
+	// or changed items could not be read back. It is called on OnEvent's
+	// goroutine, in order with it.
+	OnLost func()
 	// ReplicaID names this replica in lease_owner. Default: host name, pid
 	// and a random suffix.
 	ReplicaID string

@@ -115,10 +115,14 @@ func (o Options) withDefaults() Options {
 // Hub fans item events out to watchers. Create it with New; all methods are
 // safe for concurrent use.
 type Hub struct {
-	opts    Options
-	seq     atomic.Uint64
-	streams atomic.Int64
-	waits   atomic.Int64
+	opts Options
+	seq  atomic.Uint64
+	// lostBefore is one above the Seq of the last event before the last
+	// gap (see Lost), 0 if there was none: a resume from an event below
+	// it is told it lagged.
+	lostBefore atomic.Uint64
+	streams    atomic.Int64
+	waits      atomic.Int64
 	// What each client holds, for the per-client caps.
 	clientStreams, clientWaits clientCounts
 	// refused counts the refusals by the cap that was full, for the
@@ -175,6 +179,36 @@ func (h *Hub) OnEvent(cacheName string, ev cache.Event) {
 		t.publishLocked(out)
 		t.mu.Unlock()
 		return
+	}
+}
+
+// Lost tells every watcher of every cache that events may have been lost:
+// the source of events had a gap (the PostgreSQL mode's LISTEN connection
+// was down, or changed items could not be read back). Streams get a Lagged
+// event, long-polls wake and read their item again, and a resume from an
+// event before now is answered Lagged. Call it in order with OnEvent: after
+// the events from before the gap, before those after it.
+func (h *Hub) Lost() {
+	h.mu.RLock()
+	topics := make([]*topic, 0, len(h.topics))
+	for _, t := range h.topics {
+		topics = append(topics, t)
+	}
+	h.mu.RUnlock()
+	// The events of the gap were never numbered: a resume from any event
+	// up to now may have missed them. Events from here on number higher.
+	for {
+		before, now := h.lostBefore.Load(), h.seq.Load()+1
+		if now <= before || h.lostBefore.CompareAndSwap(before, now) {
+			break
+		}
+	}
+	for _, t := range topics {
+		t.mu.Lock()
+		if !t.gone {
+			t.lostLocked()
+		}
+		t.mu.Unlock()
 	}
 }
 
@@ -307,7 +341,8 @@ func (h *Hub) Subscribe(cacheName string, o SubscribeOptions) (*Subscription, er
 			events, lost := t.ring.since(o.After, s.wants)
 			// An id from the future comes from another server or an older
 			// run: what happened since is unknown.
-			if lost || o.After > h.seq.Load() {
+			// One from before a gap (see Lost) has missed its events.
+			if lost || o.After > h.seq.Load() || o.After < h.lostBefore.Load() {
 				s.Backlog = append(s.Backlog, Event{Kind: Lagged, Cache: cacheName})
 			}
 			s.Backlog = append(s.Backlog, events...)

@@ -166,3 +166,41 @@ func TestSlowSubscriberBoundedInBytes(t *testing.T) {
 		t.Fatalf("after catching up: %s", k)
 	}
 }
+
+// A gap in the source of events (Lost) reaches every watcher: a stream gets
+// a lagged marker after the events from before the gap and before those
+// after it, a long-poll wakes, and a resume from an event before the gap is
+// told it lagged, while one from after the gap is not.
+func TestLostTellsEveryWatcher(t *testing.T) {
+	h, _ := newHub(t, Options{})
+	s := subscribe(t, h, "jobs", SubscribeOptions{})
+	other := subscribe(t, h, "other", SubscribeOptions{})
+	h.OnEvent("jobs", ev(cache.Created, "before", 1, false))
+	w, err := h.Watch("jobs", "before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	h.Lost()
+	h.OnEvent("jobs", ev(cache.Updated, "before", 2, false))
+	seen := drain(s)
+	if k := kinds(seen); k != "created:before lagged updated:before" {
+		t.Fatalf("stream across the gap: %s", k)
+	}
+	if k := kinds(drain(other)); k != "lagged" {
+		t.Fatalf("a stream of another cache: %s", k)
+	}
+	select {
+	case <-w.C():
+	default:
+		t.Fatal("the long-poll was not woken by the gap")
+	}
+	r := subscribe(t, h, "jobs", SubscribeOptions{Resume: true, After: seen[0].Seq})
+	if k := kinds(r.Backlog); k != "lagged updated:before" {
+		t.Fatalf("resume from before the gap: %s", k)
+	}
+	r = subscribe(t, h, "jobs", SubscribeOptions{Resume: true, After: seen[2].Seq})
+	if len(r.Backlog) != 0 {
+		t.Fatalf("resume from after the gap: %s", kinds(r.Backlog))
+	}
+}

@@ -93,6 +93,22 @@ func (s *Subscription) offerLocked(ev Event) bool {
 	return false
 }
 
+// lagLocked makes sure a Lagged marker is on its way, as offerLocked does
+// for an event it drops. The slot kept free for the marker makes it fit.
+// Callers hold t.mu.
+func (s *Subscription) lagLocked() {
+	if s.ended {
+		return
+	}
+	if s.markerPending && s.sent-uint64(len(s.c)) >= s.markerAt {
+		s.markerPending = false
+	}
+	if !s.markerPending {
+		s.putLocked(Event{Kind: Lagged, Cache: s.t.name}, 0)
+		s.markerPending, s.markerAt = true, s.sent
+	}
+}
+
 // putLocked sends ev, which fits, and counts its weight. Callers hold t.mu.
 func (s *Subscription) putLocked(ev Event, weight int) {
 	s.c <- ev

@@ -95,6 +95,11 @@ func (t *topic) endLocked(reason error) {
 		s.endLocked(reason)
 	}
 	clear(t.subs)
+	t.wakeAllLocked()
+}
+
+// wakeAllLocked wakes every long-poll of the topic. Callers hold t.mu.
+func (t *topic) wakeAllLocked() {
 	for _, ws := range t.waiters {
 		for w := range ws {
 			close(w.c)
@@ -108,4 +113,14 @@ func (t *topic) endLocked(reason error) {
 // watcher and no event to replay. Callers hold t.mu.
 func (t *topic) idleLocked() bool {
 	return len(t.subs) == 0 && t.nWait == 0 && t.ring.len() == 0
+}
+
+// lostLocked tells the topic's watchers that events of the cache may have
+// been lost: each stream gets a Lagged marker, and each long-poll wakes to
+// read its item again. Callers hold t.mu.
+func (t *topic) lostLocked() {
+	for s := range t.subs {
+		s.lagLocked()
+	}
+	t.wakeAllLocked()
 }
