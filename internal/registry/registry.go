@@ -166,7 +166,6 @@ func (r *Registry) Put(_ context.Context, name string, cfg autorefresh.Config) (
 			r.mu.Unlock()
 			err := r.createLocked(m, cfg)
 			if err != nil {
-				r.metrics.Forget(name) // while the name is still ours
 				r.forgetLocked(m)
 			}
 			m.mu.Unlock()
@@ -342,20 +341,27 @@ func (r *Registry) retireLocked(m *managed) []cache.Entry {
 	return items
 }
 
-// forgetLocked takes m, whose engine is gone, out of the map. Callers hold
-// m.mu exclusively.
+// forgetLocked takes m, whose engine is gone, out of the map, and drops its
+// syncer series in the same step, while the name is still ours: a Put of
+// the name cannot register it again, and create series of its own, until
+// r.mu is released. Dropping them earlier is not enough: a webhook call
+// that ends after that counts its outcome again, and if its engine has
+// stopped by now, forgetIfGone has already run and found the name still
+// here. Callers hold m.mu exclusively.
 func (r *Registry) forgetLocked(m *managed) {
 	r.mu.Lock()
 	if r.caches[m.name] == m {
 		delete(r.caches, m.name)
+		r.metrics.Forget(m.name)
 	}
 	r.mu.Unlock()
 }
 
 // forgetIfGone drops a cache's syncer series once an engine of it has
-// stopped, unless the name is registered again: a webhook call that
-// outlived a Delete may have brought them back. r.mu orders it with a Put
-// of the name, whose syncer creates them anew.
+// stopped, unless the name is registered: a webhook call that outlived the
+// cache's removal (forgetLocked) may have brought them back. While a Delete
+// still holds the name, forgetLocked drops them at the removal instead. r.mu
+// orders it with a Put of the name, whose syncer creates them anew.
 func (r *Registry) forgetIfGone(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -366,7 +372,8 @@ func (r *Registry) forgetIfGone(name string) {
 
 // Delete stops a cache's refresh and drops it with its items. The cache
 // stays in the map, under its lock, until the removal is journaled, so a
-// Put of the same name waits for it and is journaled after it.
+// Put of the same name waits for it and is journaled after it; its syncer
+// series leave with it (forgetLocked).
 func (r *Registry) Delete(_ context.Context, name string) error {
 	r.mu.RLock()
 	m, ok := r.caches[name]
@@ -380,7 +387,6 @@ func (r *Registry) Delete(_ context.Context, name string) error {
 		return cacheNotFound(name)
 	}
 	r.retireLocked(m)
-	r.metrics.Forget(name)
 	if r.opts.OnCacheDeleted != nil {
 		r.opts.OnCacheDeleted(name)
 	}
