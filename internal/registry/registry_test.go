@@ -22,7 +22,15 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func newRegistry(t *testing.T, maxCaches int) (*Registry, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	r, err := New(Options{Registerer: reg, Logger: zap.NewNop(), Egress: &egress.Policy{AllowPrivate: true}, MaxCaches: maxCaches})
+	return startRegistry(t, Options{Registerer: reg, Logger: zap.NewNop(), MaxCaches: maxCaches}), reg
+}
+
+// startRegistry runs a registry with opts, allowed to call loopback
+// webhooks, until the test ends.
+func startRegistry(t *testing.T, opts Options) *Registry {
+	t.Helper()
+	opts.Egress = &egress.Policy{AllowPrivate: true}
+	r, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +39,7 @@ func newRegistry(t *testing.T, maxCaches int) (*Registry, *prometheus.Registry) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); r.Wait() })
-	return r, reg
+	return r
 }
 
 // cfg points at a closed port: these tests never need a sync to succeed.
