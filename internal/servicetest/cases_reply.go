@@ -208,10 +208,7 @@ func testSyncOfPendingDelete(t *testing.T, f Factory) {
 		it, err := s.GetItem(ctx, "jobs", "mate")
 		return err == nil && it.Version == 2
 	})
-	waitFor(t, "no sync in flight", 10*time.Second, func() bool {
-		in, err := s.Info(ctx, "jobs")
-		return err == nil && in.Stats.InFlight == 0
-	})
+	waitSettled(t, s, "jobs")
 	got, err := s.GetItem(ctx, "jobs", "doomed")
 	if err != nil {
 		t.Fatalf("the pending delete: %v", err)

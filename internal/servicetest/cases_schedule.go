@@ -161,6 +161,7 @@ func testTerminalNeverSent(t *testing.T, f Factory) {
 			it, err := s.GetItem(ctx, "jobs", "live")
 			return err == nil && it.Version == int64(round+1)
 		})
+		waitSettled(t, s, "jobs")
 	}
 	if got := up.sends("done"); len(got) != 0 {
 		t.Fatalf("an item created terminal was sent %d times", len(got))
@@ -264,10 +265,7 @@ func testRecreatedDuringSync(t *testing.T, f Factory) {
 	})
 	mustCreate(t, s, "jobs", "x", tagged(2), false)
 	up.release()
-	waitFor(t, "no sync in flight", 10*time.Second, func() bool {
-		in, err := s.Info(ctx, "jobs")
-		return err == nil && in.Stats.InFlight == 0
-	})
+	waitSettled(t, s, "jobs")
 	it, err := s.GetItem(ctx, "jobs", "x")
 	if err != nil {
 		t.Fatal(err)
@@ -293,6 +291,7 @@ func testStatsCount(t *testing.T, f Factory) {
 		it, err := s.GetItem(ctx, "jobs", "a")
 		return err == nil && it.Version == 2
 	})
+	waitSettled(t, s, "jobs")
 	up.setFail(true)
 	if err := s.Sync(ctx, "jobs"); err != nil {
 		t.Fatal(err)
