@@ -71,7 +71,7 @@ func (s *Service) reconcile(ctx context.Context) error {
 		return err
 	}
 
-	var gone []string
+	var gone []*worker
 	s.mu.Lock()
 	if ctx.Err() != nil {
 		s.mu.Unlock()
@@ -83,7 +83,7 @@ func (s *Service) reconcile(ctx context.Context) error {
 		case !ok || !r.createdAt.Equal(w.createdAt):
 			w.cancel()
 			delete(s.workers, name)
-			gone = append(gone, name)
+			gone = append(gone, w)
 		case r.gen != w.gen:
 			w.cancel()
 			delete(s.workers, name)
@@ -106,9 +106,20 @@ func (s *Service) reconcile(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
-	for _, name := range gone {
-		s.whMetrics.Forget(name)
-		s.metrics.forget(name)
+	for _, w := range gone {
+		name := w.name
+		s.forgetSeries(name)
+		// Its webhook calls may run on for DrainTimeout and bring series
+		// back when they end: forget them again once the worker is done,
+		// unless the name is refreshed again by then.
+		s.goRun(func() {
+			<-w.done
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if _, back := s.workers[name]; !back {
+				s.forgetSeries(name)
+			}
+		})
 		if _, ok := want[name]; !ok {
 			s.stats.Delete(name)
 		}
@@ -117,6 +128,12 @@ func (s *Service) reconcile(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// forgetSeries drops a cache's metric series.
+func (s *Service) forgetSeries(name string) {
+	s.whMetrics.Forget(name)
+	s.metrics.forget(name)
 }
 
 // worker returns this replica's worker of a cache, or nil.
