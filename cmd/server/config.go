@@ -39,6 +39,9 @@ type config struct {
 	maxCaches            int
 	maxItems             int64
 	maxWebhookCalls      int
+	// gcFloorMiB is the heap goal the GC percentage is raised to reach
+	// (see gcfloor.go); 0 leaves Go's GC as GOGC says.
+	gcFloorMiB int64
 	// The watch caps: event streams and long-polls held open, by the whole
 	// server and by one client (watch.Options).
 	maxStreams, maxLongPolls                   int
@@ -132,6 +135,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		"most event streams one client (token, or IP without one) holds open at once")
 	f.integer(&maxClientPolls, "max-long-polls-per-client", "AUTOREFRESH_MAX_LONG_POLLS_PER_CLIENT", watch.DefaultMaxWaitersPerClient,
 		"most long-polls one client (token, or IP without one) has waiting at once")
+	f.integer(&cfg.gcFloorMiB, "gc-floor-mib", "AUTOREFRESH_GC_FLOOR_MIB", 128,
+		"heap `MiB` below which the garbage collector waits for more garbage before it runs (it raises the GC percentage for a small heap); 0 for Go's default, as does setting GOGC")
 	// Not f.str: the URL may hold a password, and a flag's default is shown
 	// by -help. The variable is read after parsing instead.
 	fs.StringVar(&cfg.postgresURL, "postgres", "",
@@ -188,6 +193,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return config{}, fmt.Errorf("--max-items: must be at least 1")
 	case maxCalls < 1 || maxCalls > 100_000:
 		return config{}, fmt.Errorf("--max-webhook-calls: must be between 1 and 100000")
+	case cfg.gcFloorMiB < 0 || cfg.gcFloorMiB > 1<<20:
+		return config{}, fmt.Errorf("--gc-floor-mib: must be between 0 and 1048576")
 	}
 	// Each stream and long-poll holds a connection: a million is far past
 	// what one process serves, and a bound keeps a typo from reading as

@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log, stopLog := logging.New(stdout, cfg.logLevel)
 	defer stopLog()
+	defer startGCFloor(ctx, cfg.gcFloorMiB, getenv)()
 	ctx, stopSignals := watchSignals(ctx, log, exit)
 	defer stopSignals()
 
