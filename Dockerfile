@@ -20,10 +20,15 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG TARGETOS TARGETARCH
+# The build context has no .git: the version comes in as build arguments,
+#   docker build --build-arg VERSION=$(git describe --tags --always --dirty) \
+#                --build-arg REVISION=$(git rev-parse HEAD) .
+ARG VERSION=unknown REVISION=unknown
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags='-s -w' -o /out/ ./cmd/server ./cmd/example-upstream
+    go build -trimpath -ldflags="-s -w -X main.version=${VERSION} -X main.revision=${REVISION}" \
+      -o /out/ ./cmd/server ./cmd/example-upstream
 # An empty data directory for the server, to be copied owned by nonroot: the
 # runtime image has no shell to create it with.
 RUN mkdir -p /out/data

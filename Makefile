@@ -9,12 +9,16 @@ export PATH := /usr/local/go/bin:$(PATH)
 ADDR ?= 127.0.0.1:8080
 UPSTREAM_ADDR ?= 127.0.0.1:9000
 BIN := bin
+# Stamped into the binaries (cmd/server --version, autorefresh_build_info).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.revision=$(REVISION)
 
 .PHONY: all build run test vet lint bench bench-compare bench-http compose-check fuzz clean test-e2e soak check-faults check-linearizable
 all: build
 
 build:
-	$(GO) build -o $(BIN)/server ./cmd/server
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/server ./cmd/server
 	$(GO) build -o $(BIN)/example-upstream ./cmd/example-upstream
 
 # The upstream runs in the background and is stopped with the server. The

@@ -39,6 +39,8 @@ type config struct {
 	maxCaches            int
 	maxItems             int64
 	maxWebhookCalls      int
+	// showVersion is --version: print the build's identity and exit.
+	showVersion bool
 	// gcFloorMiB is the heap goal the GC percentage is raised to reach
 	// (see gcfloor.go); 0 leaves Go's GC as GOGC says.
 	gcFloorMiB int64
@@ -137,6 +139,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		"most long-polls one client (token, or IP without one) has waiting at once")
 	f.integer(&cfg.gcFloorMiB, "gc-floor-mib", "AUTOREFRESH_GC_FLOOR_MIB", 128,
 		"heap `MiB` below which the garbage collector waits for more garbage before it runs (it raises the GC percentage for a small heap); 0 for Go's default, as does setting GOGC")
+	fs.BoolVar(&cfg.showVersion, "version", false, "print the version, revision and Go version, and exit")
 	// Not f.str: the URL may hold a password, and a flag's default is shown
 	// by -help. The variable is read after parsing instead.
 	fs.StringVar(&cfg.postgresURL, "postgres", "",

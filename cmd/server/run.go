@@ -35,6 +35,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	build := readBuildInfo()
+	if cfg.showVersion {
+		_, err := fmt.Fprintln(stdout, build)
+		return err
+	}
 	log, stopLog := logging.New(stdout, cfg.logLevel)
 	defer stopLog()
 	defer startGCFloor(ctx, cfg.gcFloorMiB, getenv)()
@@ -51,7 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), build.collector())
 
 	// The service on its storage, with everything stored restored, and the
 	// watch hub that hears its item changes and serves event streams and

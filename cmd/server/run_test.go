@@ -142,7 +142,7 @@ func TestRunLoadsConfigServesAndShutsDownCleanly(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	for _, want := range []string{"go_goroutines", "process_cpu_seconds_total", `autorefresh_cache_items{cache="jobs"}`} {
+	for _, want := range []string{"go_goroutines", "process_cpu_seconds_total", `autorefresh_cache_items{cache="jobs"}`, "autorefresh_build_info{"} {
 		if !bytes.Contains(metrics, []byte(want)) {
 			t.Errorf("/metrics lacks %s", want)
 		}
