@@ -31,14 +31,17 @@ type config struct {
 	dataDir              string
 	inMemory             bool
 	shutdownTimeout      time.Duration
-	authTokensFile       string
-	metricsAuth          bool
-	rateLimit            int
-	tlsCert, tlsKey      string
-	tlsMinVersion        uint16 // tls.VersionTLS12 or tls.VersionTLS13
-	maxCaches            int
-	maxItems             int64
-	maxWebhookCalls      int
+	// shutdownDelay is how long the server goes on serving, with /readyz
+	// at 503, between SIGTERM and the drain.
+	shutdownDelay   time.Duration
+	authTokensFile  string
+	metricsAuth     bool
+	rateLimit       int
+	tlsCert, tlsKey string
+	tlsMinVersion   uint16 // tls.VersionTLS12 or tls.VersionTLS13
+	maxCaches       int
+	maxItems        int64
+	maxWebhookCalls int
 	// showVersion is --version: print the build's identity and exit.
 	showVersion bool
 	// gcFloorMiB is the heap goal the GC percentage is raised to reach
@@ -104,7 +107,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	f := &envFlags{fs: fs, getenv: getenv}
 
 	var cfg config
-	var level, shutdown, cidrs, tlsMin, hosts string
+	var level, shutdown, shutdownDelay, cidrs, tlsMin, hosts string
 	var rateLimit, maxCaches, maxCalls int64
 	var maxStreams, maxPolls, maxClientStreams, maxClientPolls int64
 	f.str(&cfg.addr, "addr", "AUTOREFRESH_ADDR", ":8080", "listen `address`")
@@ -118,6 +121,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	f.boolean(&cfg.inMemory, "in-memory", "AUTOREFRESH_IN_MEMORY", "keep everything in memory only: a restart forgets it all")
 	f.str(&shutdown, "shutdown-timeout", "AUTOREFRESH_SHUTDOWN_TIMEOUT", "15s",
 		"how long requests and syncs under way may finish after SIGTERM")
+	f.str(&shutdownDelay, "shutdown-delay", "AUTOREFRESH_SHUTDOWN_DELAY", "0s",
+		"how long the server goes on serving after SIGTERM, with /readyz answering 503, before it drains (for load balancers)")
 	f.str(&cfg.authTokensFile, "auth-tokens-file", "AUTOREFRESH_AUTH_TOKENS_FILE", "",
 		"`file` of bearer tokens (lines: read|write TOKEN [NAME]); without it the API is open")
 	f.boolean(&cfg.metricsAuth, "metrics-auth", "AUTOREFRESH_METRICS_AUTH", "require a read token for /metrics too")
@@ -174,6 +179,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	if cfg.shutdownTimeout, err = time.ParseDuration(shutdown); err != nil || cfg.shutdownTimeout < 0 {
 		return config{}, fmt.Errorf("--shutdown-timeout: %q is not a duration such as 15s", shutdown)
+	}
+	if cfg.shutdownDelay, err = time.ParseDuration(shutdownDelay); err != nil || cfg.shutdownDelay < 0 {
+		return config{}, fmt.Errorf("--shutdown-delay: %q is not a duration such as 5s", shutdownDelay)
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return config{}, fmt.Errorf("--tls-cert and --tls-key go together")

@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -22,6 +24,9 @@ import (
 	"github.com/autorefresh/autorefresh/internal/handlers"
 	"github.com/autorefresh/autorefresh/internal/logging"
 )
+
+// errShuttingDown is what /readyz reports once a shutdown has begun.
+var errShuttingDown = errors.New("shutting down")
 
 // run is the whole program, given what it would otherwise take from the
 // process, so tests drive it in-process. It serves until ctx is cancelled or
@@ -114,8 +119,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	} else if tokens == nil {
 		log.Warn("the open API answers for any Host, so web pages can reach it through DNS rebinding; pass --allowed-hosts or --auth-tokens-file")
 	}
+	// From a SIGTERM on, /readyz answers 503 while requests are still
+	// served for --shutdown-delay, so that load balancers take the server
+	// out before its listener closes (see the shutdown below).
+	var draining atomic.Bool
+	ready := func() error {
+		if draining.Load() {
+			return errShuttingDown
+		}
+		return b.Ready()
+	}
 	handler, err := handlers.NewServer(handlers.Deps{
-		Service: caches, Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(), Ready: b.Ready,
+		Service: caches, Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(), Ready: ready,
 		Tokens: tokens, ProtectMetrics: cfg.metricsAuth, RateLimit: cfg.rateLimit, AllowedHosts: hosts,
 		Watch: hub,
 	})
@@ -166,6 +181,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case <-ctx.Done():
 	}
 
+	draining.Store(true)
+	if cfg.shutdownDelay > 0 {
+		log.Info("shutting down after the delay: /readyz answers 503, requests are still served",
+			zap.Duration("delay", cfg.shutdownDelay))
+		delay := time.NewTimer(cfg.shutdownDelay)
+		select {
+		case <-delay.C:
+		case err := <-serveErr:
+			delay.Stop()
+			b.Close()
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
 	log.Info("shutting down", zap.Duration("timeout", cfg.shutdownTimeout))
 	// One deadline bounds the whole shutdown. The refresh stops now, with
 	// the listener, so that the caches' drain (DrainTimeout, the same

@@ -93,3 +93,48 @@ func TestShutdownTimeoutBoundsTheWholeShutdown(t *testing.T) {
 		t.Fatalf("shutdown took %v: the drain did not wait for the call under way", took)
 	}
 }
+
+// With --shutdown-delay, a SIGTERM turns /readyz to 503 at once while the
+// server goes on serving for the delay, so a load balancer takes it out
+// before its listener closes; only then does the drain start.
+func TestShutdownDelayKeepsServingWithReadyzDown(t *testing.T) {
+	const delay = 1500 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := startRun(t, ctx, t.TempDir(), "--shutdown-delay", delay.String())
+	base := "http://" + s.addr
+	status := func(path string) int {
+		res, err := http.Get(base + path)
+		if err != nil {
+			return 0
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := status("/readyz"); got != http.StatusOK {
+		t.Fatalf("/readyz before the shutdown: %d", got)
+	}
+	stopped := time.Now()
+	cancel() // what SIGTERM does
+	deadline := time.Now().Add(delay / 2)
+	for status("/readyz") != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz did not turn 503 at the start of the shutdown")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := status("/v1/caches"); got != http.StatusOK {
+		t.Fatalf("an API request during the delay: %d, want 200 (still serving)", got)
+	}
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(delay + 20*time.Second):
+		t.Fatal("run did not return after the delay and the drain")
+	}
+	if took := time.Since(stopped); took < delay {
+		t.Fatalf("run returned %s after the shutdown began, before the %s delay", took, delay)
+	}
+}

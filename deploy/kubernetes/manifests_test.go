@@ -88,9 +88,13 @@ func TestManifests(t *testing.T) {
 	}
 	c := cs[0]
 
-	// The server listens on :8080, named http.
-	if !slices.Equal(c.Args, []string{"--addr", ":8080"}) {
+	// The server listens on :8080, named http, and serves on for 5 s after
+	// SIGTERM with /readyz at 503, within the grace period with the drain.
+	if !slices.Equal(c.Args, []string{"--addr", ":8080", "--shutdown-delay", "5s"}) {
 		t.Errorf("args %v", c.Args)
+	}
+	if g := dep.Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil || *g < 5+15 {
+		t.Errorf("terminationGracePeriodSeconds %v, want at least the delay plus --shutdown-timeout (20)", g)
 	}
 	if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 {
 		t.Errorf("container ports %+v, want http 8080", c.Ports)
