@@ -69,11 +69,17 @@ func TestTarpitCannotTakeTheServerDown(t *testing.T) {
 		"--max-webhook-calls", fmt.Sprint(maxCalls), "--shutdown-timeout", "1s")
 	t.Cleanup(func() { p.cmd.Process.Kill(); p.wait() })
 	c := newClient(t, p.addr)
+	// Every cache is registered before any is busy: the shares are kept
+	// for the caches that share the bound, and a hung call cannot be taken
+	// back from a cache that filled the slots before another was made.
 	for i := range caches {
 		name := fmt.Sprint("slow", i)
 		if st, m := c.do("PUT", "/v1/caches/"+name, `{"webhook": {"url": "`+url+`", "timeout": "5m"}, "resyncPeriod": "1h", "parallelism": 100, "batchSize": 1}`); st != http.StatusCreated {
 			t.Fatalf("PUT %s: %d %v", name, st, m)
 		}
+	}
+	for i := range caches {
+		name := fmt.Sprint("slow", i)
 		for j := range 20 {
 			if st, m := c.do("POST", "/v1/caches/"+name+"/items", fmt.Sprintf(`{"id": "i%d"}`, j)); st != http.StatusCreated {
 				t.Fatalf("create: %d %v", st, m)
