@@ -27,10 +27,13 @@ type config struct {
 	logLevel             zapcore.Level
 	allowPrivateWebhooks bool
 	allowWebhookCIDRs    []netip.Prefix
-	configFile           string
-	dataDir              string
-	inMemory             bool
-	shutdownTimeout      time.Duration
+	// trustedProxies are --trusted-proxies: peers whose X-Forwarded-For
+	// names the client.
+	trustedProxies  []netip.Prefix
+	configFile      string
+	dataDir         string
+	inMemory        bool
+	shutdownTimeout time.Duration
 	// shutdownDelay is how long the server goes on serving, with /readyz
 	// at 503, between SIGTERM and the drain.
 	shutdownDelay   time.Duration
@@ -107,7 +110,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	f := &envFlags{fs: fs, getenv: getenv}
 
 	var cfg config
-	var level, shutdown, shutdownDelay, cidrs, tlsMin, hosts string
+	var level, shutdown, shutdownDelay, cidrs, proxies, tlsMin, hosts string
 	var rateLimit, maxCaches, maxCalls int64
 	var maxStreams, maxPolls, maxClientStreams, maxClientPolls int64
 	f.str(&cfg.addr, "addr", "AUTOREFRESH_ADDR", ":8080", "listen `address`")
@@ -116,6 +119,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		"let webhooks reach loopback, private and link-local addresses")
 	f.str(&cidrs, "allow-webhook-cidrs", "AUTOREFRESH_ALLOW_WEBHOOK_CIDRS", "",
 		"comma-separated `networks` that webhooks may reach although not public, e.g. 127.0.0.1/32")
+	f.str(&proxies, "trusted-proxies", "AUTOREFRESH_TRUSTED_PROXIES", "",
+		"comma-separated `networks` of proxies in front of the server, whose X-Forwarded-For names the client for the rate limits, the per-client caps and the access log")
 	f.str(&cfg.configFile, "config", "AUTOREFRESH_CONFIG", "", "YAML `file` of caches to register at start")
 	f.str(&cfg.dataDir, "data-dir", "AUTOREFRESH_DATA_DIR", "data", "`directory` that keeps caches and items across restarts")
 	f.boolean(&cfg.inMemory, "in-memory", "AUTOREFRESH_IN_MEMORY", "keep everything in memory only: a restart forgets it all")
@@ -162,15 +167,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if cfg.logLevel, err = zapcore.ParseLevel(level); err != nil {
 		return config{}, fmt.Errorf("--log-level: %w", err)
 	}
-	for _, c := range strings.Split(cidrs, ",") {
-		if c = strings.TrimSpace(c); c == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			return config{}, fmt.Errorf("--allow-webhook-cidrs: %q is not a network such as 127.0.0.1/32", c)
-		}
-		cfg.allowWebhookCIDRs = append(cfg.allowWebhookCIDRs, p.Masked())
+	if cfg.allowWebhookCIDRs, err = parseNetworks("--allow-webhook-cidrs", cidrs); err != nil {
+		return config{}, err
+	}
+	if cfg.trustedProxies, err = parseNetworks("--trusted-proxies", proxies); err != nil {
+		return config{}, err
 	}
 	for _, h := range strings.Split(hosts, ",") {
 		if h = strings.TrimSpace(h); h != "" {
@@ -239,6 +240,23 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return config{}, fmt.Errorf("--metrics-auth needs --auth-tokens-file")
 	}
 	return cfg, nil
+}
+
+// parseNetworks reads a comma-separated list of networks such as
+// 10.0.0.0/8; the flag's name is for the error.
+func parseNetworks(flagName, list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, c := range strings.Split(list, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a network such as 127.0.0.1/32", flagName, c)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // backendOptions are the options of the service that the flags ask for.

@@ -132,7 +132,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	handler, err := handlers.NewServer(handlers.Deps{
 		Service: caches, Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(), Ready: ready,
 		Tokens: tokens, ProtectMetrics: cfg.metricsAuth, RateLimit: cfg.rateLimit, AllowedHosts: hosts,
-		Watch: hub,
+		TrustedProxies: cfg.trustedProxies,
+		Watch:          hub,
 	})
 	if err != nil {
 		ln.Close()

@@ -191,6 +191,8 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		"tokens file":    {[]string{"--auth-tokens-file", write("tokens", "write short\n")}, "line 1"},
 		"stray argument": {[]string{"extra"}, "unexpected"},
 		"bad cidr":       {[]string{"--allow-webhook-cidrs", "10.0.0.0/8,nonsense"}, "nonsense"},
+		"bad proxy":      {[]string{"--trusted-proxies", "10.0.0.0/33"}, "--trusted-proxies"},
+		"bad delay":      {[]string{"--shutdown-delay", "-1s"}, "--shutdown-delay"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -119,8 +119,8 @@ func (s *server) principal(r *http.Request) (auth.Principal, bool) {
 }
 
 // ipKey is the rate-limit key of a caller without a token: its remote IP
-// (proxies are not trusted for this: put the limit in the proxy when there
-// is one), IPv6 by /64 since one host commonly holds a whole /64.
+// (the client's, behind trusted proxies: see behindProxies), IPv6 by /64
+// since one host commonly holds a whole /64.
 func ipKey(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

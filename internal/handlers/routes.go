@@ -15,7 +15,7 @@ import (
 // routes is the one place that lists every route.
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.observe, s.recoverer, s.checkHost)
+	r.Use(s.behindProxies, s.observe, s.recoverer, s.checkHost)
 	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
 		s.writeError(w, req, errs.Errorf(errs.NotFound, "no route for %s", req.URL.Path))
 	})

@@ -7,6 +7,7 @@ package handlers
 import (
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -47,6 +48,11 @@ type Deps struct {
 	// without a valid one. With Tokens and no RateLimit, callers without
 	// a valid token are still limited to DefaultUnauthenticatedRate.
 	RateLimit int
+	// TrustedProxies are the networks of the proxies in front of the
+	// server: from a peer within them, the client is the address their
+	// X-Forwarded-For names (see behindProxies). Empty: the peer is the
+	// client, whatever the header says.
+	TrustedProxies []netip.Prefix
 	// AllowedHosts, if set, are the host[:port] names requests may carry
 	// in Host (an entry without a port matches every port); others get
 	// 421, except the health checks. It defends an open server against
