@@ -226,7 +226,7 @@ func (t *manualTimer) Reset(time.Duration) bool {
 
 // newOurs builds (and, if asked, starts) our cache with the same settings;
 // stop stops it and waits until it has.
-func newOurs(b *testing.B, o opts) (c *cache.AutoRefreshCache, stop func()) {
+func newOurs(b *testing.B, o opts) (c *cache.AutoRefreshCache[cache.Item], stop func()) {
 	b.Helper()
 	sync := func(_ context.Context, batch cache.Batch) ([]cache.ItemSyncResponse, error) {
 		if o.synced != nil {
@@ -238,7 +238,7 @@ func newOurs(b *testing.B, o opts) (c *cache.AutoRefreshCache, stop func()) {
 	if o.batchSize > 1 {
 		batches = cache.FixedSizeBatches(o.batchSize)
 	}
-	c, err := cache.New(cache.Options{
+	c, err := cache.New(cache.Options[cache.Item]{
 		Name:                "bench",
 		Sync:                sync,
 		CreateBatches:       batches,
@@ -271,7 +271,7 @@ func newOurs(b *testing.B, o opts) (c *cache.AutoRefreshCache, stop func()) {
 // oursIdle waits until no batch is queued or being synced (and so every
 // in-flight mark is cleared), so that the next SyncNow snapshots every item.
 // It runs only outside timed regions.
-func oursIdle(c *cache.AutoRefreshCache) {
+func oursIdle(c *cache.AutoRefreshCache[cache.Item]) {
 	for st := c.Stats(); st.Enqueued != 0 || st.InFlight != 0; st = c.Stats() {
 		runtime.Gosched()
 	}

@@ -50,16 +50,16 @@ func (t EventType) String() string {
 
 // Event describes one change. Item is the new item for Created and Updated,
 // and the last item held for Deleted and Evicted.
-type Event struct {
+type Event[T Item] struct {
 	Type EventType
 	ID   ItemID
-	Item Item
+	Item T
 }
 
 // Entry is an item with the cache's own bookkeeping about it.
-type Entry struct {
+type Entry[T Item] struct {
 	ID   ItemID
-	Item Item
+	Item T
 	// SyncedAt is when a sync last answered for the item; zero if never.
 	SyncedAt time.Time
 	// PendingDelete is set by DeleteDelayed until the next cycle removes it.
@@ -71,11 +71,12 @@ type Entry struct {
 	seq uint64
 }
 
-// AutoRefreshCache is the engine. Create it with New (or the library-style
-// constructors), then call Start. All methods are safe for concurrent use.
-type AutoRefreshCache struct {
-	opts  Options
-	sh    *shards
+// AutoRefreshCache is the engine, holding items of type T. Create it with
+// New (or the library-style constructors, for T = Item), then call Start.
+// All methods are safe for concurrent use.
+type AutoRefreshCache[T Item] struct {
+	opts  Options[T]
+	sh    *shards[T]
 	n     atomic.Int64  // items held
 	clock atomic.Uint64 // LRU stamp source
 	m     *metrics
@@ -84,17 +85,17 @@ type AutoRefreshCache struct {
 	// pending holds the entries marked by DeleteDelayed. Lock order: a
 	// shard's mutex may be held while taking pendingMu, never the reverse.
 	pendingMu sync.Mutex
-	pending   map[ItemID]*entry
+	pending   map[ItemID]*entry[T]
 
 	// created gathers sync-on-create items for one linger; createQueued
 	// counts the create batches waiting in the queue (see oncreate.go).
-	created      createBuffer
+	created      createBuffer[T]
 	createQueued atomic.Int64
 	// removed carries a cycle's deletions to deliverRemovals.
 	removed removals
 
 	started   atomic.Bool
-	queue     atomic.Pointer[workQueue] // set by Start, nil before
+	queue     atomic.Pointer[workQueue[T]] // set by Start, nil before
 	trigger   chan struct{}
 	stopped   chan struct{}
 	closeOnce sync.Once
@@ -106,14 +107,14 @@ type AutoRefreshCache struct {
 // New validates opts and builds a cache. Its metrics are registered on
 // opts.Registerer at once and unregistered when the refresh stops (or by
 // Close, for a cache that is never started).
-func New(opts Options) (*AutoRefreshCache, error) {
+func New[T Item](opts Options[T]) (*AutoRefreshCache[T], error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	c := &AutoRefreshCache{
+	c := &AutoRefreshCache[T]{
 		opts:    opts,
-		sh:      newShards(),
-		pending: make(map[ItemID]*entry),
+		sh:      newShards[T](),
+		pending: make(map[ItemID]*entry[T]),
 		trigger: make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 	}
@@ -139,7 +140,7 @@ func NewAutoRefreshCache(name string, syncCb SyncFunc, rateLimiter RateLimiter, 
 // by createBatches.
 func NewAutoRefreshBatchedCache(name string, createBatches CreateBatchesFunc, syncCb SyncFunc, rateLimiter RateLimiter,
 	resyncPeriod time.Duration, parallelism, size int, reg Registerer, options ...Option) (AutoRefresh, error) {
-	o := Options{
+	o := Options[Item]{
 		Name: name, Sync: syncCb, CreateBatches: createBatches, RateLimiter: rateLimiter,
 		ResyncPeriod: resyncPeriod, Parallelism: parallelism, Size: size, Registerer: reg,
 	}
@@ -150,10 +151,15 @@ func NewAutoRefreshBatchedCache(name string, createBatches CreateBatchesFunc, sy
 }
 
 // Name returns the cache's name.
-func (c *AutoRefreshCache) Name() string { return c.opts.Name }
+func (c *AutoRefreshCache[T]) Name() string { return c.opts.Name }
 
 // Len returns the number of items held, pending deletions included.
-func (c *AutoRefreshCache) Len() int { return int(c.n.Load()) }
+func (c *AutoRefreshCache[T]) Len() int { return int(c.n.Load()) }
+
+// isNil reports whether item is a nil interface: the check the engine made
+// before it was generic, so a T = Item cache still refuses a nil item (a
+// typed nil pointer was never refused, and is not now).
+func isNil[T Item](item T) bool { return any(item) == nil }
 
 func notFound(id ItemID) error {
 	return errs.Errorf(errs.NotFound, "item %q not found", id)
@@ -161,20 +167,20 @@ func notFound(id ItemID) error {
 
 // Get returns the item, or an error for which IsNotFound is true. A hit makes
 // the item the most recently used.
-func (c *AutoRefreshCache) Get(id ItemID) (Item, error) {
+func (c *AutoRefreshCache[T]) Get(id ItemID) (T, error) {
 	e, err := c.Lookup(id)
 	return e.Item, err
 }
 
 // Lookup is Get with the cache's bookkeeping (sync time, pending deletion).
-func (c *AutoRefreshCache) Lookup(id ItemID) (Entry, error) {
+func (c *AutoRefreshCache[T]) Lookup(id ItemID) (Entry[T], error) {
 	s := c.sh.of(id)
 	s.mu.Lock()
 	e, ok := s.m[id]
 	if !ok {
 		s.misses++
 		s.mu.Unlock()
-		return Entry{}, notFound(id)
+		return Entry[T]{}, notFound(id)
 	}
 	s.hits++
 	c.promote(s, e)
@@ -183,14 +189,14 @@ func (c *AutoRefreshCache) Lookup(id ItemID) (Entry, error) {
 	s.mu.Unlock()
 	// Never show a client what a crash could take back.
 	if err := c.awaitDurable(seq); err != nil {
-		return Entry{}, err
+		return Entry[T]{}, err
 	}
 	return out, nil
 }
 
 // GetOrCreate returns the existing item for id, or inserts item. It is atomic:
 // concurrent calls for one id insert once and all return the same item.
-func (c *AutoRefreshCache) GetOrCreate(id ItemID, item Item) (Item, error) {
+func (c *AutoRefreshCache[T]) GetOrCreate(id ItemID, item T) (T, error) {
 	e, _, err := c.Create(id, item)
 	return e.Item, err
 }
@@ -198,9 +204,9 @@ func (c *AutoRefreshCache) GetOrCreate(id ItemID, item Item) (Item, error) {
 // Create is GetOrCreate that also says whether this call inserted the item.
 // A new non-terminal item is queued for sync at once unless sync-on-create is
 // off or the cache is not started.
-func (c *AutoRefreshCache) Create(id ItemID, item Item) (Entry, bool, error) {
-	if item == nil {
-		return Entry{}, false, errs.Errorf(errs.Invalid, "item %q: nil item", id)
+func (c *AutoRefreshCache[T]) Create(id ItemID, item T) (Entry[T], bool, error) {
+	if isNil(item) {
+		return Entry[T]{}, false, errs.Errorf(errs.Invalid, "item %q: nil item", id)
 	}
 	s := c.sh.of(id)
 	s.mu.Lock()
@@ -210,22 +216,22 @@ func (c *AutoRefreshCache) Create(id ItemID, item Item) (Entry, bool, error) {
 		seq := e.seq
 		s.mu.Unlock()
 		if err := c.awaitDurable(seq); err != nil {
-			return Entry{}, false, err
+			return Entry[T]{}, false, err
 		}
 		return out, false, nil
 	}
 	if !c.opts.Budget.take() {
 		s.mu.Unlock()
-		return Entry{}, false, capacityError(c.opts.Budget)
+		return Entry[T]{}, false, capacityError(c.opts.Budget)
 	}
 	stamp := c.clock.Add(1)
-	e := &entry{id: id, item: item, stamp: stamp}
+	e := &entry[T]{id: id, item: item, stamp: stamp}
 	syncNow := c.queue.Load() != nil && !c.opts.DisableSyncOnCreate && !item.IsTerminal()
 	e.inFlight = syncNow
 	s.m[id] = e
 	s.pushFront(e)
 	s.publishTail()
-	seq := c.change(s, Change{Kind: ChangePut, ID: id, Item: item}, Event{Type: Created, ID: id, Item: item})
+	seq := c.change(s, Change[T]{Kind: ChangePut, ID: id, Item: item}, Event[T]{Type: Created, ID: id, Item: item})
 	e.seq = seq
 	s.mu.Unlock()
 	c.n.Add(1)
@@ -246,19 +252,19 @@ func (c *AutoRefreshCache) Create(id ItemID, item Item) (Entry, bool, error) {
 		if err != nil {
 			c.release(e)
 		} else {
-			c.syncOnCreate(&itemWrapper{id: id, item: item, e: e})
+			c.syncOnCreate(&itemWrapper[T]{id: id, item: item, e: e})
 		}
 	}
 	if err != nil {
-		return Entry{}, false, err
+		return Entry[T]{}, false, err
 	}
-	return Entry{ID: id, Item: item, seq: seq}, true, nil
+	return Entry[T]{ID: id, Item: item, seq: seq}, true, nil
 }
 
 // DeleteDelayed marks the item for deletion by the next sync cycle. Until
 // then Get and GetOrCreate return it as it was, and syncs of it are dropped.
 // It returns a NotFound error for an unknown id.
-func (c *AutoRefreshCache) DeleteDelayed(id ItemID) error {
+func (c *AutoRefreshCache[T]) DeleteDelayed(id ItemID) error {
 	_, err := c.MarkDelete(id)
 	return err
 }
@@ -267,17 +273,17 @@ func (c *AutoRefreshCache) DeleteDelayed(id ItemID) error {
 // The entry is read under the same lock that marks it: looking it up again
 // afterwards could find nothing, if a cycle carried the deletion out in
 // between.
-func (c *AutoRefreshCache) MarkDelete(id ItemID) (Entry, error) {
+func (c *AutoRefreshCache[T]) MarkDelete(id ItemID) (Entry[T], error) {
 	s := c.sh.of(id)
 	s.mu.Lock()
 	e, ok := s.m[id]
 	if !ok {
 		s.mu.Unlock()
-		return Entry{}, notFound(id)
+		return Entry[T]{}, notFound(id)
 	}
 	if !e.pendingDelete {
 		e.pendingDelete = true
-		e.seq = c.record(Change{Kind: ChangeMarkDelete, ID: id})
+		e.seq = c.record(Change[T]{Kind: ChangeMarkDelete, ID: id})
 		c.pendingMu.Lock()
 		c.pending[id] = e
 		c.pendingMu.Unlock()
@@ -285,14 +291,14 @@ func (c *AutoRefreshCache) MarkDelete(id ItemID) (Entry, error) {
 	out, seq := e.entry(), e.seq
 	s.mu.Unlock()
 	if err := c.awaitDurable(seq); err != nil {
-		return Entry{}, err
+		return Entry[T]{}, err
 	}
 	return out, nil
 }
 
 // SyncNow asks the refresh loop for a cycle now instead of at the next tick.
 // Requests made while one is already waiting are merged.
-func (c *AutoRefreshCache) SyncNow() {
+func (c *AutoRefreshCache[T]) SyncNow() {
 	select {
 	case c.trigger <- struct{}{}:
 	default:
@@ -301,12 +307,12 @@ func (c *AutoRefreshCache) SyncNow() {
 
 // Stopped is closed once a started cache's refresh goroutines have all
 // returned after its context was cancelled.
-func (c *AutoRefreshCache) Stopped() <-chan struct{} { return c.stopped }
+func (c *AutoRefreshCache[T]) Stopped() <-chan struct{} { return c.stopped }
 
 // Close unregisters the cache's metrics and gives its items back to the
 // budget. A started cache does this itself when it stops; Close is for a
 // cache that was never started. It is safe to call more than once.
-func (c *AutoRefreshCache) Close() {
+func (c *AutoRefreshCache[T]) Close() {
 	c.closeOnce.Do(func() {
 		c.m.unregister()
 		// The items leave the shared budget with the cache; whoever takes
@@ -324,7 +330,7 @@ func (c *AutoRefreshCache) Close() {
 // since the last create. Recency is therefore exact to the resolution of
 // creates: of two items last used between the same two creates, either may
 // be evicted first.
-func (c *AutoRefreshCache) promote(s *shard, e *entry) {
+func (c *AutoRefreshCache[T]) promote(s *shard[T], e *entry[T]) {
 	if now := c.clock.Load(); e.stamp < now {
 		s.touch(e, now)
 	}

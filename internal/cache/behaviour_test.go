@@ -18,7 +18,7 @@ import (
 
 func TestGetOrCreateIsAtomic(t *testing.T) {
 	var created atomic.Int32
-	h := newHarness(t, Options{Sync: newRecorder(advance).sync, OnEvent: func(ev Event) {
+	h := newHarness(t, Options[Item]{Sync: newRecorder(advance).sync, OnEvent: func(ev Event[Item]) {
 		if ev.Type == Created {
 			created.Add(1)
 		}
@@ -51,7 +51,7 @@ func TestGetOrCreateIsAtomic(t *testing.T) {
 
 func TestEvictsLeastRecentlyUsed(t *testing.T) {
 	var evicted []ItemID
-	h := newHarness(t, Options{Sync: newRecorder(advance).sync, Size: 3, OnEvent: func(ev Event) {
+	h := newHarness(t, Options[Item]{Sync: newRecorder(advance).sync, Size: 3, OnEvent: func(ev Event[Item]) {
 		if ev.Type == Evicted {
 			evicted = append(evicted, ev.ID)
 		}
@@ -81,7 +81,7 @@ func TestUpdateForRemovedItemIsDropped(t *testing.T) {
 				<-release
 				return []ItemSyncResponse{{ID: b[0].GetID(), Item: item("running"), Action: Update}}, nil
 			}
-			h := newHarness(t, Options{Sync: sync, Size: 1})
+			h := newHarness(t, Options[Item]{Sync: sync, Size: 1})
 			h.start()
 			h.c.GetOrCreate("a", item("new"))
 			<-entered
@@ -119,7 +119,7 @@ func TestUpdateAfterRecreateDoesNotTouchNewItem(t *testing.T) {
 		}
 		return nil, nil
 	}
-	h := newHarness(t, Options{Sync: sync})
+	h := newHarness(t, Options[Item]{Sync: sync})
 	h.start()
 	h.c.GetOrCreate("a", item("old"))
 	<-entered
@@ -160,7 +160,7 @@ func TestNoItemInTwoBatchesOrInFlightTwice(t *testing.T) {
 	dup := func(ctx context.Context, s []ItemWrapper) ([]Batch, error) {
 		return []Batch{s, s, {fakeWrapper("ghost")}}, nil
 	}
-	h := newHarness(t, Options{Sync: sync, CreateBatches: dup, Parallelism: 8, DisableSyncOnCreate: true})
+	h := newHarness(t, Options[Item]{Sync: sync, CreateBatches: dup, Parallelism: 8, DisableSyncOnCreate: true})
 	h.start()
 	for i := range 200 {
 		h.c.GetOrCreate(fmt.Sprint(i), item("new"))
@@ -197,7 +197,7 @@ func TestFailingSyncIsNotRetriedInALoop(t *testing.T) {
 		calls.Add(1)
 		return nil, reasonErr("status_5xx")
 	}
-	h := newHarness(t, Options{Sync: sync, ResyncPeriod: time.Hour})
+	h := newHarness(t, Options[Item]{Sync: sync, ResyncPeriod: time.Hour})
 	h.start()
 	for i := range 100 {
 		h.c.GetOrCreate(fmt.Sprint(i), item("new"))
@@ -234,7 +234,7 @@ func (r reasonErr) Error() string           { return "upstream said " + string(r
 func (r reasonErr) SyncErrorReason() string { return string(r) }
 
 func TestErrorReasonsAreCapped(t *testing.T) {
-	h := newHarness(t, Options{Sync: newRecorder(advance).sync})
+	h := newHarness(t, Options[Item]{Sync: newRecorder(advance).sync})
 	for i := range maxErrorReasons + 10 {
 		h.c.m.syncError(fmt.Sprintf("r%d", i))
 	}
@@ -257,7 +257,7 @@ func TestCreateBatchesFailureReleasesItems(t *testing.T) {
 		calls.Add(1)
 		return nil, nil
 	}
-	h := newHarness(t, Options{Sync: sync, CreateBatches: batches, DisableSyncOnCreate: true})
+	h := newHarness(t, Options[Item]{Sync: sync, CreateBatches: batches, DisableSyncOnCreate: true})
 	h.start()
 	h.c.GetOrCreate("a", item("new"))
 	h.tick()
@@ -270,7 +270,7 @@ func TestCreateBatchesFailureReleasesItems(t *testing.T) {
 }
 
 func TestStartTwiceAndStopLeavesNoGoroutines(t *testing.T) {
-	h := newHarness(t, Options{Sync: newRecorder(advance).sync, Parallelism: 5})
+	h := newHarness(t, Options[Item]{Sync: newRecorder(advance).sync, Parallelism: 5})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := h.c.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -299,7 +299,7 @@ func TestStartTwiceAndStopLeavesNoGoroutines(t *testing.T) {
 
 func TestMetricsAreLabelledByCache(t *testing.T) {
 	rec := newRecorder(advance)
-	h := newHarness(t, Options{Name: "jobs", Sync: rec.sync})
+	h := newHarness(t, Options[Item]{Name: "jobs", Sync: rec.sync})
 	h.start()
 	h.c.GetOrCreate("a", item("new"))
 	eventually(t, "sync", func() bool { return rec.count() == 1 })
@@ -349,23 +349,23 @@ func TestMetricsAreLabelledByCache(t *testing.T) {
 		t.Fatalf("hits/misses %d/%d", st.Hits, st.Misses)
 	}
 	// A second cache on the same registry coexists; a duplicate name does not.
-	if _, err := New(Options{Name: "other", Sync: rec.sync, ResyncPeriod: time.Second, Parallelism: 1, Size: 1, Registerer: h.reg}); err != nil {
+	if _, err := New(Options[Item]{Name: "other", Sync: rec.sync, ResyncPeriod: time.Second, Parallelism: 1, Size: 1, Registerer: h.reg}); err != nil {
 		t.Fatalf("second cache: %v", err)
 	}
-	if _, err := New(Options{Name: "jobs", Sync: rec.sync, ResyncPeriod: time.Second, Parallelism: 1, Size: 1, Registerer: h.reg}); err == nil {
+	if _, err := New(Options[Item]{Name: "jobs", Sync: rec.sync, ResyncPeriod: time.Second, Parallelism: 1, Size: 1, Registerer: h.reg}); err == nil {
 		t.Fatal("duplicate cache name registered twice")
 	}
 }
 
 func TestOptionsAreValidated(t *testing.T) {
-	ok := Options{Name: "x", Sync: newRecorder(advance).sync, ResyncPeriod: time.Second, Parallelism: 1, Size: 1}
-	cases := map[string]func(o *Options){
-		"name":         func(o *Options) { o.Name = "" },
-		"bad name":     func(o *Options) { o.Name = "a b" },
-		"sync":         func(o *Options) { o.Sync = nil },
-		"resyncPeriod": func(o *Options) { o.ResyncPeriod = 0 },
-		"parallelism":  func(o *Options) { o.Parallelism = 0 },
-		"size":         func(o *Options) { o.Size = -1 },
+	ok := Options[Item]{Name: "x", Sync: newRecorder(advance).sync, ResyncPeriod: time.Second, Parallelism: 1, Size: 1}
+	cases := map[string]func(o *Options[Item]){
+		"name":         func(o *Options[Item]) { o.Name = "" },
+		"bad name":     func(o *Options[Item]) { o.Name = "a b" },
+		"sync":         func(o *Options[Item]) { o.Sync = nil },
+		"resyncPeriod": func(o *Options[Item]) { o.ResyncPeriod = 0 },
+		"parallelism":  func(o *Options[Item]) { o.Parallelism = 0 },
+		"size":         func(o *Options[Item]) { o.Size = -1 },
 	}
 	for field, mutate := range cases {
 		o := ok
@@ -380,7 +380,7 @@ func TestOptionsAreValidated(t *testing.T) {
 }
 
 func TestListPagesInIDOrder(t *testing.T) {
-	h := newHarness(t, Options{Sync: newRecorder(advance).sync})
+	h := newHarness(t, Options[Item]{Sync: newRecorder(advance).sync})
 	for i := range 25 {
 		st := "new"
 		if i%2 == 0 {
@@ -391,7 +391,7 @@ func TestListPagesInIDOrder(t *testing.T) {
 	var got []string
 	cursor := ""
 	for {
-		page, more, err := h.c.List(cursor, 4, func(e Entry) bool { return e.Item.IsTerminal() })
+		page, more, err := h.c.List(cursor, 4, func(e Entry[Item]) bool { return e.Item.IsTerminal() })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -413,13 +413,13 @@ func TestListPagesInIDOrder(t *testing.T) {
 }
 
 func TestSnapshotRestoreKeepsRecencyAndPending(t *testing.T) {
-	src := newHarness(t, Options{Sync: newRecorder(advance).sync})
+	src := newHarness(t, Options[Item]{Sync: newRecorder(advance).sync})
 	for _, id := range []string{"a", "b", "c"} {
 		src.c.GetOrCreate(id, item("new"))
 	}
 	mustGet(t, src.c, "a")
 	src.c.DeleteDelayed("c")
-	dst := newHarness(t, Options{Sync: newRecorder(advance).sync, Size: 2})
+	dst := newHarness(t, Options[Item]{Sync: newRecorder(advance).sync, Size: 2})
 	dst.c.Restore(src.c.Snapshot())
 	// Order was b, c, a (oldest first): with size 2, b goes.
 	if _, err := dst.c.Get("b"); !IsNotFound(err) {
@@ -437,7 +437,7 @@ func TestSnapshotRestoreKeepsRecencyAndPending(t *testing.T) {
 }
 
 func TestDeleteDelayedUnknown(t *testing.T) {
-	h := newHarness(t, Options{Sync: newRecorder(advance).sync})
+	h := newHarness(t, Options[Item]{Sync: newRecorder(advance).sync})
 	if err := h.c.DeleteDelayed("nope"); !IsNotFound(err) {
 		t.Fatalf("got %v", err)
 	}
@@ -462,7 +462,7 @@ func TestStopDrainsSyncsUnderWay(t *testing.T) {
 					return nil, ctx.Err()
 				}
 			}
-			h := newHarness(t, Options{Sync: sync, Parallelism: 1, DrainTimeout: drain})
+			h := newHarness(t, Options[Item]{Sync: sync, Parallelism: 1, DrainTimeout: drain})
 			ctx, cancel := context.WithCancel(context.Background())
 			if err := h.c.Start(ctx); err != nil {
 				t.Fatal(err)
@@ -492,8 +492,8 @@ func TestStopDrainsSyncsUnderWay(t *testing.T) {
 
 func TestBudgetBoundsCachesTogether(t *testing.T) {
 	b := NewBudget(3)
-	one := newHarness(t, Options{Name: "one", Sync: newRecorder(advance).sync, Budget: b})
-	two := newHarness(t, Options{Name: "two", Sync: newRecorder(advance).sync, Budget: b, Size: 1})
+	one := newHarness(t, Options[Item]{Name: "one", Sync: newRecorder(advance).sync, Budget: b})
+	two := newHarness(t, Options[Item]{Name: "two", Sync: newRecorder(advance).sync, Budget: b, Size: 1})
 	one.c.GetOrCreate("a", item("done"))
 	one.c.GetOrCreate("b", item("done"))
 	two.c.GetOrCreate("x", item("done"))

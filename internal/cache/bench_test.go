@@ -89,7 +89,7 @@ type benchOpts struct {
 // newBenchCache builds a cache as the bench module does (no-throttle limiter,
 // resync period that never fires by itself, no metrics registry); stop stops
 // it and waits until it has, which TestMain's leak check relies on.
-func newBenchCache(b *testing.B, o benchOpts) (*cache.AutoRefreshCache, func()) {
+func newBenchCache(b *testing.B, o benchOpts) (*cache.AutoRefreshCache[cache.Item], func()) {
 	b.Helper()
 	sync := func(context.Context, cache.Batch) ([]cache.ItemSyncResponse, error) { return nil, nil }
 	if o.counter != nil {
@@ -99,7 +99,7 @@ func newBenchCache(b *testing.B, o benchOpts) (*cache.AutoRefreshCache, func()) 
 	if o.batch > 1 {
 		batches = cache.FixedSizeBatches(o.batch)
 	}
-	c, err := cache.New(cache.Options{
+	c, err := cache.New(cache.Options[cache.Item]{
 		Name:                "bench",
 		Sync:                sync,
 		CreateBatches:       batches,
@@ -129,7 +129,7 @@ func newBenchCache(b *testing.B, o benchOpts) (*cache.AutoRefreshCache, func()) 
 	}
 }
 
-func benchFill(b *testing.B, c *cache.AutoRefreshCache, keys []string, items []cache.Item) {
+func benchFill(b *testing.B, c *cache.AutoRefreshCache[cache.Item], keys []string, items []cache.Item) {
 	b.Helper()
 	for i, k := range keys {
 		if _, err := c.GetOrCreate(k, items[i]); err != nil {

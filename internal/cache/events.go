@@ -22,26 +22,26 @@ import (
 // and not needed: every event names its item.
 
 // pendingEvent is an event waiting for its change to become durable.
-type pendingEvent struct {
+type pendingEvent[T Item] struct {
 	seq uint64 // the change's journal sequence; 0 without a journal
-	ev  Event
+	ev  Event[T]
 }
 
 // change records ch in the journal and queues ev (if it has a type and
 // anyone listens) behind it. It returns the change's sequence number (0
 // without a journal). Callers hold s.mu, the lock of ch.ID's shard, and
 // call deliver(s) once the change is durable.
-func (c *AutoRefreshCache) change(s *shard, ch Change, ev Event) uint64 {
+func (c *AutoRefreshCache[T]) change(s *shard[T], ch Change[T], ev Event[T]) uint64 {
 	seq := c.record(ch)
 	if ev.Type != 0 && c.opts.OnEvent != nil {
-		s.events = append(s.events, pendingEvent{seq: seq, ev: ev})
+		s.events = append(s.events, pendingEvent[T]{seq: seq, ev: ev})
 	}
 	return seq
 }
 
 // durableSeq is the highest sequence whose change is durable. Without a
 // journal every change is durable at once.
-func (c *AutoRefreshCache) durableSeq() uint64 {
+func (c *AutoRefreshCache[T]) durableSeq() uint64 {
 	if c.opts.Journal == nil {
 		return math.MaxUint64
 	}
@@ -52,7 +52,7 @@ func (c *AutoRefreshCache) durableSeq() uint64 {
 // lock. If another goroutine is delivering for s already, deliver leaves the
 // work to it: that goroutine looks for more under the lock before it stops,
 // so an event queued meanwhile is not stranded. Callers hold no lock.
-func (c *AutoRefreshCache) deliver(s *shard) {
+func (c *AutoRefreshCache[T]) deliver(s *shard[T]) {
 	if c.opts.OnEvent == nil {
 		return
 	}
@@ -102,7 +102,7 @@ const maxReusedEvents = 64
 
 // deliverAll delivers every shard's durable events. It is for changes made
 // across shards by one caller (a cycle's deletions).
-func (c *AutoRefreshCache) deliverAll() {
+func (c *AutoRefreshCache[T]) deliverAll() {
 	if c.opts.OnEvent == nil {
 		return
 	}
@@ -134,7 +134,7 @@ func (r *removals) add(seq uint64) {
 
 // deliverRemovals delivers deletion events once durable, until ctx ends.
 // It is one of the refresh goroutines (Start).
-func (c *AutoRefreshCache) deliverRemovals(ctx context.Context) {
+func (c *AutoRefreshCache[T]) deliverRemovals(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():

@@ -15,7 +15,7 @@ import (
 // whole cache by reading those stamps, without locking every shard. Terminal
 // items get no special treatment (a caller that wants finished jobs gone
 // first deletes them).
-func (c *AutoRefreshCache) evictOverflow() (last uint64, from []*shard) {
+func (c *AutoRefreshCache[T]) evictOverflow() (last uint64, from []*shard[T]) {
 	for c.n.Load() > int64(c.opts.Size) {
 		s, seq, ok := c.evictOne(true)
 		if !ok {
@@ -32,9 +32,9 @@ func (c *AutoRefreshCache) evictOverflow() (last uint64, from []*shard) {
 // evictOne removes the least recently used item if the cache is still over
 // its bound, and queues its event if withEvent. It reports false when there
 // was nothing to do.
-func (c *AutoRefreshCache) evictOne(withEvent bool) (*shard, uint64, bool) {
+func (c *AutoRefreshCache[T]) evictOne(withEvent bool) (*shard[T], uint64, bool) {
 	for {
-		var best *shard
+		var best *shard[T]
 		bestStamp := uint64(math.MaxUint64)
 		for i := range c.sh.tails {
 			if st := c.sh.tails[i].Load(); st < bestStamp {
@@ -59,11 +59,11 @@ func (c *AutoRefreshCache) evictOne(withEvent bool) (*shard, uint64, bool) {
 			return nil, 0, false
 		}
 		best.remove(t)
-		var ev Event
+		var ev Event[T]
 		if withEvent {
-			ev = Event{Type: Evicted, ID: t.id, Item: t.item}
+			ev = Event[T]{Type: Evicted, ID: t.id, Item: t.item}
 		}
-		seq := c.change(best, Change{Kind: ChangeDelete, ID: t.id}, ev)
+		seq := c.change(best, Change[T]{Kind: ChangeDelete, ID: t.id}, ev)
 		c.n.Add(-1)
 		c.opts.Budget.release(1)
 		if t.pendingDelete {
@@ -81,14 +81,14 @@ func (c *AutoRefreshCache) evictOne(withEvent bool) (*shard, uint64, bool) {
 
 // deletePending removes every item marked by DeleteDelayed. It runs at the
 // start of each cycle; callers hold no lock.
-func (c *AutoRefreshCache) deletePending() {
+func (c *AutoRefreshCache[T]) deletePending() {
 	c.pendingMu.Lock()
 	if len(c.pending) == 0 {
 		c.pendingMu.Unlock()
 		return
 	}
 	marked := c.pending
-	c.pending = make(map[ItemID]*entry)
+	c.pending = make(map[ItemID]*entry[T])
 	c.pendingMu.Unlock()
 
 	var last uint64
@@ -101,7 +101,7 @@ func (c *AutoRefreshCache) deletePending() {
 			continue
 		}
 		s.remove(e)
-		last = max(last, c.change(s, Change{Kind: ChangeDelete, ID: id}, Event{Type: Deleted, ID: id, Item: e.item}))
+		last = max(last, c.change(s, Change[T]{Kind: ChangeDelete, ID: id}, Event[T]{Type: Deleted, ID: id, Item: e.item}))
 		s.mu.Unlock()
 		c.n.Add(-1)
 		c.opts.Budget.release(1)

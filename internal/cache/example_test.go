@@ -66,7 +66,7 @@ func Example() {
 	// that says item1 reached its final state.
 	item1Done := make(chan struct{})
 	var once sync.Once
-	onEvent := func(ev cache.Event) {
+	onEvent := func(ev cache.Event[cache.Item]) {
 		if ev.ID == "item1" && ev.Item.IsTerminal() {
 			once.Do(func() { close(item1Done) })
 		}

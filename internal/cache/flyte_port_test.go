@@ -13,7 +13,7 @@ import (
 
 func TestNormalOperationReachesTerminal(t *testing.T) {
 	rec := newRecorder(advance)
-	h := newHarness(t, Options{Sync: rec.sync, Parallelism: 10})
+	h := newHarness(t, Options[Item]{Sync: rec.sync, Parallelism: 10})
 	h.start()
 	for i := range 50 {
 		if _, err := h.c.GetOrCreate(fmt.Sprint(i), item("new")); err != nil {
@@ -54,7 +54,7 @@ func TestNormalOperationReachesTerminal(t *testing.T) {
 
 func TestSyncOnCreateDisabled(t *testing.T) {
 	rec := newRecorder(advance)
-	h := newHarness(t, Options{Sync: rec.sync, DisableSyncOnCreate: true})
+	h := newHarness(t, Options[Item]{Sync: rec.sync, DisableSyncOnCreate: true})
 	h.start()
 	h.idle() // the start-up cycle found nothing
 	if _, err := h.c.GetOrCreate("a", item("new")); err != nil {
@@ -73,7 +73,7 @@ func TestSyncOnCreateDisabled(t *testing.T) {
 
 func TestSyncOnCreateEnabledByDefault(t *testing.T) {
 	rec := newRecorder(advance)
-	h := newHarness(t, Options{Sync: rec.sync})
+	h := newHarness(t, Options[Item]{Sync: rec.sync})
 	h.start()
 	h.idle()
 	if _, err := h.c.GetOrCreate("a", item("new")); err != nil {
@@ -84,7 +84,7 @@ func TestSyncOnCreateEnabledByDefault(t *testing.T) {
 }
 
 func TestNotFoundWithSize2(t *testing.T) {
-	h := newHarness(t, Options{Sync: newRecorder(advance).sync, Size: 2})
+	h := newHarness(t, Options[Item]{Sync: newRecorder(advance).sync, Size: 2})
 	h.start()
 	for i := range 10 {
 		if _, err := h.c.GetOrCreate(fmt.Sprint(i), item("done")); err != nil {
@@ -111,7 +111,7 @@ func TestNotFoundWithSize2(t *testing.T) {
 
 func TestTerminalItemsEnqueueNothing(t *testing.T) {
 	rec := newRecorder(advance)
-	h := newHarness(t, Options{Sync: rec.sync})
+	h := newHarness(t, Options[Item]{Sync: rec.sync})
 	h.start()
 	for i := range 20 {
 		if _, err := h.c.GetOrCreate(fmt.Sprint(i), item("done")); err != nil {
@@ -129,7 +129,7 @@ func TestTerminalItemsEnqueueNothing(t *testing.T) {
 
 func TestUpdateThenDelete(t *testing.T) {
 	rec := newRecorder(advance)
-	h := newHarness(t, Options{Sync: rec.sync})
+	h := newHarness(t, Options[Item]{Sync: rec.sync})
 	h.start()
 	if _, err := h.c.GetOrCreate("a", item("new")); err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestPanickingSyncerKeepsWorkers(t *testing.T) {
 		gate.Wait()
 		return nil, nil
 	}
-	h := newHarness(t, Options{Sync: sync, Parallelism: workers})
+	h := newHarness(t, Options[Item]{Sync: sync, Parallelism: workers})
 	h.start()
 	for i := range 10 {
 		if _, err := h.c.GetOrCreate(fmt.Sprintf("p%d", i), item("new")); err != nil {
@@ -224,7 +224,7 @@ func TestQueueBuildUp(t *testing.T) {
 		}
 		return nil, nil
 	}
-	h := newHarness(t, Options{Sync: sync, Parallelism: 1, DisableSyncOnCreate: true})
+	h := newHarness(t, Options[Item]{Sync: sync, Parallelism: 1, DisableSyncOnCreate: true})
 	h.start()
 	for i := range 100 {
 		if _, err := h.c.GetOrCreate(fmt.Sprint(i), item("new")); err != nil {

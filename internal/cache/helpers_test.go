@@ -35,12 +35,12 @@ func noDelay() RateLimiter {
 // that it shut down, when the test ends.
 type harness struct {
 	t     *testing.T
-	c     *AutoRefreshCache
+	c     *AutoRefreshCache[Item]
 	clock *testingclock.FakeClock
 	reg   *prometheus.Registry
 }
 
-func newHarness(t *testing.T, o Options) *harness {
+func newHarness(t *testing.T, o Options[Item]) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: testingclock.NewFakeClock(time.Unix(1_700_000_000, 0)), reg: prometheus.NewRegistry()}
 	if o.Name == "" {
@@ -164,7 +164,7 @@ func advance(_ ItemID, it *testItem) (Item, SyncAction, error) {
 	return it, Unchanged, nil
 }
 
-func mustGet(t *testing.T, c *AutoRefreshCache, id ItemID) *testItem {
+func mustGet(t *testing.T, c *AutoRefreshCache[Item], id ItemID) *testItem {
 	t.Helper()
 	it, err := c.Get(id)
 	if err != nil {

@@ -9,11 +9,11 @@ import "time"
 // acknowledge a change to a client wait for it with Wait.
 //
 // A nil Journal (the default) keeps the cache in memory only.
-type Journal interface {
+type Journal[T Item] interface {
 	// Append queues a change and returns its sequence number. It is called
 	// with a shard lock held: it may wait for queue space, but must not do
 	// I/O itself.
-	Append(c Change) uint64
+	Append(c Change[T]) uint64
 	// Wait blocks until the change with sequence number seq, and every
 	// change before it, is durable, or returns why it cannot be.
 	Wait(seq uint64) error
@@ -35,18 +35,18 @@ const (
 )
 
 // Change is one change to one item of one cache.
-type Change struct {
+type Change[T Item] struct {
 	Kind  ChangeKind
 	Cache string
 	ID    ItemID
 	// Item and SyncedAt are set for ChangePut.
-	Item     Item
+	Item     T
 	SyncedAt time.Time
 }
 
 // record appends a change if the cache has a journal and returns its
 // sequence number (0 without a journal). Callers hold the shard lock.
-func (c *AutoRefreshCache) record(ch Change) uint64 {
+func (c *AutoRefreshCache[T]) record(ch Change[T]) uint64 {
 	if c.opts.Journal == nil {
 		return 0
 	}
@@ -56,7 +56,7 @@ func (c *AutoRefreshCache) record(ch Change) uint64 {
 
 // awaitDurable waits until seq is durable; it costs one atomic load when it
 // already is, which is the common case on the read path.
-func (c *AutoRefreshCache) awaitDurable(seq uint64) error {
+func (c *AutoRefreshCache[T]) awaitDurable(seq uint64) error {
 	j := c.opts.Journal
 	if j == nil || seq == 0 || j.Durable() >= seq {
 		return nil

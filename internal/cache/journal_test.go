@@ -9,7 +9,7 @@ import (
 // gateJournal records changes and makes them durable only when told to.
 type gateJournal struct {
 	mu      sync.Mutex
-	changes []Change
+	changes []Change[Item]
 	durable uint64
 	cond    *sync.Cond
 }
@@ -20,7 +20,7 @@ func newGateJournal() *gateJournal {
 	return g
 }
 
-func (g *gateJournal) Append(c Change) uint64 {
+func (g *gateJournal) Append(c Change[Item]) uint64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.changes = append(g.changes, c)
@@ -63,7 +63,7 @@ func (g *gateJournal) kinds() []ChangeKind {
 func TestJournalGatesAcknowledgementsAndReads(t *testing.T) {
 	j := newGateJournal()
 	rec := newRecorder(advance)
-	h := newHarness(t, Options{Sync: rec.sync, Journal: j, Size: 1})
+	h := newHarness(t, Options[Item]{Sync: rec.sync, Journal: j, Size: 1})
 	h.start()
 
 	created := make(chan error, 1)
@@ -121,7 +121,7 @@ func TestJournalGatesAcknowledgementsAndReads(t *testing.T) {
 // meanwhile, the caller must still get the item it marked, not NOT_FOUND.
 func TestMarkDeleteAnswersWithTheMarkedItemEvenIfACycleRemovedIt(t *testing.T) {
 	j := newGateJournal()
-	h := newHarness(t, Options{Sync: newRecorder(advance).sync, Journal: j, DisableSyncOnCreate: true})
+	h := newHarness(t, Options[Item]{Sync: newRecorder(advance).sync, Journal: j, DisableSyncOnCreate: true})
 	h.start()
 	created := make(chan error, 1)
 	go func() { _, err := h.c.GetOrCreate("a", item("done")); created <- err }()
@@ -131,7 +131,7 @@ func TestMarkDeleteAnswersWithTheMarkedItemEvenIfACycleRemovedIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	type result struct {
-		e   Entry
+		e   Entry[Item]
 		err error
 	}
 	marked := make(chan result, 1)

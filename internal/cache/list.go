@@ -17,12 +17,12 @@ import (
 //
 // Like Lookup, it shows nothing a crash could take back: it waits until
 // every entry of the page is durable, and fails if that cannot be.
-func (c *AutoRefreshCache) List(after ItemID, limit int, keep func(Entry) bool) (page []Entry, more bool, err error) {
+func (c *AutoRefreshCache[T]) List(after ItemID, limit int, keep func(Entry[T]) bool) (page []Entry[T], more bool, err error) {
 	if limit <= 0 {
 		return nil, false, nil
 	}
 	// A max-heap by id of the limit+1 smallest matches seen so far.
-	h := &entryHeap{}
+	h := &entryHeap[T]{}
 	for i := range c.sh.s {
 		s := &c.sh.s[i]
 		s.mu.Lock()
@@ -44,8 +44,8 @@ func (c *AutoRefreshCache) List(after ItemID, limit int, keep func(Entry) bool) 
 		}
 		s.mu.Unlock()
 	}
-	page = []Entry(*h)
-	slices.SortFunc(page, func(a, b Entry) int { return strings.Compare(a.ID, b.ID) })
+	page = []Entry[T](*h)
+	slices.SortFunc(page, func(a, b Entry[T]) int { return strings.Compare(a.ID, b.ID) })
 	if len(page) > limit {
 		page, more = page[:limit], true
 	}
@@ -59,13 +59,13 @@ func (c *AutoRefreshCache) List(after ItemID, limit int, keep func(Entry) bool) 
 	return page, more, nil
 }
 
-type entryHeap []Entry
+type entryHeap[T Item] []Entry[T]
 
-func (h entryHeap) Len() int           { return len(h) }
-func (h entryHeap) Less(i, j int) bool { return h[i].ID > h[j].ID }
-func (h entryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *entryHeap) Push(x any)        { *h = append(*h, x.(Entry)) }
-func (h *entryHeap) Pop() any {
+func (h entryHeap[T]) Len() int           { return len(h) }
+func (h entryHeap[T]) Less(i, j int) bool { return h[i].ID > h[j].ID }
+func (h entryHeap[T]) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *entryHeap[T]) Push(x any)        { *h = append(*h, x.(Entry[T])) }
+func (h *entryHeap[T]) Pop() any {
 	old := *h
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
@@ -75,9 +75,9 @@ func (h *entryHeap) Pop() any {
 // Snapshot returns every entry, least recently used first, so that Restore
 // of the result into another cache keeps the recency order. It does not
 // count as use.
-func (c *AutoRefreshCache) Snapshot() []Entry {
+func (c *AutoRefreshCache[T]) Snapshot() []Entry[T] {
 	type stamped struct {
-		Entry
+		Entry[T]
 		stamp uint64
 	}
 	var all []stamped
@@ -98,7 +98,7 @@ func (c *AutoRefreshCache) Snapshot() []Entry {
 		}
 		return 0
 	})
-	out := make([]Entry, len(all))
+	out := make([]Entry[T], len(all))
 	for i := range all {
 		out[i] = all[i].Entry
 	}
@@ -111,9 +111,9 @@ func (c *AutoRefreshCache) Snapshot() []Entry {
 // replace any item with the same id. An entry keeps its journal sequence,
 // so that readers still wait for it to be durable. Entries past the size bound evict the
 // least recently used ones, as GetOrCreate would.
-func (c *AutoRefreshCache) Restore(entries []Entry) {
+func (c *AutoRefreshCache[T]) Restore(entries []Entry[T]) {
 	for _, en := range entries {
-		if en.Item == nil {
+		if isNil(en.Item) {
 			continue
 		}
 		s := c.sh.of(en.ID)
@@ -124,7 +124,7 @@ func (c *AutoRefreshCache) Restore(entries []Entry) {
 			c.opts.Budget.release(1)
 		}
 		c.opts.Budget.force(1)
-		e := &entry{id: en.ID, item: en.Item, syncedAt: nanos(en.SyncedAt), pendingDelete: en.PendingDelete,
+		e := &entry[T]{id: en.ID, item: en.Item, syncedAt: nanos(en.SyncedAt), pendingDelete: en.PendingDelete,
 			stamp: c.clock.Add(1), seq: en.seq}
 		s.m[en.ID] = e
 		s.pushFront(e)

@@ -33,7 +33,7 @@ type metrics struct {
 	queue queueMetrics
 }
 
-func newMetrics(c *AutoRefreshCache, reg prometheus.Registerer) (*metrics, error) {
+func newMetrics[T Item](c *AutoRefreshCache[T], reg prometheus.Registerer) (*metrics, error) {
 	labels := prometheus.Labels{"cache": c.opts.Name}
 	m := &metrics{reg: reg, reasons: make(map[string]struct{})}
 	counterFunc := func(name, help string, f func() float64) prometheus.Collector {

@@ -25,9 +25,9 @@ import (
 // createBuffer holds the items created since the last cut.
 //
 // Locking: mu guards items. It is taken with no shard lock held.
-type createBuffer struct {
+type createBuffer[T Item] struct {
 	mu    sync.Mutex
-	items []ItemWrapper
+	items []ItemWrapperOf[T]
 	ready chan struct{} // signalled when items stops being empty
 }
 
@@ -38,9 +38,9 @@ func maxCreateBatches(parallelism int) int64 { return int64(max(2, parallelism))
 
 // syncOnCreate queues a created item for sync: at once without a linger,
 // else with the others created within it.
-func (c *AutoRefreshCache) syncOnCreate(w *itemWrapper) {
+func (c *AutoRefreshCache[T]) syncOnCreate(w *itemWrapper[T]) {
 	if c.opts.CreateLinger <= 0 {
-		c.cutCreated(context.Background(), []ItemWrapper{w})
+		c.cutCreated(context.Background(), []ItemWrapperOf[T]{w})
 		return
 	}
 	b := &c.created
@@ -54,7 +54,7 @@ func (c *AutoRefreshCache) syncOnCreate(w *itemWrapper) {
 }
 
 // signal tells the refresh loop that items may be waiting to be cut.
-func (b *createBuffer) signal() {
+func (b *createBuffer[T]) signal() {
 	select {
 	case b.ready <- struct{}{}:
 	default:
@@ -62,7 +62,7 @@ func (b *createBuffer) signal() {
 }
 
 // takeCreated empties the buffer.
-func (c *AutoRefreshCache) takeCreated() []ItemWrapper {
+func (c *AutoRefreshCache[T]) takeCreated() []ItemWrapperOf[T] {
 	b := &c.created
 	b.mu.Lock()
 	items := b.items
@@ -73,7 +73,7 @@ func (c *AutoRefreshCache) takeCreated() []ItemWrapper {
 
 // createBatchLeft is called when a sync-on-create batch leaves the queue:
 // a slot is free, so items held back in the buffer may go.
-func (c *AutoRefreshCache) createBatchLeft() {
+func (c *AutoRefreshCache[T]) createBatchLeft() {
 	c.createQueued.Add(-1)
 	if c.opts.CreateLinger > 0 {
 		c.created.signal()
@@ -84,12 +84,12 @@ func (c *AutoRefreshCache) createBatchLeft() {
 // linger, batches past the bound on waiting create batches go back to the
 // front of the buffer. Items the CreateBatchesFunc left out are released,
 // for the next cycle.
-func (c *AutoRefreshCache) cutCreated(ctx context.Context, items []ItemWrapper) {
+func (c *AutoRefreshCache[T]) cutCreated(ctx context.Context, items []ItemWrapperOf[T]) {
 	items = c.newestLive(items)
 	q := c.queue.Load()
 	if len(items) == 0 || q == nil {
 		for _, w := range items {
-			c.release(w.(*itemWrapper).e)
+			c.release(w.(*itemWrapper[T]).e)
 		}
 		return
 	}
@@ -104,7 +104,7 @@ func (c *AutoRefreshCache) cutCreated(ctx context.Context, items []ItemWrapper) 
 	if c.opts.CreateLinger > 0 {
 		limit = maxCreateBatches(c.opts.Parallelism)
 	}
-	var held []ItemWrapper
+	var held []ItemWrapperOf[T]
 	for i, b := range batches {
 		if c.createQueued.Add(1) > limit {
 			c.createQueued.Add(-1)
@@ -116,15 +116,15 @@ func (c *AutoRefreshCache) cutCreated(ctx context.Context, items []ItemWrapper) 
 		c.enqueue(*q, b)
 	}
 	for _, w := range items {
-		if !w.(*itemWrapper).claimed {
-			c.release(w.(*itemWrapper).e)
+		if !w.(*itemWrapper[T]).claimed {
+			c.release(w.(*itemWrapper[T]).e)
 		}
 	}
 	if len(held) == 0 {
 		return
 	}
 	for _, w := range held {
-		w.(*itemWrapper).claimed = false
+		w.(*itemWrapper[T]).claimed = false
 	}
 	b := &c.created
 	b.mu.Lock()
@@ -139,7 +139,7 @@ func (c *AutoRefreshCache) cutCreated(ctx context.Context, items []ItemWrapper) 
 // one is gone). Both in one batch meant two answers for one id, and the
 // first, the old item's, was applied to the new item. The items dropped
 // lose their in-flight marks; order is kept.
-func (c *AutoRefreshCache) newestLive(items []ItemWrapper) []ItemWrapper {
+func (c *AutoRefreshCache[T]) newestLive(items []ItemWrapperOf[T]) []ItemWrapperOf[T] {
 	var seen map[ItemID]struct{}
 	if len(items) > 1 {
 		seen = make(map[ItemID]struct{}, len(items))
@@ -147,7 +147,7 @@ func (c *AutoRefreshCache) newestLive(items []ItemWrapper) []ItemWrapper {
 	keep := make([]bool, len(items))
 	kept := 0
 	for i := len(items) - 1; i >= 0; i-- { // newest first
-		iw := items[i].(*itemWrapper)
+		iw := items[i].(*itemWrapper[T])
 		if seen != nil {
 			if _, dup := seen[iw.id]; dup {
 				c.release(iw.e)
@@ -170,7 +170,7 @@ func (c *AutoRefreshCache) newestLive(items []ItemWrapper) []ItemWrapper {
 	if kept == len(items) {
 		return items
 	}
-	out := make([]ItemWrapper, 0, kept)
+	out := make([]ItemWrapperOf[T], 0, kept)
 	for i, w := range items {
 		if keep[i] {
 			out = append(out, w)

@@ -22,7 +22,7 @@ func (h *harness) stepUntil(what string, d time.Duration, cond func() bool) {
 // Items created within one linger share batches cut by CreateBatches.
 func TestSyncOnCreateCoalescesWithinLinger(t *testing.T) {
 	rec := newRecorder(advance)
-	h := newHarness(t, Options{Sync: rec.sync, CreateLinger: 10 * time.Millisecond,
+	h := newHarness(t, Options[Item]{Sync: rec.sync, CreateLinger: 10 * time.Millisecond,
 		CreateBatches: FixedSizeBatches(100), ResyncPeriod: time.Hour})
 	h.start()
 	for i := range 250 {
@@ -84,7 +84,7 @@ func (g *gatedSync) done() int {
 func TestCreateFloodDoesNotStarveTheRefresh(t *testing.T) {
 	g := &gatedSync{gate: make(chan struct{})}
 	const parallelism, items, batch = 2, 100, 5
-	h := newHarness(t, Options{Sync: g.sync, Parallelism: parallelism, CreateLinger: 10 * time.Millisecond,
+	h := newHarness(t, Options[Item]{Sync: g.sync, Parallelism: parallelism, CreateLinger: 10 * time.Millisecond,
 		CreateBatches: FixedSizeBatches(batch), ResyncPeriod: time.Hour})
 	// Created before Start: no sync-on-create, so only a cycle syncs it.
 	if _, err := h.c.GetOrCreate("periodic", item("new")); err != nil {
@@ -163,7 +163,7 @@ func TestRecreateWithinLingerSyncsOnlyTheNewItem(t *testing.T) {
 		mu.Unlock()
 		return out, nil
 	}
-	h := newHarness(t, Options{Sync: sync, CreateLinger: 10 * time.Millisecond,
+	h := newHarness(t, Options[Item]{Sync: sync, CreateLinger: 10 * time.Millisecond,
 		CreateBatches: FixedSizeBatches(10), ResyncPeriod: time.Hour})
 	h.start()
 	if _, err := h.c.GetOrCreate("x", item("old")); err != nil {

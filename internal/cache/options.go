@@ -13,27 +13,33 @@ import (
 	"github.com/autorefresh/autorefresh/internal/errs"
 )
 
-// RateLimiter paces the batches that the workers take from the queue. It is
-// client-go's typed workqueue rate limiter, keyed by batch.
-type RateLimiter = workqueue.TypedRateLimiter[*Batch]
+// RateLimiterOf paces the batches that the workers take from the queue. It
+// is client-go's typed workqueue rate limiter, keyed by batch.
+type RateLimiterOf[T Item] = workqueue.TypedRateLimiter[*BatchOf[T]]
+
+// RateLimiter is the rate limiter of the library constructors' caches.
+type RateLimiter = RateLimiterOf[Item]
 
 // DefaultRateLimiter is client-go's default controller limiter for batches: a
 // per-batch exponential backoff max'd with a 10 qps, 100 burst token bucket.
-func DefaultRateLimiter() RateLimiter {
-	return workqueue.DefaultTypedControllerRateLimiter[*Batch]()
+func DefaultRateLimiter() RateLimiter { return DefaultRateLimiterOf[Item]() }
+
+// DefaultRateLimiterOf is DefaultRateLimiter for any item type.
+func DefaultRateLimiterOf[T Item]() RateLimiterOf[T] {
+	return workqueue.DefaultTypedControllerRateLimiter[*BatchOf[T]]()
 }
 
-// Options configures a cache. New validates them; the zero value of an
-// optional field picks the documented default.
-type Options struct {
+// Options configures a cache of items of type T. New validates them; the
+// zero value of an optional field picks the documented default.
+type Options[T Item] struct {
 	// Name labels the cache's metrics and logs. Required.
 	Name string
 	// Sync refreshes a batch. Required.
-	Sync SyncFunc
+	Sync SyncFuncOf[T]
 	// CreateBatches cuts each cycle's snapshot. Default: SingleItemBatches.
-	CreateBatches CreateBatchesFunc
+	CreateBatches CreateBatchesFuncOf[T]
 	// RateLimiter paces batches. Default: DefaultRateLimiter().
-	RateLimiter RateLimiter
+	RateLimiter RateLimiterOf[T]
 	// ResyncPeriod is the time between refresh cycles. Required, > 0.
 	ResyncPeriod time.Duration
 	// Parallelism is the number of workers calling Sync. Required, > 0.
@@ -62,13 +68,13 @@ type Options struct {
 	Budget *Budget
 	// Journal, if set, makes every change durable before it is
 	// acknowledged; see Journal. Nil keeps the cache in memory only.
-	Journal Journal
+	Journal Journal[T]
 	// Logger receives sync failures and recovered panics. Default: no-op.
 	Logger *zap.Logger
 	// OnEvent, if set, is called after every change to the cache, outside
 	// all locks, on the goroutine that made the change. It must not block:
 	// it runs on the request path and on sync workers.
-	OnEvent func(Event)
+	OnEvent func(Event[T])
 }
 
 // MaxCreateLinger bounds Options.CreateLinger: a created item is meant to be
@@ -76,29 +82,30 @@ type Options struct {
 const MaxCreateLinger = 50 * time.Millisecond
 
 // Option changes Options; it is how the library-style constructors take
-// settings beyond their positional arguments.
-type Option func(*Options)
+// settings beyond their positional arguments. Those constructors build
+// caches of Item, as Flyte's do.
+type Option func(*Options[Item])
 
 // WithClock sets the clock (tests pass a fake one to step time).
-func WithClock(c clock.WithTicker) Option { return func(o *Options) { o.Clock = c } }
+func WithClock(c clock.WithTicker) Option { return func(o *Options[Item]) { o.Clock = c } }
 
 // WithSyncOnCreate turns sync-on-create on (the default) or off.
-func WithSyncOnCreate(on bool) Option { return func(o *Options) { o.DisableSyncOnCreate = !on } }
+func WithSyncOnCreate(on bool) Option { return func(o *Options[Item]) { o.DisableSyncOnCreate = !on } }
 
 // WithDrainTimeout sets Options.DrainTimeout.
-func WithDrainTimeout(d time.Duration) Option { return func(o *Options) { o.DrainTimeout = d } }
+func WithDrainTimeout(d time.Duration) Option { return func(o *Options[Item]) { o.DrainTimeout = d } }
 
 // WithLogger sets the logger.
-func WithLogger(l *zap.Logger) Option { return func(o *Options) { o.Logger = l } }
+func WithLogger(l *zap.Logger) Option { return func(o *Options[Item]) { o.Logger = l } }
 
 // WithEventHandler sets Options.OnEvent.
-func WithEventHandler(f func(Event)) Option { return func(o *Options) { o.OnEvent = f } }
+func WithEventHandler(f func(Event[Item])) Option { return func(o *Options[Item]) { o.OnEvent = f } }
 
 // nameRE keeps cache names usable as metric label values and in URLs.
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 
 // validate checks o and fills in defaults.
-func (o *Options) validate() error {
+func (o *Options[T]) validate() error {
 	switch {
 	case !nameRE.MatchString(o.Name):
 		return errs.Errorf(errs.Invalid, "name: %q must match %s", o.Name, nameRE)
@@ -114,10 +121,10 @@ func (o *Options) validate() error {
 		return errs.Errorf(errs.Invalid, "createLinger: must be between 0 and %v, got %v", MaxCreateLinger, o.CreateLinger)
 	}
 	if o.CreateBatches == nil {
-		o.CreateBatches = SingleItemBatches
+		o.CreateBatches = SingleItemBatchesOf[T]
 	}
 	if o.RateLimiter == nil {
-		o.RateLimiter = DefaultRateLimiter()
+		o.RateLimiter = DefaultRateLimiterOf[T]()
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
@@ -129,7 +136,7 @@ func (o *Options) validate() error {
 }
 
 // String describes the options without the callbacks, for logs.
-func (o *Options) String() string {
+func (o *Options[T]) String() string {
 	return fmt.Sprintf("cache %q: resync=%v parallelism=%d size=%d syncOnCreate=%v",
 		o.Name, o.ResyncPeriod, o.Parallelism, o.Size, !o.DisableSyncOnCreate)
 }

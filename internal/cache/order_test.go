@@ -44,7 +44,7 @@ func newLagJournal(t *testing.T) *lagJournal {
 	return j
 }
 
-func (j *lagJournal) Append(Change) uint64 {
+func (j *lagJournal) Append(Change[Item]) uint64 {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.next++
@@ -72,7 +72,7 @@ type eventLog struct {
 	byID map[ItemID][]EventType
 }
 
-func (l *eventLog) add(ev Event) {
+func (l *eventLog) add(ev Event[Item]) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.byID == nil {
@@ -124,7 +124,7 @@ func (l *eventLog) alive() map[ItemID]bool {
 // waiting for the journal. Its "updated" must still come after "created".
 func TestUpdatedNeverPrecedesCreated(t *testing.T) {
 	var log eventLog
-	h := newHarness(t, Options{Sync: newRecorder(advance).sync, Journal: newLagJournal(t),
+	h := newHarness(t, Options[Item]{Sync: newRecorder(advance).sync, Journal: newLagJournal(t),
 		DisableSyncOnCreate: true, Parallelism: 4, OnEvent: log.add})
 	h.start()
 	stop := make(chan struct{})
@@ -164,7 +164,7 @@ func TestEvictedNeverPrecedesCreated(t *testing.T) {
 	for _, journaled := range []bool{false, true} {
 		t.Run(fmt.Sprintf("journal=%v", journaled), func(t *testing.T) {
 			var log eventLog
-			o := Options{Sync: newRecorder(advance).sync, Size: 1, DisableSyncOnCreate: true, OnEvent: log.add}
+			o := Options[Item]{Sync: newRecorder(advance).sync, Size: 1, DisableSyncOnCreate: true, OnEvent: log.add}
 			if journaled {
 				o.Journal = newLagJournal(t)
 			}
@@ -200,7 +200,7 @@ func TestEvictionFollowsLastUseAcrossShards(t *testing.T) {
 	const size = 1000
 	var mu sync.Mutex
 	var evicted []ItemID
-	h := newHarness(t, Options{Sync: newRecorder(advance).sync, Size: size, OnEvent: func(ev Event) {
+	h := newHarness(t, Options[Item]{Sync: newRecorder(advance).sync, Size: size, OnEvent: func(ev Event[Item]) {
 		if ev.Type == Evicted {
 			mu.Lock()
 			evicted = append(evicted, ev.ID)
@@ -238,7 +238,7 @@ func TestEvictionFollowsLastUseAcrossShards(t *testing.T) {
 // List shows nothing that is not durable yet.
 func TestListWaitsForDurability(t *testing.T) {
 	j := newGateJournal()
-	h := newHarness(t, Options{Sync: newRecorder(advance).sync, Journal: j, DisableSyncOnCreate: true})
+	h := newHarness(t, Options[Item]{Sync: newRecorder(advance).sync, Journal: j, DisableSyncOnCreate: true})
 	h.start()
 	created := make(chan error, 1)
 	go func() { _, err := h.c.GetOrCreate("a", item("new")); created <- err }()
@@ -270,7 +270,7 @@ func TestDeletionEventsDelivered(t *testing.T) {
 	for _, journaled := range []bool{false, true} {
 		t.Run(fmt.Sprintf("journal=%v", journaled), func(t *testing.T) {
 			var log eventLog
-			o := Options{Sync: newRecorder(advance).sync, DisableSyncOnCreate: true, OnEvent: log.add}
+			o := Options[Item]{Sync: newRecorder(advance).sync, DisableSyncOnCreate: true, OnEvent: log.add}
 			if journaled {
 				o.Journal = newLagJournal(t)
 			}

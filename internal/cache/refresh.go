@@ -14,24 +14,24 @@ import (
 )
 
 // workQueue is the rate-limited queue of batches the workers drain.
-type workQueue = workqueue.TypedRateLimitingInterface[*Batch]
+type workQueue[T Item] = workqueue.TypedRateLimitingInterface[*BatchOf[T]]
 
 // itemWrapper is the cache's ItemWrapper: the id and item as they were when
 // the batch was cut, plus the entry they came from so that the result can be
 // applied to exactly that entry and no newer one with the same id.
-type itemWrapper struct {
+type itemWrapper[T Item] struct {
 	id      ItemID
-	item    Item
-	e       *entry
+	item    T
+	e       *entry[T]
 	cycle   uint64 // the cycle whose snapshot holds it; 0 for sync-on-create
 	claimed bool   // already placed in a batch of this cycle
 }
 
 // GetID implements ItemWrapper.
-func (w *itemWrapper) GetID() ItemID { return w.id }
+func (w *itemWrapper[T]) GetID() ItemID { return w.id }
 
 // GetItem implements ItemWrapper.
-func (w *itemWrapper) GetItem() Item { return w.item }
+func (w *itemWrapper[T]) GetItem() T { return w.item }
 
 // Start launches the refresh loop and the workers. Cancelling ctx stops them:
 // the loop shuts the work queue down, workers abandon the batches still queued
@@ -39,11 +39,11 @@ func (w *itemWrapper) GetItem() Item { return w.item }
 // under way are cancelled (after Options.DrainTimeout, if set), and Stopped is
 // closed when every goroutine has returned. A second call returns
 // ErrAlreadyStarted.
-func (c *AutoRefreshCache) Start(ctx context.Context) error {
+func (c *AutoRefreshCache[T]) Start(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return ErrAlreadyStarted
 	}
-	q := workqueue.NewTypedRateLimitingQueueWithConfig(c.opts.RateLimiter, workqueue.TypedRateLimitingQueueConfig[*Batch]{
+	q := workqueue.NewTypedRateLimitingQueueWithConfig(c.opts.RateLimiter, workqueue.TypedRateLimitingQueueConfig[*BatchOf[T]]{
 		Name:            c.opts.Name,
 		MetricsProvider: c.m.queue,
 		Clock:           c.opts.Clock,
@@ -95,7 +95,7 @@ func (c *AutoRefreshCache) Start(ctx context.Context) error {
 // no cycle at start: new items are synced on create, and items restored from
 // storage wait one period, so a restart does not stampede the upstreams. It owns the queue's shutdown so that workers see it only after no
 // more batches can be added by a cycle.
-func (c *AutoRefreshCache) loop(ctx context.Context, q workQueue, ticker clock.Ticker) {
+func (c *AutoRefreshCache[T]) loop(ctx context.Context, q workQueue[T], ticker clock.Ticker) {
 	defer q.ShutDown()
 	defer ticker.Stop()
 	// linger runs while created items wait to be cut into batches; its
@@ -134,7 +134,7 @@ func (c *AutoRefreshCache) loop(ctx context.Context, q workQueue, ticker clock.T
 // cycle carries out pending deletions, then snapshots every item that is due
 // (non-terminal, not in flight, not being deleted), cuts the snapshot into
 // batches and queues them.
-func (c *AutoRefreshCache) cycle(ctx context.Context, q workQueue, cycle uint64) {
+func (c *AutoRefreshCache[T]) cycle(ctx context.Context, q workQueue[T], cycle uint64) {
 	c.deletePending()
 	if ctx.Err() != nil {
 		return
@@ -151,8 +151,8 @@ func (c *AutoRefreshCache) cycle(ctx context.Context, q workQueue, cycle uint64)
 	}
 	batches = c.claim(snapshot, batches, cycle)
 	for _, w := range snapshot {
-		if !w.(*itemWrapper).claimed {
-			c.release(w.(*itemWrapper).e)
+		if !w.(*itemWrapper[T]).claimed {
+			c.release(w.(*itemWrapper[T]).e)
 		}
 	}
 	for _, b := range batches {
@@ -161,9 +161,9 @@ func (c *AutoRefreshCache) cycle(ctx context.Context, q workQueue, cycle uint64)
 }
 
 // snapshot marks every due item in flight and returns wrappers for them.
-func (c *AutoRefreshCache) snapshot(cycle uint64) []ItemWrapper {
-	var out []ItemWrapper
-	var wrappers []itemWrapper
+func (c *AutoRefreshCache[T]) snapshot(cycle uint64) []ItemWrapperOf[T] {
+	var out []ItemWrapperOf[T]
+	var wrappers []itemWrapper[T]
 	for i := range c.sh.s {
 		s := &c.sh.s[i]
 		s.mu.Lock()
@@ -175,9 +175,9 @@ func (c *AutoRefreshCache) snapshot(cycle uint64) []ItemWrapper {
 			if len(wrappers) == cap(wrappers) {
 				// Grow in chunks: one allocation per chunk instead of
 				// one per item, and earlier chunks stay where they are.
-				wrappers = make([]itemWrapper, 0, max(64, len(out)))
+				wrappers = make([]itemWrapper[T], 0, max(64, len(out)))
 			}
-			wrappers = append(wrappers, itemWrapper{id: id, item: e.item, e: e, cycle: cycle})
+			wrappers = append(wrappers, itemWrapper[T]{id: id, item: e.item, e: e, cycle: cycle})
 			out = append(out, &wrappers[len(wrappers)-1])
 		}
 		s.mu.Unlock()
@@ -187,7 +187,7 @@ func (c *AutoRefreshCache) snapshot(cycle uint64) []ItemWrapper {
 
 // createBatches calls the user's CreateBatchesFunc, turning a panic into an
 // error so a bad callback cannot kill the refresh loop.
-func (c *AutoRefreshCache) createBatches(ctx context.Context, snapshot []ItemWrapper) (batches []Batch, err error) {
+func (c *AutoRefreshCache[T]) createBatches(ctx context.Context, snapshot []ItemWrapperOf[T]) (batches []BatchOf[T], err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &panicError{value: r, stack: debug.Stack()}
@@ -199,21 +199,21 @@ func (c *AutoRefreshCache) createBatches(ctx context.Context, snapshot []ItemWra
 // claim keeps, from the batches a CreateBatchesFunc returned, only the items
 // of this cycle's snapshot, each once. This is what guarantees that no item
 // is in two batches, whatever the callback did.
-func (c *AutoRefreshCache) claim(snapshot []ItemWrapper, batches []Batch, cycle uint64) []Batch {
-	var byID map[ItemID]*itemWrapper // built only for foreign wrappers
+func (c *AutoRefreshCache[T]) claim(snapshot []ItemWrapperOf[T], batches []BatchOf[T], cycle uint64) []BatchOf[T] {
+	var byID map[ItemID]*itemWrapper[T] // built only for foreign wrappers
 	out := batches[:0]
 	for _, b := range batches {
-		kept := make(Batch, 0, len(b))
+		kept := make(BatchOf[T], 0, len(b))
 		for _, w := range b {
 			if w == nil {
 				continue
 			}
-			iw, ok := w.(*itemWrapper)
+			iw, ok := w.(*itemWrapper[T])
 			if !ok || iw.cycle != cycle {
 				if byID == nil {
-					byID = make(map[ItemID]*itemWrapper, len(snapshot))
+					byID = make(map[ItemID]*itemWrapper[T], len(snapshot))
 					for _, s := range snapshot {
-						byID[s.GetID()] = s.(*itemWrapper)
+						byID[s.GetID()] = s.(*itemWrapper[T])
 					}
 				}
 				if iw, ok = byID[w.GetID()]; !ok {
@@ -234,14 +234,14 @@ func (c *AutoRefreshCache) claim(snapshot []ItemWrapper, batches []Batch, cycle 
 }
 
 // enqueue adds one batch through the rate limiter.
-func (c *AutoRefreshCache) enqueue(q workQueue, b Batch) {
+func (c *AutoRefreshCache[T]) enqueue(q workQueue[T], b BatchOf[T]) {
 	c.stats.enqueuedTotal.Add(uint64(len(b)))
 	c.stats.queued.Add(int64(len(b)))
 	q.AddRateLimited(&b)
 }
 
 // release clears an entry's in-flight mark.
-func (c *AutoRefreshCache) release(e *entry) {
+func (c *AutoRefreshCache[T]) release(e *entry[T]) {
 	s := c.sh.of(e.id)
 	s.mu.Lock()
 	e.inFlight = false
@@ -250,7 +250,7 @@ func (c *AutoRefreshCache) release(e *entry) {
 
 // releaseAll clears every in-flight mark once the workers are gone, so that
 // batches dropped from a shut-down queue leave nothing marked behind.
-func (c *AutoRefreshCache) releaseAll() {
+func (c *AutoRefreshCache[T]) releaseAll() {
 	for i := range c.sh.s {
 		s := &c.sh.s[i]
 		s.mu.Lock()

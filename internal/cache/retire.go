@@ -19,7 +19,7 @@ package cache
 // shard, and Snapshot takes each shard's lock after retired is set. A
 // change either comes before Snapshot's look at its shard, and is in the
 // snapshot (with its journal record), or after, and sees retired.
-func (c *AutoRefreshCache) Retire() []Entry {
+func (c *AutoRefreshCache[T]) Retire() []Entry[T] {
 	c.retired.Store(true)
 	items := c.Snapshot()
 	c.Close()

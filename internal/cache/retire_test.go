@@ -10,10 +10,10 @@ import (
 // durableJournal makes every change durable at once and counts them.
 type durableJournal struct {
 	mu      sync.Mutex
-	changes []Change
+	changes []Change[Item]
 }
 
-func (j *durableJournal) Append(c Change) uint64 {
+func (j *durableJournal) Append(c Change[Item]) uint64 {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.changes = append(j.changes, c)
@@ -53,7 +53,7 @@ func TestRetireDoesNotWaitForSyncsAndDropsTheirResults(t *testing.T) {
 	}
 	j := &durableJournal{}
 	budget := NewBudget(10)
-	h := newHarness(t, Options{Sync: syncFn, Journal: j, Budget: budget, DisableSyncOnCreate: true,
+	h := newHarness(t, Options[Item]{Sync: syncFn, Journal: j, Budget: budget, DisableSyncOnCreate: true,
 		Parallelism: 1, DrainTimeout: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := h.c.Start(ctx); err != nil {
@@ -72,9 +72,9 @@ func TestRetireDoesNotWaitForSyncsAndDropsTheirResults(t *testing.T) {
 	<-entered
 
 	cancel()
-	done := make(chan []Entry, 1)
+	done := make(chan []Entry[Item], 1)
 	go func() { done <- h.c.Retire() }()
-	var items []Entry
+	var items []Entry[Item]
 	select {
 	case items = <-done:
 	case <-time.After(5 * time.Second):

@@ -17,9 +17,9 @@ const shardCount = 64
 // marked removed and is never put back: a new GetOrCreate for the same id makes
 // a new entry, which is how late sync results for the old one are recognised
 // and dropped.
-type entry struct {
+type entry[T Item] struct {
 	id            ItemID
-	item          Item
+	item          T
 	syncedAt      int64  // Unix nanoseconds of the last sync answer; 0 if never (8 bytes, not a time.Time's 24)
 	stamp         uint64 // the cache clock at the last create or use; the shard's list is ordered by it
 	seq           uint64 // journal sequence of the last change; 0 without a journal
@@ -29,15 +29,15 @@ type entry struct {
 
 	// prev and next link the entry into its shard's recency list, most recent
 	// at the head. An intrusive list avoids an allocation per item.
-	prev, next *entry
+	prev, next *entry[T]
 }
 
 // shard is one slice of the cache: a map and a recency list, under one mutex.
-type shard struct {
+type shard[T Item] struct {
 	mu   sync.Mutex
-	m    map[ItemID]*entry
-	head *entry // most recently used
-	tail *entry // least recently used
+	m    map[ItemID]*entry[T]
+	head *entry[T] // most recently used
+	tail *entry[T] // least recently used
 
 	// Counted under mu because Get holds it anyway; a shared atomic would be a
 	// contended cache line on every read.
@@ -46,7 +46,7 @@ type shard struct {
 	// events is the shard's outbox (see events.go): the events of its
 	// changes, in change order, waiting to be durable. delivering is set
 	// while one goroutine hands them out.
-	events     []pendingEvent
+	events     []pendingEvent[T]
 	delivering bool
 
 	// tails points at this shard's slot of shards.tails.
@@ -57,7 +57,7 @@ type shard struct {
 
 // pushFront links e at the head. Callers hold s.mu and call publishTail
 // when done.
-func (s *shard) pushFront(e *entry) {
+func (s *shard[T]) pushFront(e *entry[T]) {
 	e.prev = nil
 	e.next = s.head
 	if s.head != nil {
@@ -70,7 +70,7 @@ func (s *shard) pushFront(e *entry) {
 }
 
 // unlink takes e out of the list. Callers hold s.mu.
-func (s *shard) unlink(e *entry) {
+func (s *shard[T]) unlink(e *entry[T]) {
 	if e.prev != nil {
 		e.prev.next = e.next
 	} else {
@@ -85,7 +85,7 @@ func (s *shard) unlink(e *entry) {
 }
 
 // touch moves e to the head with a fresh stamp. Callers hold s.mu.
-func (s *shard) touch(e *entry, stamp uint64) {
+func (s *shard[T]) touch(e *entry[T], stamp uint64) {
 	e.stamp = stamp
 	wasTail := s.tail == e
 	if s.head != e {
@@ -99,12 +99,12 @@ func (s *shard) touch(e *entry, stamp uint64) {
 }
 
 // entry returns the public view of e. Callers hold the shard's lock.
-func (e *entry) entry() Entry {
-	return Entry{ID: e.id, Item: e.item, SyncedAt: unixNano(e.syncedAt), PendingDelete: e.pendingDelete, seq: e.seq}
+func (e *entry[T]) entry() Entry[T] {
+	return Entry[T]{ID: e.id, Item: e.item, SyncedAt: unixNano(e.syncedAt), PendingDelete: e.pendingDelete, seq: e.seq}
 }
 
 // remove deletes e from the shard and marks it removed. Callers hold s.mu.
-func (s *shard) remove(e *entry) {
+func (s *shard[T]) remove(e *entry[T]) {
 	s.unlink(e)
 	delete(s.m, e.id)
 	e.removed = true
@@ -114,7 +114,7 @@ func (s *shard) remove(e *entry) {
 // publishTail records the stamp of the shard's least recently used entry
 // where evictors can read it without taking the shard's lock. Callers hold
 // s.mu.
-func (s *shard) publishTail() {
+func (s *shard[T]) publishTail() {
 	stamp := uint64(math.MaxUint64)
 	if s.tail != nil {
 		stamp = s.tail.stamp
@@ -125,19 +125,19 @@ func (s *shard) publishTail() {
 }
 
 // shards is the fixed set of shards with the hash seed that picks one.
-type shards struct {
+type shards[T Item] struct {
 	seed maphash.Seed
-	s    [shardCount]shard
+	s    [shardCount]shard[T]
 	// tails holds each shard's least recent stamp (MaxUint64 when empty),
 	// packed together so that an evictor finds the global least recently
 	// used item by reading a few cache lines instead of locking every shard.
 	tails [shardCount]atomic.Uint64
 }
 
-func newShards() *shards {
-	sh := &shards{seed: maphash.MakeSeed()}
+func newShards[T Item]() *shards[T] {
+	sh := &shards[T]{seed: maphash.MakeSeed()}
 	for i := range sh.s {
-		sh.s[i].m = make(map[ItemID]*entry)
+		sh.s[i].m = make(map[ItemID]*entry[T])
 		sh.s[i].tails = &sh.tails[i]
 		sh.tails[i].Store(math.MaxUint64)
 	}
@@ -145,6 +145,6 @@ func newShards() *shards {
 }
 
 // of returns the shard that holds id.
-func (sh *shards) of(id ItemID) *shard {
+func (sh *shards[T]) of(id ItemID) *shard[T] {
 	return &sh.s[maphash.String(sh.seed, id)&(shardCount-1)]
 }

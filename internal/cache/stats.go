@@ -44,7 +44,7 @@ type Stats struct {
 }
 
 // Stats returns the cache's counters.
-func (c *AutoRefreshCache) Stats() Stats {
+func (c *AutoRefreshCache[T]) Stats() Stats {
 	hits, misses := c.hitsMisses()
 	st := Stats{
 		Size:          c.Len(),
@@ -67,7 +67,7 @@ func (c *AutoRefreshCache) Stats() Stats {
 }
 
 // hitsMisses sums the per-shard counters.
-func (c *AutoRefreshCache) hitsMisses() (hits, misses uint64) {
+func (c *AutoRefreshCache[T]) hitsMisses() (hits, misses uint64) {
 	for i := range c.sh.s {
 		s := &c.sh.s[i]
 		s.mu.Lock()

@@ -16,16 +16,28 @@ type Item interface {
 	IsTerminal() bool
 }
 
-// ItemWrapper is how the cache hands an item to a SyncFunc or a
+// The engine is generic over its item type T, so that a caller that stores
+// one concrete type gets it back from every callback, event and entry
+// without a type assertion. The names ending in Of are the generic forms;
+// the Flyte names (ItemWrapper, Batch, SyncFunc, ...) are those forms at
+// Item, so that code written against Flyte's API compiles unchanged.
+
+// ItemWrapperOf is how the cache hands an item to a SyncFunc or a
 // CreateBatchesFunc. It is a snapshot taken when the batch was cut: the item it
 // returns does not change while the batch is in flight.
-type ItemWrapper interface {
+type ItemWrapperOf[T Item] interface {
 	GetID() ItemID
-	GetItem() Item
+	GetItem() T
 }
 
-// Batch is a group of items synced by one SyncFunc call.
-type Batch = []ItemWrapper
+// ItemWrapper is Flyte's ItemWrapper.
+type ItemWrapper = ItemWrapperOf[Item]
+
+// BatchOf is a group of items synced by one SyncFunc call.
+type BatchOf[T Item] = []ItemWrapperOf[T]
+
+// Batch is Flyte's Batch.
+type Batch = BatchOf[Item]
 
 // SyncAction says what the cache does with the item returned for an ID.
 type SyncAction int
@@ -49,25 +61,34 @@ func (a SyncAction) String() string {
 	}
 }
 
-// ItemSyncResponse is what a SyncFunc answers for one item of its batch. Items
-// of the batch that have no response are treated as Unchanged.
-type ItemSyncResponse struct {
+// ItemSyncResponseOf is what a SyncFunc answers for one item of its batch.
+// Items of the batch that have no response are treated as Unchanged.
+type ItemSyncResponseOf[T Item] struct {
 	ID     ItemID
-	Item   Item
+	Item   T
 	Action SyncAction
 }
 
-// SyncFunc refreshes a batch. It must not retain the batch after returning.
+// ItemSyncResponse is Flyte's ItemSyncResponse.
+type ItemSyncResponse = ItemSyncResponseOf[Item]
+
+// SyncFuncOf refreshes a batch. It must not retain the batch after returning.
 // Returning an error (or panicking) leaves every item of the batch as it was;
 // the items are tried again at the next resync period.
 //
 // An error that implements SyncErrorReasoner is counted under that reason.
-type SyncFunc func(ctx context.Context, batch Batch) ([]ItemSyncResponse, error)
+type SyncFuncOf[T Item] func(ctx context.Context, batch BatchOf[T]) ([]ItemSyncResponseOf[T], error)
 
-// CreateBatchesFunc cuts a snapshot of items due for refresh into batches.
+// SyncFunc is Flyte's SyncFunc.
+type SyncFunc = SyncFuncOf[Item]
+
+// CreateBatchesFuncOf cuts a snapshot of items due for refresh into batches.
 // Items it leaves out are not synced this cycle; items it repeats are synced
 // once (the cache drops the repeats).
-type CreateBatchesFunc func(ctx context.Context, snapshot []ItemWrapper) ([]Batch, error)
+type CreateBatchesFuncOf[T Item] func(ctx context.Context, snapshot []ItemWrapperOf[T]) ([]BatchOf[T], error)
+
+// CreateBatchesFunc is Flyte's CreateBatchesFunc.
+type CreateBatchesFunc = CreateBatchesFuncOf[Item]
 
 // SyncErrorReasoner is implemented by SyncFunc errors that know why they
 // happened ("timeout", "status_5xx", ...). The reason becomes a metric label,
@@ -89,22 +110,32 @@ func IsNotFound(err error) bool {
 var ErrAlreadyStarted = errors.New("cache: already started")
 
 // SingleItemBatches puts every item of the snapshot into a batch of its own.
-func SingleItemBatches(_ context.Context, snapshot []ItemWrapper) ([]Batch, error) {
-	batches := make([]Batch, 0, len(snapshot))
+// It is a plain function, not a generic one, so that Flyte callers can keep
+// it in a variable.
+func SingleItemBatches(ctx context.Context, snapshot []ItemWrapper) ([]Batch, error) {
+	return SingleItemBatchesOf(ctx, snapshot)
+}
+
+// SingleItemBatchesOf is SingleItemBatches for any item type.
+func SingleItemBatchesOf[T Item](_ context.Context, snapshot []ItemWrapperOf[T]) ([]BatchOf[T], error) {
+	batches := make([]BatchOf[T], 0, len(snapshot))
 	for _, w := range snapshot {
-		batches = append(batches, Batch{w})
+		batches = append(batches, BatchOf[T]{w})
 	}
 	return batches, nil
 }
 
 // FixedSizeBatches returns a CreateBatchesFunc that cuts the snapshot into
 // batches of at most size items, in snapshot order.
-func FixedSizeBatches(size int) CreateBatchesFunc {
+func FixedSizeBatches(size int) CreateBatchesFunc { return FixedSizeBatchesOf[Item](size) }
+
+// FixedSizeBatchesOf is FixedSizeBatches for any item type.
+func FixedSizeBatchesOf[T Item](size int) CreateBatchesFuncOf[T] {
 	if size < 1 {
 		size = 1
 	}
-	return func(_ context.Context, snapshot []ItemWrapper) ([]Batch, error) {
-		batches := make([]Batch, 0, (len(snapshot)+size-1)/size)
+	return func(_ context.Context, snapshot []ItemWrapperOf[T]) ([]BatchOf[T], error) {
+		batches := make([]BatchOf[T], 0, (len(snapshot)+size-1)/size)
 		for start := 0; start < len(snapshot); start += size {
 			end := min(start+size, len(snapshot))
 			batches = append(batches, snapshot[start:end:end])
@@ -114,7 +145,8 @@ func FixedSizeBatches(size int) CreateBatchesFunc {
 }
 
 // AutoRefresh is the library API: a cache whose items are refreshed in the
-// background until they become terminal.
+// background until they become terminal. *AutoRefreshCache[Item] implements
+// it.
 type AutoRefresh interface {
 	// Start begins the background refresh. Cancelling ctx stops it and every
 	// goroutine it started. A second call returns ErrAlreadyStarted.

@@ -19,7 +19,7 @@ import (
 // to the SyncFunc and may outlive ctx by the drain timeout. workers counts
 // the dispatcher (which is in it already, so adding to it is allowed while
 // Start waits on it) and every worker.
-func (c *AutoRefreshCache) dispatch(ctx, syncCtx context.Context, q workQueue, workers *sync.WaitGroup) {
+func (c *AutoRefreshCache[T]) dispatch(ctx, syncCtx context.Context, q workQueue[T], workers *sync.WaitGroup) {
 	slots := make(chan struct{}, c.opts.Parallelism)
 	for {
 		slots <- struct{}{} // a free slot before taking a batch, so none waits in hand
@@ -38,7 +38,7 @@ func (c *AutoRefreshCache) dispatch(ctx, syncCtx context.Context, q workQueue, w
 // a panic in the SyncFunc, a stopped cache) every item of the batch leaves
 // the in-flight set before process returns: finish runs unconditionally and
 // the SyncFunc's panics are recovered before they reach it.
-func (c *AutoRefreshCache) process(ctx, syncCtx context.Context, q workQueue, b *Batch) {
+func (c *AutoRefreshCache[T]) process(ctx, syncCtx context.Context, q workQueue[T], b *BatchOf[T]) {
 	// Runs last: client-go's delaying queue keeps popped *Batch pointers in
 	// its heap's spare capacity, so a processed batch must pin nothing
 	// (wrappers, entries, items) once it is done.
@@ -49,7 +49,7 @@ func (c *AutoRefreshCache) process(ctx, syncCtx context.Context, q workQueue, b 
 	defer q.Forget(b)
 	batch := *b
 	c.stats.queued.Add(-int64(len(batch)))
-	if len(batch) > 0 && batch[0].(*itemWrapper).cycle == 0 {
+	if len(batch) > 0 && batch[0].(*itemWrapper[T]).cycle == 0 {
 		c.createBatchLeft()
 	}
 	if ctx.Err() != nil {
@@ -65,7 +65,7 @@ func (c *AutoRefreshCache) process(ctx, syncCtx context.Context, q workQueue, b 
 }
 
 // callSync runs the SyncFunc, turning a panic into an error.
-func (c *AutoRefreshCache) callSync(ctx context.Context, batch Batch) (resp []ItemSyncResponse, err error) {
+func (c *AutoRefreshCache[T]) callSync(ctx context.Context, batch BatchOf[T]) (resp []ItemSyncResponseOf[T], err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &panicError{value: r, stack: debug.Stack()}
@@ -77,10 +77,10 @@ func (c *AutoRefreshCache) callSync(ctx context.Context, batch Batch) (resp []It
 // finish applies a sync result to the batch's entries and clears their
 // in-flight marks. On error nothing but the marks changes, so the items are
 // tried again at the next resync period, not in a loop.
-func (c *AutoRefreshCache) finish(batch Batch, resp []ItemSyncResponse, err error) {
+func (c *AutoRefreshCache[T]) finish(batch BatchOf[T], resp []ItemSyncResponseOf[T], err error) {
 	if err != nil {
 		for _, w := range batch {
-			c.release(w.(*itemWrapper).e)
+			c.release(w.(*itemWrapper[T]).e)
 		}
 		if err != errAbandoned {
 			c.m.batches.WithLabelValues("error").Inc()
@@ -94,9 +94,9 @@ func (c *AutoRefreshCache) finish(batch Batch, resp []ItemSyncResponse, err erro
 
 	// Index the answers by id. The first answer for an id wins; answers for
 	// ids outside the batch are dropped: a SyncFunc cannot create items.
-	var answers map[ItemID]ItemSyncResponse
+	var answers map[ItemID]ItemSyncResponseOf[T]
 	if len(resp) > 0 {
-		answers = make(map[ItemID]ItemSyncResponse, len(resp))
+		answers = make(map[ItemID]ItemSyncResponseOf[T], len(resp))
 		inBatch := make(map[ItemID]struct{}, len(batch))
 		for _, w := range batch {
 			inBatch[w.GetID()] = struct{}{}
@@ -123,10 +123,10 @@ func (c *AutoRefreshCache) finish(batch Batch, resp []ItemSyncResponse, err erro
 	// it, and its event leaves only then; the item stays in flight until
 	// then too, so no cycle sends the upstream a state a crash could take
 	// back.
-	var updated []*entry
+	var updated []*entry[T]
 	var lastSeq uint64
 	for _, w := range batch {
-		iw := w.(*itemWrapper)
+		iw := w.(*itemWrapper[T])
 		r, answered := answers[iw.id]
 		s := c.sh.of(iw.id)
 		s.mu.Lock()
@@ -137,13 +137,13 @@ func (c *AutoRefreshCache) finish(batch Batch, resp []ItemSyncResponse, err erro
 			// back. Or the cache was retired: its successor has the items.
 			e.inFlight = false
 			dropped++
-		case answered && r.Action == Update && r.Item != nil && !e.pendingDelete:
+		case answered && r.Action == Update && !isNil(r.Item) && !e.pendingDelete:
 			e.item, e.syncedAt = r.Item, now.UnixNano()
-			e.seq = c.change(s, Change{Kind: ChangePut, ID: iw.id, Item: r.Item, SyncedAt: now},
-				Event{Type: Updated, ID: iw.id, Item: r.Item})
+			e.seq = c.change(s, Change[T]{Kind: ChangePut, ID: iw.id, Item: r.Item, SyncedAt: now},
+				Event[T]{Type: Updated, ID: iw.id, Item: r.Item})
 			lastSeq = max(lastSeq, e.seq)
 			updated = append(updated, e)
-		case answered && r.Action == Update && r.Item != nil:
+		case answered && r.Action == Update && !isNil(r.Item):
 			// Being deleted: it stays as it was until the cycle removes it.
 			e.inFlight = false
 			dropped++
@@ -164,12 +164,12 @@ func (c *AutoRefreshCache) finish(batch Batch, resp []ItemSyncResponse, err erro
 // settle waits for a batch's updates to be durable (one wait for the whole
 // batch: the journal commits in order), then clears their in-flight marks
 // and delivers their events.
-func (c *AutoRefreshCache) settle(updated []*entry, lastSeq uint64) {
+func (c *AutoRefreshCache[T]) settle(updated []*entry[T], lastSeq uint64) {
 	err := c.awaitDurable(lastSeq)
 	if err != nil {
 		c.opts.Logger.Error("sync results not durable", zap.String("cache", c.opts.Name), zap.Error(err))
 	}
-	var last *shard
+	var last *shard[T]
 	for _, e := range updated {
 		s := c.sh.of(e.id)
 		s.mu.Lock()
@@ -184,7 +184,7 @@ func (c *AutoRefreshCache) settle(updated []*entry, lastSeq uint64) {
 }
 
 // recordError counts a failure and remembers its text as the last error.
-func (c *AutoRefreshCache) recordError(reason string, err error) {
+func (c *AutoRefreshCache[T]) recordError(reason string, err error) {
 	c.stats.syncErrors.Add(1)
 	c.m.syncError(reason)
 	msg := err.Error()

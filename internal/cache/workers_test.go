@@ -14,7 +14,7 @@ import (
 func TestIdleCacheGoroutinesDoNotGrowWithParallelism(t *testing.T) {
 	count := func(parallelism int) int {
 		before := runtime.NumGoroutine()
-		h := newHarness(t, Options{Sync: newRecorder(advance).sync, Parallelism: parallelism})
+		h := newHarness(t, Options[Item]{Sync: newRecorder(advance).sync, Parallelism: parallelism})
 		h.start()
 		// Let the goroutines Start launched reach their first block.
 		eventually(t, "goroutines settled", func() bool {
@@ -53,7 +53,7 @@ func TestParallelismBoundsConcurrentSyncs(t *testing.T) {
 		mu.Unlock()
 		return nil, nil
 	}
-	h := newHarness(t, Options{Sync: sync, Parallelism: parallelism})
+	h := newHarness(t, Options[Item]{Sync: sync, Parallelism: parallelism})
 	h.start()
 	for i := range 10 {
 		if _, err := h.c.GetOrCreate(fmt.Sprint(i), item("new")); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/egress"
+	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 // heldCalls is a webhook transport whose calls end only once their request
@@ -41,7 +42,7 @@ type slowDeleteJournal struct {
 	onDelete  func()
 }
 
-func (j *slowDeleteJournal) Append(cache.Change) uint64                 { return j.seq.Add(1) }
+func (j *slowDeleteJournal) Append(cache.Change[*record.Record]) uint64 { return j.seq.Add(1) }
 func (j *slowDeleteJournal) Durable() uint64                            { return j.seq.Load() }
 func (j *slowDeleteJournal) AppendCache(string, json.RawMessage) uint64 { return j.seq.Add(1) }
 func (j *slowDeleteJournal) AppendDeleteCache(string) uint64 {

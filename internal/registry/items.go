@@ -10,8 +10,8 @@ import (
 )
 
 // itemOf is an engine entry as clients see it.
-func itemOf(e cache.Entry) autorefresh.Item {
-	it := autorefresh.Item{Record: e.Item.(*record.Record), PendingDelete: e.PendingDelete}
+func itemOf(e cache.Entry[*record.Record]) autorefresh.Item {
+	it := autorefresh.Item{Record: e.Item, PendingDelete: e.PendingDelete}
 	if !e.SyncedAt.IsZero() {
 		t := e.SyncedAt
 		it.SyncedAt = &t
@@ -77,10 +77,10 @@ func (r *Registry) ListItems(_ context.Context, name, cursor string, limit int, 
 	if err != nil {
 		return nil, "", err
 	}
-	var keep func(cache.Entry) bool
+	var keep func(cache.Entry[*record.Record]) bool
 	if terminal != nil {
 		want := *terminal
-		keep = func(e cache.Entry) bool { return e.Item.IsTerminal() == want }
+		keep = func(e cache.Entry[*record.Record]) bool { return e.Item.IsTerminal() == want }
 	}
 	err = r.with(name, func(m *managed) error {
 		entries, more, err := m.engine.List(after, limit, keep)
@@ -90,7 +90,7 @@ func (r *Registry) ListItems(_ context.Context, name, cursor string, limit int, 
 		// The entries share the cache's records, so the cut by bytes costs
 		// no copy of the data that it leaves out.
 		if n := autorefresh.PageFits(func(i int) int {
-			return autorefresh.ItemBytes(entries[i].ID, len(entries[i].Item.(*record.Record).Data))
+			return autorefresh.ItemBytes(entries[i].ID, len(entries[i].Item.Data))
 		}, len(entries), autorefresh.MaxPageBytes); n < len(entries) {
 			entries, more = entries[:n], true
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/record"
 	"github.com/autorefresh/autorefresh/internal/syncers"
 )
 
@@ -19,7 +20,7 @@ import (
 type managed struct {
 	name   string
 	mu     sync.RWMutex
-	engine *cache.AutoRefreshCache
+	engine *cache.AutoRefreshCache[*record.Record]
 	// wh is the engine's syncer. It is closed once its engine has stopped
 	// (or at once, for one never started), which also gives up its place
 	// among the caches sharing the server's webhook calls.
@@ -40,26 +41,26 @@ func (m *managed) info() autorefresh.Info {
 }
 
 // engineOptions maps a registration onto the engine's options.
-func (r *Registry) engineOptions(name string, cfg autorefresh.Config, sync cache.SyncFunc) cache.Options {
+func (r *Registry) engineOptions(name string, cfg autorefresh.Config, sync cache.SyncFuncOf[*record.Record]) cache.Options[*record.Record] {
 	rl := cfg.RateLimit
 	limiter := workqueue.NewTypedMaxOfRateLimiter(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[*cache.Batch](timeOf(rl.BaseDelay), timeOf(rl.MaxDelay)),
-		&workqueue.TypedBucketRateLimiter[*cache.Batch]{Limiter: rate.NewLimiter(rate.Limit(rl.QPS), rl.Burst)},
+		workqueue.NewTypedItemExponentialFailureRateLimiter[*cache.BatchOf[*record.Record]](timeOf(rl.BaseDelay), timeOf(rl.MaxDelay)),
+		&workqueue.TypedBucketRateLimiter[*cache.BatchOf[*record.Record]]{Limiter: rate.NewLimiter(rate.Limit(rl.QPS), rl.Burst)},
 	)
-	var journal cache.Journal
+	var journal cache.Journal[*record.Record]
 	if r.opts.Journal != nil {
 		// Only a non-nil journal may go into the interface: a typed nil
 		// would look like a journal to the engine.
 		journal = r.opts.Journal
 	}
-	var onEvent func(cache.Event)
+	var onEvent func(cache.Event[*record.Record])
 	if f := r.opts.OnEvent; f != nil {
-		onEvent = func(ev cache.Event) { f(name, ev) }
+		onEvent = func(ev cache.Event[*record.Record]) { f(name, ev) }
 	}
-	return cache.Options{
+	return cache.Options[*record.Record]{
 		Name:                name,
 		Sync:                sync,
-		CreateBatches:       cache.FixedSizeBatches(cfg.BatchSize),
+		CreateBatches:       cache.FixedSizeBatchesOf[*record.Record](cfg.BatchSize),
 		RateLimiter:         limiter,
 		ResyncPeriod:        timeOf(cfg.ResyncPeriod),
 		Parallelism:         cfg.Parallelism,

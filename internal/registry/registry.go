@@ -30,6 +30,7 @@ import (
 	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/internal/record"
 	"github.com/autorefresh/autorefresh/internal/syncers"
 )
 
@@ -66,7 +67,7 @@ type Options struct {
 	Journal Journal
 	// OnEvent, if set, sees every item change of every cache. It runs
 	// outside all locks and must not block.
-	OnEvent func(cacheName string, ev cache.Event)
+	OnEvent func(cacheName string, ev cache.Event[*record.Record])
 	// OnCacheDeleted, if set, is told when Delete has removed a cache, so
 	// that watchers of its items can be ended. It runs with that cache's
 	// lock held: it must not block or call the registry.
@@ -263,7 +264,7 @@ func (r *Registry) undoLater(name string, previous *autorefresh.Config) {
 
 // install builds m's engine (see build) and starts it if the registry runs.
 // Callers hold m.mu exclusively.
-func (r *Registry) install(m *managed, cfg autorefresh.Config, items []cache.Entry) error {
+func (r *Registry) install(m *managed, cfg autorefresh.Config, items []cache.Entry[*record.Record]) error {
 	if err := r.build(m, cfg, items); err != nil {
 		return err
 	}
@@ -272,7 +273,7 @@ func (r *Registry) install(m *managed, cfg autorefresh.Config, items []cache.Ent
 
 // build makes the engine and syncer for cfg and restores items into it,
 // without starting it. Callers hold m.mu exclusively.
-func (r *Registry) build(m *managed, cfg autorefresh.Config, items []cache.Entry) error {
+func (r *Registry) build(m *managed, cfg autorefresh.Config, items []cache.Entry[*record.Record]) error {
 	wh, err := syncers.New(syncers.Options{
 		Cache: m.name, Webhook: cfg.WebhookConfig(), Policy: r.opts.Egress, Client: r.opts.HTTPClient,
 		Calls: r.opts.Calls, Clock: r.opts.Clock, Logger: r.opts.Logger, Metrics: r.metrics,
@@ -329,7 +330,7 @@ func (r *Registry) startLocked(m *managed) error {
 // the engine's webhook calls under way: they may run on (until the drain
 // timeout) but change nothing, and Wait still waits for them. Callers hold
 // m.mu exclusively.
-func (r *Registry) retireLocked(m *managed) []cache.Entry {
+func (r *Registry) retireLocked(m *managed) []cache.Entry[*record.Record] {
 	if m.cancel != nil {
 		m.cancel()
 		m.cancel = nil

@@ -8,13 +8,14 @@ import (
 
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/record"
 	"github.com/autorefresh/autorefresh/internal/store"
 )
 
 // Journal is what the registry needs from durable storage: the engine's
 // journal plus cache registrations. *store.Journal implements it.
 type Journal interface {
-	cache.Journal
+	cache.Journal[*record.Record]
 	AppendCache(name string, config json.RawMessage) uint64
 	AppendDeleteCache(name string) uint64
 }
@@ -38,10 +39,10 @@ func (r *Registry) Restore(states []store.CacheState) error {
 		}
 		items := slices.Clone(st.Items)
 		slices.SortStableFunc(items, func(a, b store.Item) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
-		entries := make([]cache.Entry, len(items))
+		entries := make([]cache.Entry[*record.Record], len(items))
 		for i := range items {
 			it := &items[i]
-			en := cache.Entry{ID: it.ID, Item: &it.Record, PendingDelete: it.PendingDelete}
+			en := cache.Entry[*record.Record]{ID: it.ID, Item: &it.Record, PendingDelete: it.PendingDelete}
 			if it.SyncedAt != nil {
 				en.SyncedAt = *it.SyncedAt
 			}

@@ -22,12 +22,11 @@ type recorder struct {
 	deleted []string
 }
 
-func (r *recorder) onEvent(c string, ev cache.Event) {
+func (r *recorder) onEvent(c string, ev cache.Event[*record.Record]) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := c + "/" + ev.ID + " " + ev.Type.String()
-	if ev.Item != nil {
-		rec := ev.Item.(*record.Record)
+	if rec := ev.Item; rec != nil {
 		s += " v" + itoa(int(rec.Version))
 		if rec.Terminal {
 			s += " terminal"

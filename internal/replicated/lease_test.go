@@ -16,6 +16,7 @@ import (
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/pgtest"
+	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 func ctxFor(t testing.TB, d time.Duration) context.Context {
@@ -47,8 +48,8 @@ func newService(t testing.TB, url string) *Service {
 	return s
 }
 
-func update(c *claimed, data string) []cache.ItemSyncResponse {
-	return []cache.ItemSyncResponse{{ID: c.rec.ID, Action: cache.Update,
+func update(c *claimed, data string) []cache.ItemSyncResponseOf[*record.Record] {
+	return []cache.ItemSyncResponseOf[*record.Record]{{ID: c.rec.ID, Action: cache.Update,
 		Item: c.rec.Next(json.RawMessage(data), false, time.Now())}}
 }
 
@@ -274,7 +275,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 	srv := httptest.NewServer(up)
 	defer srv.Close()
 	opts := testOptions(t, url)
-	opts.OnEvent = func(string, cache.Event) {}
+	opts.OnEvent = func(string, cache.Event[*record.Record]) {}
 	s, stop := startService(t, opts)
 	ctx := ctxFor(t, 30*time.Second)
 	if _, err := s.Put(ctx, "jobs", testCfg(srv.URL+"/sync", 50*time.Millisecond, time.Second)); err != nil {

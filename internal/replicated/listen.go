@@ -196,7 +196,7 @@ func (s *Service) emit(ctx context.Context, batch []note) {
 			s.lost()
 			continue
 		}
-		ev := cache.Event{ID: nt.ID}
+		ev := cache.Event[*record.Record]{ID: nt.ID}
 		switch nt.Type {
 		case "created", "updated":
 			rec := live[itemKey{nt.Cache, nt.ID}]

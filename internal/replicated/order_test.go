@@ -29,9 +29,9 @@ type orderRecorder struct {
 	premature []string
 }
 
-func (r *orderRecorder) onEvent(_ string, ev cache.Event) {
+func (r *orderRecorder) onEvent(_ string, ev cache.Event[*record.Record]) {
 	var v int64
-	if rec, ok := ev.Item.(*record.Record); ok && rec != nil {
+	if rec := ev.Item; rec != nil {
 		v = rec.Version
 		// Read on a connection of its own: the event must not be ahead
 		// of what every reader can see.

@@ -76,7 +76,7 @@ func TestRefusedValueCostsOnlyItsItem(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, batch := claimN(t, ctx, s, 1, cfg, 2)
-	var resps []cache.ItemSyncResponse
+	var resps []cache.ItemSyncResponseOf[*record.Record]
 	for _, c := range batch {
 		data := `{"fine": true}`
 		if c.rec.ID == "p" {

@@ -92,14 +92,15 @@ func (w *worker) pokeCreated() {
 // first: a created item never jumps ahead of one due for its refresh.
 const createLinger = 20 * time.Millisecond
 
-// claimed is an item leased by this replica, as the webhook sees it.
+// claimed is an item leased by this replica, as the webhook sees it: a
+// cache.ItemWrapperOf[*record.Record].
 type claimed struct {
 	rec   *record.Record
 	epoch int64
 }
 
-func (c *claimed) GetID() cache.ItemID { return c.rec.ID }
-func (c *claimed) GetItem() cache.Item { return c.rec }
+func (c *claimed) GetID() cache.ItemID     { return c.rec.ID }
+func (c *claimed) GetItem() *record.Record { return c.rec }
 
 // run polls for due items and hands them to the webhook, parallelism
 // batches at a time, until ctx ends. Database errors are retried with
@@ -255,7 +256,7 @@ func (w *worker) claim(ctx context.Context) ([]*claimed, error) {
 
 // syncBatch calls the webhook and writes the answer back.
 func (w *worker) syncBatch(ctx context.Context, batch []*claimed, claimedAt time.Time) {
-	wrappers := make(cache.Batch, len(batch))
+	wrappers := make(cache.BatchOf[*record.Record], len(batch))
 	for i, c := range batch {
 		wrappers[i] = c
 	}
@@ -290,7 +291,7 @@ func (w *worker) syncBatch(ctx context.Context, batch []*claimed, claimedAt time
 // and counted as stale. It retries database errors until the lease would
 // have lapsed anyway, or until ctx (the calls' context, which outlives a
 // stop by DrainTimeout) ends.
-func (w *worker) writeBack(ctx context.Context, batch []*claimed, resps []cache.ItemSyncResponse, ok, dueNow bool, claimedAt time.Time) {
+func (w *worker) writeBack(ctx context.Context, batch []*claimed, resps []cache.ItemSyncResponseOf[*record.Record], ok, dueNow bool, claimedAt time.Time) {
 	n := len(batch)
 	var (
 		ids      = make([]string, n)
@@ -304,8 +305,8 @@ func (w *worker) writeBack(ctx context.Context, batch []*claimed, resps []cache.
 		if r.Action != cache.Update {
 			continue
 		}
-		if rec, isRec := r.Item.(*record.Record); isRec && rec != nil {
-			byID[r.ID] = rec
+		if r.Item != nil {
+			byID[r.ID] = r.Item
 		}
 	}
 	updates := 0

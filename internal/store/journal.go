@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,7 +44,8 @@ var ErrOverflow = errors.New("store: the storage failed until the journal's queu
 
 // Journal orders changes and writes them to a Store in groups: every change
 // appended while a transaction commits goes into the next one, so concurrent
-// writers share fsyncs (group commit). It implements cache.Journal.
+// writers share fsyncs (group commit). It implements
+// cache.Journal[*record.Record].
 //
 // When the store fails, the journal keeps the failed batch and tries it
 // again, with backoff, before anything queued after it: changes are never
@@ -106,20 +106,13 @@ func NewJournal(s Store, log *zap.Logger, opts ...JournalOption) *Journal {
 	return j
 }
 
-// Append implements cache.Journal.
-func (j *Journal) Append(c cache.Change) uint64 {
+// Append implements cache.Journal[*record.Record].
+func (j *Journal) Append(c cache.Change[*record.Record]) uint64 {
 	m := Mutation{Cache: c.Cache, ID: c.ID}
 	switch c.Kind {
 	case cache.ChangePut:
 		m.Op = PutItem
-		rec, ok := c.Item.(*record.Record)
-		if !ok {
-			// Only records are stored; anything else is a wiring bug that
-			// the writer reports as a failed journal.
-			m.Op = 0
-			break
-		}
-		m.Item = &Item{Record: *rec}
+		m.Item = &Item{Record: *c.Item}
 		if !c.SyncedAt.IsZero() {
 			t := c.SyncedAt.UTC()
 			m.Item.SyncedAt = &t
@@ -180,10 +173,10 @@ func (j *Journal) overflowLocked() {
 	j.log.Error("storage failed until the journal's queue was full; writes are refused until restart", zap.Int("maxPending", j.maxPending))
 }
 
-// Durable implements cache.Journal.
+// Durable implements cache.Journal[*record.Record].
 func (j *Journal) Durable() uint64 { return j.durable.Load() }
 
-// Wait implements cache.Journal. Its errors have code Unavailable: the
+// Wait implements cache.Journal[*record.Record]. Its errors have code Unavailable: the
 // change may or may not be on disk, so it must not be acknowledged.
 func (j *Journal) Wait(seq uint64) error {
 	for {
@@ -311,7 +304,7 @@ func (j *Journal) flush() (bool, error) {
 			return false, nil
 		}
 	}
-	err := j.write(batch)
+	err := j.store.Apply(context.Background(), batch)
 	j.mu.Lock()
 	switch {
 	case err == nil:
@@ -366,15 +359,4 @@ func (j *Journal) notify() {
 func (j *Journal) notifyLocked() {
 	close(j.commit)
 	j.commit = make(chan struct{})
-}
-
-// write applies a batch. A mutation that is not a record fails every
-// attempt, which keeps the journal failing: a wiring bug must be seen.
-func (j *Journal) write(batch []Mutation) error {
-	for _, m := range batch {
-		if m.Op == 0 {
-			return fmt.Errorf("mutation %d: item of cache %q is not a record", m.Seq, m.Cache)
-		}
-	}
-	return j.store.Apply(context.Background(), batch)
 }

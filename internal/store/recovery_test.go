@@ -20,9 +20,9 @@ import (
 	"github.com/autorefresh/autorefresh/internal/store/storetest"
 )
 
-func put(id string) cache.Change {
+func put(id string) cache.Change[*record.Record] {
 	now := time.Unix(1_700_000_000, 0).UTC()
-	return cache.Change{Kind: cache.ChangePut, Cache: "c", ID: id,
+	return cache.Change[*record.Record]{Kind: cache.ChangePut, Cache: "c", ID: id,
 		Item: &record.Record{ID: id, Data: json.RawMessage(`{}`), Version: 1, CreatedAt: now, UpdatedAt: now}}
 }
 

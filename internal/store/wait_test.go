@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 // gateStore holds every Apply until the test lets it through, so a test
@@ -73,7 +74,7 @@ func TestWaitDoesNotMissACommitThatEndsWhileItChecks(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go j.Run(ctx)
-	seq := j.Append(cache.Change{Kind: cache.ChangePut, Cache: "c", ID: "a", Item: rec("a", 1, false)})
+	seq := j.Append(cache.Change[*record.Record]{Kind: cache.ChangePut, Cache: "c", ID: "a", Item: rec("a", 1, false)})
 	<-g.entered // the writer is inside Apply
 	// After the test the journal must stop even if Wait was stuck.
 	defer func() {

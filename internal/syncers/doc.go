@@ -1,4 +1,5 @@
-// Package syncers turns a registered upstream into a cache.SyncFunc.
+// Package syncers turns a registered upstream into a
+// cache.SyncFuncOf[*record.Record].
 //
 // The only syncer so far is the webhook: every sync POSTs the batch's items
 // as JSON to the upstream's URL, optionally signed per Standard Webhooks v1,

@@ -33,8 +33,8 @@ const (
 	// ReasonCanceled: the caller's context was cancelled (the cache is
 	// stopping), not a fault of the upstream.
 	ReasonCanceled = "canceled"
-	// ReasonInternal: the batch could not be encoded, e.g. an item that is
-	// not a *record.Record. A bug, not an upstream problem.
+	// ReasonInternal: the batch could not be encoded, e.g. an item whose
+	// data is not valid JSON. A bug, not an upstream problem.
 	ReasonInternal = "internal"
 )
 

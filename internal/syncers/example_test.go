@@ -18,11 +18,12 @@ import (
 	"github.com/autorefresh/autorefresh/webhook"
 )
 
-// job adapts a record to cache.ItemWrapper, as the cache engine does.
+// job adapts a record to cache.ItemWrapperOf[*record.Record], as the cache
+// engine does.
 type job struct{ *record.Record }
 
-func (j job) GetID() cache.ItemID { return j.ID }
-func (j job) GetItem() cache.Item { return j.Record }
+func (j job) GetID() cache.ItemID     { return j.ID }
+func (j job) GetItem() *record.Record { return j.Record }
 
 func ExampleWebhook() {
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -59,14 +60,13 @@ func ExampleWebhook() {
 	defer wh.Close()
 
 	item := &record.Record{ID: "item1", Data: json.RawMessage(`{"status":"Started"}`), Version: 3}
-	resps, err := wh.Sync(context.Background(), cache.Batch{job{item}})
+	resps, err := wh.Sync(context.Background(), cache.BatchOf[*record.Record]{job{item}})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	for _, r := range resps {
-		rec := r.Item.(*record.Record)
-		fmt.Println(r.ID, r.Action, string(rec.Data), "terminal:", rec.Terminal, "version:", rec.Version)
+		fmt.Println(r.ID, r.Action, string(r.Item.Data), "terminal:", r.Item.Terminal, "version:", r.Item.Version)
 	}
 	// Output:
 	// item1 update {"status":"Completed"} terminal: true version: 4

@@ -27,11 +27,12 @@ import (
 // t0 is the fake clock's start.
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
-// item adapts a record to cache.ItemWrapper, as the engine does.
+// item adapts a record to cache.ItemWrapperOf[*record.Record], as the
+// engine does.
 type item struct{ r *record.Record }
 
-func (i item) GetID() cache.ItemID { return i.r.ID }
-func (i item) GetItem() cache.Item { return i.r }
+func (i item) GetID() cache.ItemID     { return i.r.ID }
+func (i item) GetItem() *record.Record { return i.r }
 
 // rec builds a record created at t0.
 func rec(id, data string, terminal bool, version int64) *record.Record {
@@ -42,8 +43,8 @@ func rec(id, data string, terminal bool, version int64) *record.Record {
 	return &record.Record{ID: id, Data: raw, Terminal: terminal, Version: version, CreatedAt: t0, UpdatedAt: t0}
 }
 
-func batchOf(recs ...*record.Record) cache.Batch {
-	b := make(cache.Batch, len(recs))
+func batchOf(recs ...*record.Record) cache.BatchOf[*record.Record] {
+	b := make(cache.BatchOf[*record.Record], len(recs))
 	for i, r := range recs {
 		b[i] = item{r}
 	}
@@ -137,7 +138,7 @@ func newHarness(t *testing.T, url string, mod func(*Options)) *harness {
 }
 
 // sync runs one bounded Sync.
-func (h *harness) sync(t *testing.T, b cache.Batch) ([]cache.ItemSyncResponse, error) {
+func (h *harness) sync(t *testing.T, b cache.BatchOf[*record.Record]) ([]cache.ItemSyncResponseOf[*record.Record], error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -164,9 +165,7 @@ func syncError(t *testing.T, err error, reason string) *Error {
 }
 
 // data returns an updated record's data as a string.
-func data(t *testing.T, r cache.ItemSyncResponse) string {
+func data(t *testing.T, r cache.ItemSyncResponseOf[*record.Record]) string {
 	t.Helper()
-	return string(r.Item.(*record.Record).Data)
+	return string(r.Item.Data)
 }
-
-func asRecord(r cache.ItemSyncResponse) *record.Record { return r.Item.(*record.Record) }

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 func TestHostileReplyEntriesAreIgnoredAndCounted(t *testing.T) {
@@ -32,7 +33,7 @@ func TestHostileReplyEntriesAreIgnoredAndCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]cache.ItemSyncResponse{}
+	got := map[string]cache.ItemSyncResponseOf[*record.Record]{}
 	for _, r := range resps {
 		if _, dup := got[r.ID]; dup {
 			t.Fatalf("two responses for %s", r.ID)
@@ -48,7 +49,7 @@ func TestHostileReplyEntriesAreIgnoredAndCounted(t *testing.T) {
 	if r := got["e"]; r.Action != cache.Unchanged || data(t, r) != `{"s":"E1"}` {
 		t.Errorf("e: %+v", r)
 	}
-	if r := got["f"]; r.Action != cache.Update || !asRecord(r).Terminal || data(t, r) != `{"s":"F1"}` {
+	if r := got["f"]; r.Action != cache.Update || !r.Item.Terminal || data(t, r) != `{"s":"F1"}` {
 		t.Errorf("f: %+v", r)
 	}
 

@@ -14,6 +14,7 @@ import (
 	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/internal/record"
 	"github.com/autorefresh/autorefresh/webhook"
 )
 
@@ -49,7 +50,7 @@ type Options struct {
 }
 
 // Webhook syncs one cache's batches with its upstream. Its Sync method is a
-// cache.SyncFunc; it is safe for concurrent use.
+// cache.SyncFuncOf[*record.Record]; it is safe for concurrent use.
 type Webhook struct {
 	cache    string
 	url      string
@@ -72,7 +73,7 @@ type Webhook struct {
 	failures, ignored logSampler
 }
 
-var _ cache.SyncFunc = (*Webhook)(nil).Sync
+var _ cache.SyncFuncOf[*record.Record] = (*Webhook)(nil).Sync
 
 // New validates the options and returns a Webhook. Errors have code
 // errs.Invalid.
@@ -136,7 +137,7 @@ func (w *Webhook) GoString() string { return w.String() }
 // is the cache's SyncFunc. On failure it returns an *Error and no responses,
 // so the cache leaves the whole batch as it was. An empty batch is answered
 // without a request.
-func (w *Webhook) Sync(ctx context.Context, batch cache.Batch) ([]cache.ItemSyncResponse, error) {
+func (w *Webhook) Sync(ctx context.Context, batch cache.BatchOf[*record.Record]) ([]cache.ItemSyncResponseOf[*record.Record], error) {
 	if len(batch) == 0 {
 		return nil, nil
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/record"
 	"github.com/autorefresh/autorefresh/webhook"
 )
 
@@ -83,7 +84,7 @@ func TestExampleServiceLifecycle(t *testing.T) {
 		if len(resps) != 1 || resps[0].ID != "item1" || resps[0].Action != w.action {
 			t.Fatalf("call %d: responses %+v", call+1, resps)
 		}
-		got := asRecord(resps[0])
+		got := resps[0].Item
 		if string(got.Data) != w.data || got.Terminal != w.terminal || got.Version != w.version {
 			t.Fatalf("call %d: record %+v, want %+v", call+1, got, w)
 		}
@@ -166,7 +167,7 @@ func TestUpdateSemantics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]cache.ItemSyncResponse{}
+	got := map[string]cache.ItemSyncResponseOf[*record.Record]{}
 	for _, r := range resps {
 		got[r.ID] = r
 	}
@@ -176,7 +177,7 @@ func TestUpdateSemantics(t *testing.T) {
 		if !ok {
 			t.Fatalf("no response for %s", id)
 		}
-		rr := asRecord(r)
+		rr := r.Item
 		if r.Action != action || string(rr.Data) != data || rr.Terminal != terminal || rr.Version != version {
 			t.Errorf("%s: %v %s terminal=%v v%d, want %v %s terminal=%v v%d",
 				id, r.Action, rr.Data, rr.Terminal, rr.Version, action, data, terminal, version)
@@ -202,10 +203,10 @@ func TestEmptyBatchSendsNothing(t *testing.T) {
 	}
 }
 
-func TestNonRecordItemIsInternalError(t *testing.T) {
+func TestUnencodableBatchIsInternalError(t *testing.T) {
 	up := newUpstream(t, replyJSON(`{"items":[]}`))
 	h := newHarness(t, up.URL, nil)
-	_, err := h.sync(t, cache.Batch{otherItem{}})
+	_, err := h.sync(t, cache.BatchOf[*record.Record]{noRecord{}})
 	syncError(t, err, ReasonInternal)
 	if up.hits.Load() != 0 {
 		t.Fatal("request sent")
@@ -214,11 +215,11 @@ func TestNonRecordItemIsInternalError(t *testing.T) {
 	syncError(t, err, ReasonInternal)
 }
 
-type otherItem struct{}
+// noRecord is a batch item without a record.
+type noRecord struct{}
 
-func (otherItem) GetID() cache.ItemID { return "x" }
-func (otherItem) GetItem() cache.Item { return otherItem{} }
-func (otherItem) IsTerminal() bool    { return false }
+func (noRecord) GetID() cache.ItemID     { return "x" }
+func (noRecord) GetItem() *record.Record { return nil }
 
 // TestSlowUpstreamDoesNotDelayOthers runs a sync against an upstream that
 // hangs while another cache's syncs, to a second upstream, complete.

@@ -28,7 +28,7 @@ type wireRequest struct {
 // encodeRequest builds the request body for a batch and indexes the batch's
 // records by id, which is what a reply may refer to. Repeated ids are sent
 // once (the cache syncs a repeated item once anyway).
-func encodeRequest(cacheName string, batch cache.Batch) ([]byte, map[string]*record.Record, error) {
+func encodeRequest(cacheName string, batch cache.BatchOf[*record.Record]) ([]byte, map[string]*record.Record, error) {
 	req := wireRequest{Cache: cacheName, Items: make([]wireItem, 0, len(batch))}
 	olds := make(map[string]*record.Record, len(batch))
 	for _, w := range batch {
@@ -36,9 +36,9 @@ func encodeRequest(cacheName string, batch cache.Batch) ([]byte, map[string]*rec
 		if _, dup := olds[id]; dup {
 			continue
 		}
-		rec, ok := w.GetItem().(*record.Record)
-		if !ok || rec == nil {
-			return nil, nil, fmt.Errorf("batch item %d is a %T, not a *record.Record", len(olds), w.GetItem())
+		rec := w.GetItem()
+		if rec == nil {
+			return nil, nil, fmt.Errorf("batch item %d has no record", len(olds))
 		}
 		olds[id] = rec
 		req.Items = append(req.Items, wireItem{ID: id, Data: rec.Data, Terminal: rec.Terminal, Version: rec.Version})
@@ -167,12 +167,12 @@ func jsonError(err error) error {
 // answered as unchanged, so the version does not move. Entries marked
 // unchanged are answered as such; batch items the reply leaves out get no
 // response, which the cache also treats as unchanged.
-func responses(entries []entry, olds map[string]*record.Record, now time.Time) []cache.ItemSyncResponse {
-	out := make([]cache.ItemSyncResponse, 0, len(entries))
+func responses(entries []entry, olds map[string]*record.Record, now time.Time) []cache.ItemSyncResponseOf[*record.Record] {
+	out := make([]cache.ItemSyncResponseOf[*record.Record], 0, len(entries))
 	for _, e := range entries {
 		old := olds[e.id]
 		if !e.update || e.data == nil && e.terminal == nil {
-			out = append(out, cache.ItemSyncResponse{ID: e.id, Item: old, Action: cache.Unchanged})
+			out = append(out, cache.ItemSyncResponseOf[*record.Record]{ID: e.id, Item: old, Action: cache.Unchanged})
 			continue
 		}
 		data, terminal := old.Data, old.Terminal
@@ -182,7 +182,7 @@ func responses(entries []entry, olds map[string]*record.Record, now time.Time) [
 		if e.terminal != nil {
 			terminal = *e.terminal
 		}
-		out = append(out, cache.ItemSyncResponse{ID: e.id, Item: old.Next(data, terminal, now), Action: cache.Update})
+		out = append(out, cache.ItemSyncResponseOf[*record.Record]{ID: e.id, Item: old.Next(data, terminal, now), Action: cache.Update})
 	}
 	return out
 }

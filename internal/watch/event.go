@@ -48,11 +48,9 @@ func (e Event) Gone() bool { return e.Kind == Deleted || e.Kind == Evicted }
 
 // fromCache maps an engine event onto a watch event (without Seq). last is
 // the engine's item, also for the kinds whose Event carries none.
-func fromCache(cacheName string, ev cache.Event) (out Event, last *record.Record) {
+func fromCache(cacheName string, ev cache.Event[*record.Record]) (out Event, last *record.Record) {
 	out = Event{Cache: cacheName, ID: ev.ID}
-	// Items of this service are records; anything else carries no payload
-	// rather than panicking in the engine's goroutine.
-	last, _ = ev.Item.(*record.Record)
+	last = ev.Item
 	switch ev.Type {
 	case cache.Created:
 		out.Kind = Created

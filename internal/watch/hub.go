@@ -27,6 +27,7 @@ import (
 
 	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 // Defaults of Options.
@@ -151,7 +152,7 @@ func New(opts Options) (*Hub, error) {
 // OnEvent takes one engine event of the named cache. It has the signature of
 // registry.Options.OnEvent, never blocks, and does nothing for a cache that
 // nobody watches.
-func (h *Hub) OnEvent(cacheName string, ev cache.Event) {
+func (h *Hub) OnEvent(cacheName string, ev cache.Event[*record.Record]) {
 	out, last := fromCache(cacheName, ev)
 	if out.Kind == "" {
 		return

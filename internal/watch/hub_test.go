@@ -39,8 +39,8 @@ func rec(id string, version int64, terminal bool) *record.Record {
 	return &record.Record{ID: id, Data: json.RawMessage(`{"v":` + fmt.Sprint(version) + `}`), Version: version, Terminal: terminal}
 }
 
-func ev(typ cache.EventType, id string, version int64, terminal bool) cache.Event {
-	return cache.Event{Type: typ, ID: id, Item: rec(id, version, terminal)}
+func ev(typ cache.EventType, id string, version int64, terminal bool) cache.Event[*record.Record] {
+	return cache.Event[*record.Record]{Type: typ, ID: id, Item: rec(id, version, terminal)}
 }
 
 func subscribe(t *testing.T, h *Hub, name string, o SubscribeOptions) *Subscription {
@@ -333,18 +333,18 @@ func TestStaleUpdateAfterRemovalIsDropped(t *testing.T) {
 	h, _ := newHub(t, Options{})
 	s := subscribe(t, h, "jobs", SubscribeOptions{})
 	v2 := rec("a", 2, false)
-	h.OnEvent("jobs", cache.Event{Type: cache.Evicted, ID: "a", Item: v2})
-	h.OnEvent("jobs", cache.Event{Type: cache.Updated, ID: "a", Item: v2}) // late
-	h.OnEvent("jobs", ev(cache.Updated, "b", 2, false))                    // another item
+	h.OnEvent("jobs", cache.Event[*record.Record]{Type: cache.Evicted, ID: "a", Item: v2})
+	h.OnEvent("jobs", cache.Event[*record.Record]{Type: cache.Updated, ID: "a", Item: v2}) // late
+	h.OnEvent("jobs", ev(cache.Updated, "b", 2, false))                                    // another item
 	if k := kinds(drain(s)); k != "evicted:a updated:b" {
 		t.Fatalf("got %s", k)
 	}
 	// The id created again is a new item, whose updates all go through.
 	again := rec("a", 1, false)
 	again.CreatedAt = v2.CreatedAt.Add(time.Second)
-	h.OnEvent("jobs", cache.Event{Type: cache.Created, ID: "a", Item: again})
+	h.OnEvent("jobs", cache.Event[*record.Record]{Type: cache.Created, ID: "a", Item: again})
 	next := again.Next(nil, true, again.CreatedAt)
-	h.OnEvent("jobs", cache.Event{Type: cache.Updated, ID: "a", Item: next})
+	h.OnEvent("jobs", cache.Event[*record.Record]{Type: cache.Updated, ID: "a", Item: next})
 	if k := kinds(drain(s)); k != "created:a terminal:a" {
 		t.Fatalf("after re-creation: %s", k)
 	}

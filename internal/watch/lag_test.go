@@ -144,10 +144,10 @@ func TestSlowSubscriberBoundedInBytes(t *testing.T) {
 	const item = 64 << 10
 	h, _ := newHub(t, Options{BufferSize: 256, BufferBytes: 4 * item})
 	s := subscribe(t, h, "jobs", SubscribeOptions{})
-	big := func(id string) cache.Event {
+	big := func(id string) cache.Event[*record.Record] {
 		r := rec(id, 1, false)
 		r.Data = json.RawMessage(`"` + strings.Repeat("x", item) + `"`)
-		return cache.Event{Type: cache.Created, ID: id, Item: r}
+		return cache.Event[*record.Record]{Type: cache.Created, ID: id, Item: r}
 	}
 	for i := range 100 {
 		h.OnEvent("jobs", big(fmt.Sprint("i", i)))
@@ -161,7 +161,7 @@ func TestSlowSubscriberBoundedInBytes(t *testing.T) {
 	// event larger than the bound still gets through.
 	huge := rec("huge", 1, false)
 	huge.Data = json.RawMessage(`"` + strings.Repeat("x", 8*item) + `"`)
-	h.OnEvent("jobs", cache.Event{Type: cache.Created, ID: "huge", Item: huge})
+	h.OnEvent("jobs", cache.Event[*record.Record]{Type: cache.Created, ID: "huge", Item: huge})
 	if k := kinds(drain(s)); k != "created:huge" {
 		t.Fatalf("after catching up: %s", k)
 	}
