@@ -1,6 +1,8 @@
 package webhook_test
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -73,4 +75,88 @@ func ExampleNewMessageID() {
 	fmt.Println(strings.HasPrefix(id, "msg_"), len(id), id != webhook.NewMessageID())
 	// Output:
 	// true 30 true
+}
+
+// A whole upstream: the function answers each batch, and Handler does the
+// rest (method, size bound, signature, decoding, the reply).
+func ExampleHandler() {
+	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"                // in production: os.Getenv("WEBHOOK_SECRET")
+	jobs := map[string]string{"job1": "Completed", "job2": "Running"} // your system
+
+	upstream := webhook.Handler(func(ctx context.Context, batch webhook.Batch) ([]webhook.Result, error) {
+		var results []webhook.Result
+		for _, item := range batch.Items {
+			if status := jobs[item.ID]; status == "Completed" {
+				data, err := json.Marshal(map[string]string{"status": status})
+				if err != nil {
+					return nil, err
+				}
+				results = append(results, webhook.Update(item.ID, data, true))
+			}
+		}
+		return results, nil // items left out stay as they are
+	}, webhook.Options{Secrets: []string{secret}})
+	// In production: http.ListenAndServe(":9000", upstream), or mount it on a mux.
+
+	srv := httptest.NewServer(upstream)
+	defer srv.Close()
+	// What autorefresh sends, signed as it signs.
+	body := `{"cache":"jobs","items":[{"id":"job1","data":null,"terminal":false,"version":1},` +
+		`{"id":"job2","data":null,"terminal":false,"version":1}]}`
+	send := func(sig string) {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(webhook.HeaderID, "msg_1")
+		req.Header.Set(webhook.HeaderTimestamp, fmt.Sprint(time.Now().Unix()))
+		req.Header.Set(webhook.HeaderSignature, sig)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer resp.Body.Close()
+		reply, _ := io.ReadAll(resp.Body)
+		fmt.Print(resp.StatusCode, " ", string(reply))
+	}
+	sig, _ := webhook.Sign(secret, "msg_1", time.Now(), []byte(body))
+	send(sig)
+	send("v1,bm9wZQ==")
+	// Output:
+	// 200 {"items":[{"id":"job1","action":"update","data":{"status":"Completed"},"terminal":true}]}
+	// 401 {"code":"UNAUTHORIZED","message":"no valid v1 signature"}
+}
+
+func ExampleUpdate() {
+	for _, r := range []webhook.Result{
+		webhook.Update("item1", json.RawMessage(`{"status":"Completed"}`), true),
+		webhook.Update("item2", nil, true),                      // ends the item, keeps its data
+		webhook.Update("item3", json.RawMessage(`null`), false), // clears its data
+	} {
+		b, _ := json.Marshal(r)
+		fmt.Println(string(b))
+	}
+	// Output:
+	// {"id":"item1","action":"update","data":{"status":"Completed"},"terminal":true}
+	// {"id":"item2","action":"update","terminal":true}
+	// {"id":"item3","action":"update","data":null,"terminal":false}
+}
+
+func ExampleUnchanged() {
+	b, _ := json.Marshal(webhook.Unchanged("item1"))
+	fmt.Println(string(b))
+	// Output:
+	// {"id":"item1","action":"unchanged"}
+}
+
+// Validate reports a bad configuration before Handler would panic on it. A
+// secret read from an unset environment variable is empty, and refused.
+func ExampleOptions_Validate() {
+	err := webhook.Options{Secrets: []string{""}}.Validate()
+	fmt.Println(errors.Is(err, webhook.ErrInvalidSecret))
+	fmt.Println(webhook.Options{}.Validate())
+	fmt.Println(webhook.Options{AllowUnsigned: true}.Validate())
+	// Output:
+	// true
+	// webhook: no secret: set Options.Secrets, or AllowUnsigned to accept unsigned requests
+	// <nil>
 }

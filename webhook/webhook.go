@@ -12,9 +12,10 @@
 // may list several space-separated signatures (a sender lists more than one
 // while it rotates secrets); one matching v1 signature is enough.
 //
-// An upstream written in Go calls Verify on the raw body before decoding it.
-// autorefresh itself signs with Sign, so both sides share this one
-// implementation.
+// An upstream written in Go serves Handler, which verifies, bounds and
+// decodes each batch and calls a function with it; one that does its own
+// HTTP calls Verify on the raw body before decoding it. autorefresh itself
+// signs with Sign, so both sides share this one implementation.
 package webhook
 
 import (
