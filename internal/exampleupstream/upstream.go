@@ -5,10 +5,13 @@
 //
 // It exists so that the service can be tried and tested end to end without a
 // real upstream; it speaks the webhook wire protocol of api/openapi.yaml (the
-// itemSync callback), including the optional Standard Webhooks signatures.
+// itemSync callback), including the optional Standard Webhooks signatures,
+// through webhook.Handler as any Go upstream can.
 package exampleupstream
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,12 +27,23 @@ import (
 // zero.
 const DefaultMaxIDs = 100_000
 
+// SignatureTolerance is how far a request's timestamp may be from the
+// upstream's clock, either way (see webhook.Verify).
+const SignatureTolerance = webhook.DefaultTolerance
+
+// MaxBodyBytes is the largest request body the upstream reads: the example's
+// items carry a few bytes each, so it keeps a smaller bound than
+// webhook.DefaultMaxBodyBytes, the reply limit autorefresh applies by
+// default.
+const MaxBodyBytes = 4 << 20
+
 // Options configures an Upstream. The zero value is a working, unsigned
 // upstream.
 type Options struct {
 	// Secret, when set, is the Standard Webhooks signing secret ("whsec_"
 	// followed by the base64 of the key) that every request must be signed
-	// with. Empty means requests are not checked.
+	// with. Empty means requests are not checked: this is a demo, run on
+	// loopback or a private network.
 	Secret string
 	// Clock is the time that signature timestamps are checked against.
 	// Nil means the real clock; tests inject a fake one.
@@ -46,28 +60,37 @@ type Options struct {
 // Upstream is the example webhook upstream. It is an http.Handler for the
 // webhook URL and is safe for concurrent use.
 type Upstream struct {
-	secret string // empty when requests are not signed
-	clock  clock.PassiveClock
-	log    *zap.Logger
-	states *statusTable
-	calls  atomic.Int64
+	handler http.Handler // webhook.Handler around sync
+	log     *zap.Logger
+	states  *statusTable
+	calls   atomic.Int64
 }
 
 // New returns an Upstream configured by opts. It fails when the secret is
 // malformed or MaxIDs is negative.
 func New(opts Options) (*Upstream, error) {
-	u := &Upstream{clock: opts.Clock, log: opts.Logger}
-	if opts.Secret != "" {
-		if _, err := webhook.ParseSecret(opts.Secret); err != nil {
-			return nil, fmt.Errorf("exampleupstream: %w", err)
-		}
-		u.secret = opts.Secret
-	}
-	if u.clock == nil {
-		u.clock = clock.RealClock{}
-	}
+	u := &Upstream{log: opts.Logger}
 	if u.log == nil {
 		u.log = zap.NewNop()
+	}
+	now := clock.PassiveClock(clock.RealClock{})
+	if opts.Clock != nil {
+		now = opts.Clock
+	}
+	wopts := webhook.Options{
+		AllowUnsigned: opts.Secret == "",
+		Tolerance:     SignatureTolerance,
+		MaxBodyBytes:  MaxBodyBytes,
+		Now:           now.Now,
+		OnError: func(r *http.Request, _ int, err error) {
+			u.log.Info("rejected webhook call", zap.String("remote", r.RemoteAddr), zap.Error(err))
+		},
+	}
+	if opts.Secret != "" {
+		wopts.Secrets = []string{opts.Secret}
+	}
+	if err := wopts.Validate(); err != nil {
+		return nil, fmt.Errorf("exampleupstream: %w", err)
 	}
 	switch {
 	case opts.MaxIDs < 0:
@@ -77,6 +100,7 @@ func New(opts Options) (*Upstream, error) {
 	default:
 		u.states = newStatusTable(opts.MaxIDs)
 	}
+	u.handler = webhook.Handler(u.sync, wopts)
 	return u, nil
 }
 
@@ -93,46 +117,36 @@ func (u *Upstream) Calls() int64 {
 	return u.calls.Load()
 }
 
-// ServeHTTP answers one webhook call: it checks the request, advances every
-// item of the batch one step, and replies with the items whose status changed
-// (204 when none did).
+// ServeHTTP answers one webhook call: webhook.Handler checks and decodes the
+// request, and sync answers it.
 func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	batch, err := u.readBatch(w, r)
-	if err != nil {
-		u.log.Info("rejected webhook call",
-			zap.String("remote", r.RemoteAddr), zap.Error(err))
-		writeError(w, err)
-		return
-	}
-
-	results := u.advance(batch)
-	u.calls.Add(1)
-	u.log.Info("answered webhook call",
-		zap.String("cache", batch.Cache),
-		zap.Int("items", len(batch.Items)),
-		zap.Int("updated", len(results)))
-
-	if len(results) == 0 {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	writeJSON(w, http.StatusOK, syncResponse{Items: results})
+	u.handler.ServeHTTP(w, r)
 }
 
-// advance moves every item of the batch one step and returns the updates.
-func (u *Upstream) advance(batch *syncRequest) []syncResult {
-	var results []syncResult
+// itemData is the data the upstream gives an item: its status.
+type itemData struct {
+	Status string `json:"status"`
+}
+
+// sync moves every item of the batch one step and returns the items whose
+// status changed (none, and so a 204, once all are Completed).
+func (u *Upstream) sync(_ context.Context, batch webhook.Batch) ([]webhook.Result, error) {
+	var results []webhook.Result
 	for _, item := range batch.Items {
 		status, changed := u.states.advance(item.ID)
 		if !changed {
 			continue
 		}
-		results = append(results, syncResult{
-			ID:       item.ID,
-			Action:   actionUpdate,
-			Data:     itemData{Status: status},
-			Terminal: status == StatusCompleted,
-		})
+		data, err := json.Marshal(itemData{Status: status})
+		if err != nil {
+			return nil, err // a struct of one string always encodes
+		}
+		results = append(results, webhook.Update(item.ID, data, status == StatusCompleted))
 	}
-	return results
+	u.calls.Add(1)
+	u.log.Info("answered webhook call",
+		zap.String("cache", batch.Cache),
+		zap.Int("items", len(batch.Items)),
+		zap.Int("updated", len(results)))
+	return results, nil
 }

@@ -9,23 +9,13 @@ import (
 	"github.com/autorefresh/autorefresh/internal/exampleupstream"
 )
 
+// A refused body changes no state. Which bodies webhook.Handler refuses is
+// tested in package webhook; a few kinds are enough here.
 func TestBadBodiesAreRejected(t *testing.T) {
-	long := strings.Repeat("a", 257)
 	for name, body := range map[string]string{
-		"empty":           ``,
-		"not JSON":        `cache=jobs`,
-		"not an object":   `[1,2]`,
-		"truncated":       `{"cache":"jobs","items":[{"id":"a"}`,
-		"trailing data":   `{"cache":"jobs","items":[{"id":"a"}]} {}`,
-		"no items":        `{"cache":"jobs"}`,
-		"empty items":     `{"cache":"jobs","items":[]}`,
-		"items not array": `{"cache":"jobs","items":{"id":"a"}}`,
-		"missing id":      `{"cache":"jobs","items":[{"data":1}]}`,
-		"id not a string": `{"cache":"jobs","items":[{"id":7}]}`,
-		"id with slash":   `{"cache":"jobs","items":[{"id":"a/b"}]}`,
-		"id dot-dot":      `{"cache":"jobs","items":[{"id":".."}]}`,
-		"id too long":     `{"cache":"jobs","items":[{"id":"` + long + `"}]}`,
-		"repeated id":     `{"cache":"jobs","items":[{"id":"a"},{"id":"a"}]}`,
+		"not JSON":    `cache=jobs`,
+		"empty items": `{"cache":"jobs","items":[]}`,
+		"repeated id": `{"cache":"jobs","items":[{"id":"a"},{"id":"a"}]}`,
 	} {
 		u := mustNew(t, exampleupstream.Options{})
 		rec := serve(u, newRequest(body))
