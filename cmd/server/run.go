@@ -45,8 +45,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		_, err := fmt.Fprintln(stdout, build)
 		return err
 	}
+	tcfg, err := parseTracingEnv(getenv)
+	if err != nil {
+		return err
+	}
 	log, stopLog := logging.New(stdout, cfg.logLevel)
 	defer stopLog()
+	// Tracing starts before the service so that the syncers have it; an
+	// early return still flushes it, within its own shutdown timeout.
+	tr, err := startTracing(ctx, tcfg, build, log)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+		defer cancel()
+		tr.stop(stopCtx, log)
+	}()
 	defer startGCFloor(ctx, cfg.gcFloorMiB, getenv)()
 	ctx, stopSignals := watchSignals(ctx, log, exit)
 	defer stopSignals()
@@ -68,7 +83,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// long-polls. The hub is closed when the HTTP server starts shutting
 	// down (Shutdown waits for those requests and would not end them
 	// itself); Close closes what is left in order once the refresh stopped.
-	b, err := backend.Open(ctx, backendOptions(cfg, log, reg))
+	bopts := backendOptions(cfg, log, reg)
+	bopts.Tracing = tr.syncers()
+	b, err := backend.Open(ctx, bopts)
 	if err != nil {
 		if cfg.postgresURL != "" {
 			return fmt.Errorf("--postgres: %w", err)
@@ -133,7 +150,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Service: caches, Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(), Ready: ready,
 		Tokens: tokens, ProtectMetrics: cfg.metricsAuth, RateLimit: cfg.rateLimit, AllowedHosts: hosts,
 		TrustedProxies: cfg.trustedProxies,
-		Watch:          hub,
+		Watch:          hub, TracerProvider: tr.provider, Propagator: tr.propagator,
 	})
 	if err != nil {
 		ln.Close()
@@ -217,6 +234,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		log.Warn("serve ended", zap.Error(err))
 	}
 	b.Close()
+	// Last, so that the spans of the requests and of the webhook calls of
+	// the drain are among those exported, within the same deadline.
+	tr.stop(shutdownCtx, log)
 	log.Info("stopped")
 	return nil
 }

@@ -50,6 +50,12 @@ func noExit(t *testing.T) func(int) {
 // logs the address it listens on.
 func startRun(t *testing.T, ctx context.Context, dataDir string, args ...string) *server {
 	t.Helper()
+	return startRunEnv(t, ctx, dataDir, func(string) string { return "" }, args...)
+}
+
+// startRunEnv is startRun with an environment.
+func startRunEnv(t *testing.T, ctx context.Context, dataDir string, getenv func(string) string, args ...string) *server {
+	t.Helper()
 	pr, pw := io.Pipe()
 	s := &server{}
 	addrs := make(chan string, 1)
@@ -75,7 +81,7 @@ func startRun(t *testing.T, ctx context.Context, dataDir string, args ...string)
 	done := make(chan error, 1)
 	s.done = done
 	go func() {
-		err := run(ctx, append([]string{"autorefresh", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, args...), func(string) string { return "" }, pw, noExit(t))
+		err := run(ctx, append([]string{"autorefresh", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, args...), getenv, pw, noExit(t))
 		pw.Close()
 		<-readerDone
 		done <- err

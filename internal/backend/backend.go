@@ -24,6 +24,7 @@ import (
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/errs"
 	"github.com/autorefresh/autorefresh/internal/store"
+	"github.com/autorefresh/autorefresh/internal/syncers"
 	"github.com/autorefresh/autorefresh/internal/watch"
 )
 
@@ -64,6 +65,9 @@ type Options struct {
 	// (fairly between caches, see syncers.Calls); zero takes
 	// syncers.DefaultMaxCalls.
 	MaxWebhookCalls int
+	// Tracing traces every cache's sync batches and puts the trace context
+	// into the webhook calls; the zero value traces nothing.
+	Tracing syncers.Tracing
 	// DrainTimeout lets webhook calls under way finish for this long once
 	// the refresh is stopped. cmd/server gives it the shutdown timeout.
 	DrainTimeout time.Duration

@@ -25,7 +25,7 @@ func openPostgres(ctx context.Context, opts Options) (*Backend, error) {
 	pg, err := replicated.New(ctx, replicated.Options{
 		URL: opts.PostgresURL, Registerer: opts.Registerer, Logger: opts.Logger,
 		Egress: opts.Egress, HTTPClient: opts.HTTPClient, DrainTimeout: opts.DrainTimeout,
-		Calls:     syncers.NewCalls(opts.MaxWebhookCalls),
+		Calls: syncers.NewCalls(opts.MaxWebhookCalls), Tracing: opts.Tracing,
 		MaxCaches: opts.MaxCaches, MaxItems: opts.MaxItems,
 		OnEvent:        func(c string, ev cache.Event[*record.Record]) { hub.OnEvent(c, ev) },
 		OnCacheDeleted: func(c string) { hub.CacheDeleted(c) },
@@ -55,7 +55,7 @@ func openEmbedded(ctx context.Context, opts Options) (*Backend, error) {
 	ro := registry.Options{
 		Registerer: opts.Registerer, Logger: opts.Logger, Clock: opts.Clock,
 		Egress: opts.Egress, HTTPClient: opts.HTTPClient, DrainTimeout: opts.DrainTimeout,
-		Calls:     syncers.NewCalls(opts.MaxWebhookCalls),
+		Calls: syncers.NewCalls(opts.MaxWebhookCalls), Tracing: opts.Tracing,
 		MaxCaches: opts.MaxCaches, MaxItems: opts.MaxItems,
 		OnEvent: hub.OnEvent, OnCacheDeleted: hub.CacheDeleted,
 	}

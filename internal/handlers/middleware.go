@@ -44,6 +44,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 		a.elapsed = time.Since(start)
 		a.method, a.route, a.path, a.remote = r.Method, routeLabel(r), r.URL.Path, r.RemoteAddr
 		s.metrics.record(a.route, methodLabel(r.Method), a.status, a.elapsed)
+		nameSpan(r, a.id)
 		s.log.Info("request", zap.Inline(a))
 	})
 }

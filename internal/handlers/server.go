@@ -12,6 +12,8 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/autorefresh/autorefresh/internal/auth"
@@ -68,6 +70,13 @@ type Deps struct {
 	// MaxWait caps a long-poll's timeout; keep it below the server's
 	// WriteTimeout. Default DefaultMaxWait.
 	MaxWait time.Duration
+	// TracerProvider, if set, gives every request a server span named by
+	// its route (see traced); nil traces nothing.
+	TracerProvider trace.TracerProvider
+	// Propagator reads a caller's trace context (traceparent) so that the
+	// request's span joins the caller's trace; nil ignores it. Only used
+	// with a TracerProvider.
+	Propagator propagation.TextMapPropagator
 }
 
 // server carries the dependencies of the handlers.
@@ -107,7 +116,7 @@ func NewServer(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.routes(), nil
+	return s.traced(s.routes()), nil
 }
 
 // decode reads a JSON body that the validator has already checked and

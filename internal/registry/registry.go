@@ -53,6 +53,8 @@ type Options struct {
 	// together (syncers.Calls). Nil bounds each cache by its parallelism
 	// only.
 	Calls *syncers.Calls
+	// Tracing traces every cache's sync batches; the zero value does not.
+	Tracing syncers.Tracing
 	// MaxCaches bounds the number of caches. Default:
 	// autorefresh.DefaultMaxCaches.
 	MaxCaches int
@@ -277,6 +279,7 @@ func (r *Registry) build(m *managed, cfg autorefresh.Config, items []cache.Entry
 	wh, err := syncers.New(syncers.Options{
 		Cache: m.name, Webhook: cfg.WebhookConfig(), Policy: r.opts.Egress, Client: r.opts.HTTPClient,
 		Calls: r.opts.Calls, Clock: r.opts.Clock, Logger: r.opts.Logger, Metrics: r.metrics,
+		Tracing: r.opts.Tracing,
 	})
 	if err != nil {
 		return err

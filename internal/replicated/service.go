@@ -71,6 +71,8 @@ type Options struct {
 	// Calls, if set, bounds the webhook calls in flight of every cache of
 	// this replica together (syncers.Calls).
 	Calls *syncers.Calls
+	// Tracing traces every cache's sync batches; the zero value does not.
+	Tracing syncers.Tracing
 	// MaxCaches bounds the number of caches (exactly: registrations are
 	// serialized). Default autorefresh.DefaultMaxCaches.
 	MaxCaches int

@@ -50,7 +50,7 @@ func (s *Service) newWorker(name string, gen int64, createdAt time.Time, cfg aut
 	cfg = cfg.WithDefaults()
 	wh, err := syncers.New(syncers.Options{
 		Cache: name, Policy: s.opts.Egress, Client: s.opts.HTTPClient, Calls: s.opts.Calls, Logger: s.opts.Logger, Metrics: s.whMetrics,
-		Webhook: cfg.WebhookConfig(),
+		Webhook: cfg.WebhookConfig(), Tracing: s.opts.Tracing,
 	})
 	if err != nil {
 		return nil, err

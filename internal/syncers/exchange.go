@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // exchange POSTs body and returns the reply body of a 2xx answer (nil for
@@ -32,6 +34,9 @@ func (w *Webhook) exchange(ctx context.Context, body []byte) ([]byte, int, *Erro
 	defer resp.Body.Close()
 
 	status := resp.StatusCode
+	if w.tracer != nil {
+		trace.SpanFromContext(ctx).SetAttributes(attrStatus.Int(status))
+	}
 	switch {
 	case status == http.StatusNoContent:
 		return nil, status, nil

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"k8s.io/utils/clock"
 
@@ -47,6 +49,9 @@ type Options struct {
 	// Metrics records calls, durations and ignored entries; nil records
 	// nothing.
 	Metrics *Metrics
+	// Tracing's TracerProvider and Propagator trace the batches; the zero
+	// value traces nothing.
+	Tracing
 }
 
 // Webhook syncs one cache's batches with its upstream. Its Sync method is a
@@ -66,7 +71,10 @@ type Webhook struct {
 	metrics   *Metrics
 	hold      hold
 	calls     *Calls
-	closeOnce sync.Once
+	// tracer is nil when tracing is off; propagator may be nil as well.
+	tracer     trace.Tracer
+	propagator propagation.TextMapPropagator
+	closeOnce  sync.Once
 
 	// failures and ignored sample the log lines about failed calls and
 	// ignored reply entries, per cache (see logSampler).
@@ -95,6 +103,11 @@ func New(o Options) (*Webhook, error) {
 		clock:    o.Clock,
 		log:      o.Logger,
 		metrics:  o.Metrics,
+
+		propagator: o.Propagator,
+	}
+	if o.TracerProvider != nil {
+		w.tracer = o.TracerProvider.Tracer(tracerName)
 	}
 	w.secret = cfg.Secret // Validate has checked it
 	for name, value := range cfg.Headers {
@@ -136,11 +149,16 @@ func (w *Webhook) GoString() string { return w.String() }
 // Sync sends the batch to the upstream and returns what it says changed; it
 // is the cache's SyncFunc. On failure it returns an *Error and no responses,
 // so the cache leaves the whole batch as it was. An empty batch is answered
-// without a request.
+// without a request (and no span).
 func (w *Webhook) Sync(ctx context.Context, batch cache.BatchOf[*record.Record]) ([]cache.ItemSyncResponseOf[*record.Record], error) {
 	if len(batch) == 0 {
 		return nil, nil
 	}
+	return w.tracedSync(ctx, batch)
+}
+
+// sync is Sync of a batch that is not empty.
+func (w *Webhook) sync(ctx context.Context, batch cache.BatchOf[*record.Record]) ([]cache.ItemSyncResponseOf[*record.Record], error) {
 	if until, held := w.hold.active(w.clock.Now()); held {
 		w.metrics.outcome(w.cache, ReasonThrottled)
 		// Debug only: the call that started the hold logged it, and a held
@@ -241,6 +259,14 @@ func (w *Webhook) newRequest(ctx context.Context, body []byte) (*http.Request, e
 		req.Header.Set(webhook.HeaderID, id)
 		req.Header.Set(webhook.HeaderTimestamp, itoa(now.Unix()))
 		req.Header.Set(webhook.HeaderSignature, sig)
+		if w.tracer != nil {
+			trace.SpanFromContext(ctx).SetAttributes(AttrWebhookID.String(id))
+		}
+	}
+	if w.propagator != nil {
+		// After the configured headers: a configured traceparent would
+		// name a trace that is not this call's.
+		w.propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
 	return req, nil
 }
