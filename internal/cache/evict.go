@@ -3,6 +3,8 @@ package cache
 import (
 	"math"
 	"slices"
+
+	"go.uber.org/zap"
 )
 
 // evictOverflow evicts least recently used items until the cache is within
@@ -59,11 +61,14 @@ func (c *AutoRefreshCache[T]) evictOne(withEvent bool) (*shard[T], uint64, bool)
 			return nil, 0, false
 		}
 		best.remove(t)
-		var ev Event[T]
-		if withEvent {
-			ev = Event[T]{Type: Evicted, ID: t.id, Item: t.item}
+		var seq uint64
+		if !t.removing { // else its removal is journaled, its event queued
+			var ev Event[T]
+			if withEvent {
+				ev = Event[T]{Type: Evicted, ID: t.id, Item: t.item}
+			}
+			seq = c.change(best, Change[T]{Kind: ChangeDelete, ID: t.id}, ev)
 		}
-		seq := c.change(best, Change[T]{Kind: ChangeDelete, ID: t.id}, ev)
 		c.n.Add(-1)
 		c.opts.Budget.release(1)
 		if t.pendingDelete {
@@ -81,6 +86,13 @@ func (c *AutoRefreshCache[T]) evictOne(withEvent bool) (*shard[T], uint64, bool)
 
 // deletePending removes every item marked by DeleteDelayed. It runs at the
 // start of each cycle; callers hold no lock.
+//
+// A removal is shown to readers only once it is durable, as every other
+// change is: the entries stay in the cache, marked removing (they read as
+// the pending deletions they durably are), until the journal has their
+// removals; only then do they leave. Removed at once, an item was seen gone
+// by a reader, and back after a crash that took the removal with it (the
+// robustness check caught it after a SIGKILL).
 func (c *AutoRefreshCache[T]) deletePending() {
 	c.pendingMu.Lock()
 	if len(c.pending) == 0 {
@@ -92,23 +104,40 @@ func (c *AutoRefreshCache[T]) deletePending() {
 	c.pendingMu.Unlock()
 
 	var last uint64
-	deleted := false
+	removing := make([]*entry[T], 0, len(marked))
 	for id, e := range marked {
 		s := c.sh.of(id)
 		s.mu.Lock()
-		if e.removed || c.retired.Load() { // retired: the successor deletes it
+		if e.removed || e.removing || c.retired.Load() { // retired: the successor deletes it
 			s.mu.Unlock()
 			continue
 		}
-		s.remove(e)
+		e.removing = true
 		last = max(last, c.change(s, Change[T]{Kind: ChangeDelete, ID: id}, Event[T]{Type: Deleted, ID: id, Item: e.item}))
 		s.mu.Unlock()
-		c.n.Add(-1)
-		c.opts.Budget.release(1)
-		c.stats.deletions.Add(1)
-		deleted = true
+		removing = append(removing, e)
 	}
-	if deleted {
-		c.removed.add(last)
+	if len(removing) == 0 {
+		return
 	}
+	if err := c.awaitDurable(last); err != nil {
+		// The journal keeps what it could not write and writes it once
+		// the store works again; memory may not wait for that.
+		c.opts.Logger.Warn("deletions carried out before they were durable", zap.String("cache", c.opts.Name), zap.Error(err))
+	}
+	for _, e := range removing {
+		s := c.sh.of(e.id)
+		s.mu.Lock()
+		gone := !e.removed // an eviction may have taken it meanwhile
+		if gone {
+			s.remove(e)
+		}
+		s.mu.Unlock()
+		if gone {
+			c.n.Add(-1)
+			c.opts.Budget.release(1)
+			c.stats.deletions.Add(1)
+		}
+	}
+	c.removed.add(last)
 }

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -43,9 +44,12 @@ func (g *gateJournal) Durable() uint64 {
 }
 
 // release makes everything appended so far durable.
-func (g *gateJournal) release() {
+func (g *gateJournal) release() { g.releaseTo(math.MaxUint64) }
+
+// releaseTo makes the changes up to seq durable.
+func (g *gateJournal) releaseTo(seq uint64) {
 	g.mu.Lock()
-	g.durable = uint64(len(g.changes))
+	g.durable = max(g.durable, min(seq, uint64(len(g.changes))))
 	g.cond.Broadcast()
 	g.mu.Unlock()
 }
@@ -119,7 +123,10 @@ func TestJournalGatesAcknowledgementsAndReads(t *testing.T) {
 
 // A deletion mark waits for the journal; if a cycle carries the deletion out
 // meanwhile, the caller must still get the item it marked, not NOT_FOUND.
-func TestMarkDeleteAnswersWithTheMarkedItemEvenIfACycleRemovedIt(t *testing.T) {
+// And the removal itself is shown only once it is durable: until then a
+// reader still finds the item, as the pending deletion it durably is (a
+// removal shown at once was undone by a crash that took it back).
+func TestRemovalIsShownOnlyOnceDurable(t *testing.T) {
 	j := newGateJournal()
 	h := newHarness(t, Options[Item]{Sync: newRecorder(advance).sync, Journal: j, DisableSyncOnCreate: true})
 	h.start()
@@ -137,13 +144,24 @@ func TestMarkDeleteAnswersWithTheMarkedItemEvenIfACycleRemovedIt(t *testing.T) {
 	marked := make(chan result, 1)
 	go func() { e, err := h.c.MarkDelete("a"); marked <- result{e, err} }()
 	eventually(t, "mark appended", func() bool { return len(j.kinds()) >= 2 })
-	h.tick() // the cycle removes the item while the mark waits for the journal
-	if _, err := h.c.Get("a"); !IsNotFound(err) {
-		t.Fatal("the cycle did not remove the item")
+	// The cycle journals the removal while the mark still waits; neither
+	// is durable, and the cycle waits for the removal.
+	h.clock.Step(h.c.opts.ResyncPeriod)
+	eventually(t, "removal appended", func() bool { return len(j.kinds()) >= 3 })
+	if got := j.kinds(); got[2] != ChangeDelete {
+		t.Fatalf("journal %v, want the removal third", got)
 	}
-	j.release()
+	j.releaseTo(2) // the mark, not the removal
 	r := <-marked
 	if r.err != nil || !r.e.PendingDelete || r.e.ID != "a" {
 		t.Fatalf("MarkDelete: %+v, %v", r.e, r.err)
 	}
+	if it, err := h.c.Get("a"); err != nil || it.(*testItem).status != "done" {
+		t.Fatalf("before the removal is durable: Get = %v, %v; want the item", it, err)
+	}
+	j.release()
+	eventually(t, "the durable removal carried out", func() bool {
+		_, err := h.c.Get("a")
+		return IsNotFound(err)
+	})
 }

@@ -25,7 +25,10 @@ type entry[T Item] struct {
 	seq           uint64 // journal sequence of the last change; 0 without a journal
 	pendingDelete bool
 	inFlight      bool
-	removed       bool
+	// removing: its removal is journaled but not yet durable, so it is
+	// still shown (as the pending deletion it is); see deletePending.
+	removing bool
+	removed  bool
 
 	// prev and next link the entry into its shard's recency list, most recent
 	// at the head. An intrusive list avoids an allocation per item.
