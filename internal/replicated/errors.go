@@ -53,6 +53,17 @@ func isDataError(err error) bool {
 	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22")
 }
 
+// tooSlow reports whether a statement was cancelled for taking too long:
+// the database's statement_timeout (SQLSTATE 57014, query_canceled) or
+// our own deadline for it.
+func tooSlow(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "57014"
+	}
+	return errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err)
+}
+
 // unavailable reports whether err says that the database could not be
 // reached or did not answer.
 func unavailable(err error) bool {

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/autorefresh/autorefresh/api"
+	"github.com/autorefresh/autorefresh/internal/exampleupstream"
 	"github.com/autorefresh/autorefresh/internal/handlers"
 	"github.com/autorefresh/autorefresh/internal/pgtest"
 )
@@ -362,4 +363,45 @@ func TestFaultDatabaseRestartedDuringWriteBack(t *testing.T) {
 	}
 	stopLoad()
 	wg.Wait()
+}
+
+// TestWriteBackTooSlowForTheStatementTimeoutIsSplit: a batch whose
+// write-back takes longer than the database's statement_timeout (50 rows
+// at 10 ms each against 300 ms) is written in halves until each part fits,
+// instead of being cancelled again and again until its lease lapses.
+func TestWriteBackTooSlowForTheStatementTimeoutIsSplit(t *testing.T) {
+	url := pgtest.NewDB(t)
+	ctx := ctxFor(t, 60*time.Second)
+	if err := pgtest.Exec(ctx, url,
+		"DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET statement_timeout = %L', current_database(), '300ms'); END $$"); err != nil {
+		t.Fatal(err)
+	}
+	up, err := exampleupstream.New(exampleupstream.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(up)
+	t.Cleanup(srv.Close)
+	s, _ := startService(t, testOptions(t, url)) // makes the schema
+	slowWriteBacks(t, url, 100*time.Millisecond) // 10 ms a row
+	cfg := testCfg(srv.URL+"/sync", time.Hour, 10*time.Second)
+	off := false
+	cfg.BatchSize, cfg.SyncOnCreate = 50, &off
+	if _, err := s.Put(ctx, "jobs", cfg); err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	for i := range n {
+		if _, _, err := s.CreateItem(ctx, "jobs", fmt.Sprintf("i%02d", i), json.RawMessage(`{"status": "Not-started"}`), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Sync(ctx, "jobs"); err != nil { // all 50 due at once: one batch
+		t.Fatal(err)
+	}
+	waitUntil(t, "every item's first sync written back", 15*time.Second, func() bool {
+		var synced int
+		err := pgtest.QueryRow(ctx, url, "SELECT count(*) FROM items WHERE cache = 'jobs' AND version >= 2", &synced)
+		return err == nil && synced == n
+	})
 }

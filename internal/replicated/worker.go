@@ -324,31 +324,43 @@ func (w *worker) writeBack(ctx context.Context, batch []*claimed, resps []cache.
 	}
 	deadline := claimedAt.Add(w.leaseTTL)
 	var bo backoff
-	for {
-		written, err := w.apply(ids, epochs, upd, data, terminal, ok, dueNow)
+	// The batch goes in chunks: whole at first, half as large after each
+	// write the database cancelled for taking too long, so that a batch
+	// too slow to write in one statement (statement_timeout) is written in
+	// parts instead of cancelled again until its lease lapses. A chunk
+	// written stays written: its leases are released.
+	chunk, done, written := n, 0, 0
+	for done < n {
+		end := min(done+chunk, n)
+		part, err := w.apply(ids[done:end], epochs[done:end], upd[done:end], data[done:end], terminal[done:end], ok, dueNow)
 		if isDataError(err) {
 			// A value the database refuses, which record.CheckData let
 			// through: it must cost its own item's update, not the batch.
 			var refused int
-			written, refused, err = w.applyEach(ids, epochs, upd, data, terminal, ok, dueNow)
+			part, refused, err = w.applyEach(ids[done:end], epochs[done:end], upd[done:end], data[done:end], terminal[done:end], ok, dueNow)
 			updates -= refused
 		}
 		if err == nil {
-			if ok {
-				w.s.metrics.items.WithLabelValues(w.name, "update").Add(float64(updates))
-				w.s.metrics.items.WithLabelValues(w.name, "unchanged").Add(float64(n - updates))
-			}
-			if written < n {
-				w.countStale(ids, epochs)
-			}
-			return
+			written, done = written+part, end
+			bo.reset()
+			continue
+		}
+		if tooSlow(err) && chunk > 1 {
+			chunk = (chunk + 1) / 2
 		}
 		d := bo.next()
 		if time.Now().Add(d).After(deadline) || !sleepCtx(ctx, d) {
 			w.s.log.Warn("sync result not written back; the items will be synced again when their lease lapses",
-				zap.String("cache", w.name), zap.Int("items", n), zapErr(err))
+				zap.String("cache", w.name), zap.Int("items", n-done), zapErr(err))
 			return
 		}
+	}
+	if ok {
+		w.s.metrics.items.WithLabelValues(w.name, "update").Add(float64(updates))
+		w.s.metrics.items.WithLabelValues(w.name, "unchanged").Add(float64(n - updates))
+	}
+	if written < n {
+		w.countStale(ids, epochs)
 	}
 }
 
