@@ -14,7 +14,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unkn
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.revision=$(REVISION)
 
-.PHONY: all build run test vet lint lint-spec bench bench-compare bench-http compose-check fuzz clean test-e2e soak check-faults check-linearizable
+.PHONY: all build run test vet lint lint-spec bench bench-compare bench-http compose-check fuzz clean test-e2e soak check-faults check-linearizable check-monitoring
 all: build
 
 build:
@@ -73,6 +73,12 @@ bench-http:
 compose-check:
 	$(GO) run github.com/compose-spec/compose-go/v2/cmd@v2.16.2 docker-compose.yml >/dev/null
 	$(GO) test -count=1 ./deploy/...
+
+# The monitoring kit (deploy/monitoring): the alerting rules are valid and
+# their unit tests pass. promtool is Debian's prometheus package.
+check-monitoring:
+	promtool check rules deploy/monitoring/alerts.yaml
+	cd deploy/monitoring && promtool test rules alerts_test.yaml
 
 # A short run of every fuzz target (go test -fuzz takes one at a time).
 FUZZTIME ?= 20s
