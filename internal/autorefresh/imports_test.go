@@ -14,7 +14,8 @@ import (
 // draws; a change that needs to break one should change the picture too.
 //
 //   - The domain (internal/autorefresh) imports no storage mode, nor the
-//     HTTP layer, nor the wiring package.
+//     HTTP layer, nor the wiring package, nor the engine: its types (Item,
+//     Info, Stats) are its own.
 //   - A storage mode imports neither the other mode nor the HTTP layer. The
 //     embedded mode is internal/registry over internal/store (registry may
 //     import store, not the reverse); the PostgreSQL mode is
@@ -99,6 +100,9 @@ func TestImportRules(t *testing.T) {
 		}
 	}
 	forbid(domain, registry, store, replicated, handlers, wiring)
+	if slices.Contains(pkgs[domain].imports, engine) {
+		t.Error("internal/autorefresh imports internal/cache; the domain's types are its own")
+	}
 	forbid(registry, replicated, handlers, wiring)
 	forbid(store, registry, replicated, handlers, wiring)
 	forbid(replicated, registry, store, handlers, wiring)

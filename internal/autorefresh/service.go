@@ -18,7 +18,6 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/errs"
 	"github.com/autorefresh/autorefresh/internal/record"
 )
@@ -67,9 +66,37 @@ type Info struct {
 	Config Config // as Redact returns it
 	// SecretSet says whether the webhook has a secret.
 	SecretSet bool
-	// Stats are the engine's counters; the PostgreSQL mode fills in the
-	// same fields from its tables.
-	Stats cache.Stats
+	// Stats are the cache's counters: the embedded engine's, or what the
+	// PostgreSQL mode reads from its tables.
+	Stats Stats
+}
+
+// Stats is a point-in-time view of a cache's counters, the same in every
+// mode (the conformance suite checks it). It has the fields of the engine's
+// cache.Stats, so the embedded mode converts one into the other.
+type Stats struct {
+	// Size is the number of items held.
+	Size int
+	// Syncs counts webhook calls that succeeded; SyncErrors those that
+	// failed.
+	Syncs, SyncErrors uint64
+	// Enqueued is the number of items waiting for a sync now; InFlight the
+	// number of batches being synced. EnqueuedTotal counts every item ever
+	// queued.
+	Enqueued      int64
+	InFlight      int64
+	EnqueuedTotal uint64
+	// Hits and Misses count reads of items that were and were not there.
+	Hits, Misses uint64
+	// Evictions and Deletions are counted apart: an eviction is the size
+	// bound at work, a deletion a DELETE carried out.
+	Evictions, Deletions uint64
+	// LastSyncAt is when a batch last synced successfully (zero if never).
+	LastSyncAt time.Time
+	// LastError is the text of the last sync failure ("" if none) and
+	// LastErrorAt its time.
+	LastError   string
+	LastErrorAt time.Time
 }
 
 // MaxListLimit bounds one page of ListItems.

@@ -37,7 +37,7 @@ const syncOnCreateLinger = 20 * time.Millisecond
 // info builds the client view. Callers hold m.mu.
 func (m *managed) info() autorefresh.Info {
 	cfg, secretSet := autorefresh.Redact(m.cfg)
-	return autorefresh.Info{Name: m.name, Config: cfg, SecretSet: secretSet, Stats: m.engine.Stats()}
+	return autorefresh.Info{Name: m.name, Config: cfg, SecretSet: secretSet, Stats: autorefresh.Stats(m.engine.Stats())}
 }
 
 // engineOptions maps a registration onto the engine's options.

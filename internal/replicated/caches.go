@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
-	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/errs"
 )
 
@@ -184,7 +183,7 @@ func (s *Service) scanInfo(row pgx.Row) (autorefresh.Info, error) {
 	// Enqueued is the items due and not yet claimed; InFlight the batches
 	// under way on every replica, estimated as leased items / batchSize.
 	bs := int64(max(in.Config.BatchSize, 1))
-	st := cache.Stats{
+	st := autorefresh.Stats{
 		Size: int(size), Syncs: uint64(syncs), SyncErrors: uint64(syncErrs), Enqueued: due,
 		InFlight: (leased + bs - 1) / bs, EnqueuedTotal: uint64(enq), Hits: uint64(hits), Misses: uint64(misses),
 		Evictions: uint64(evict), Deletions: uint64(delete),

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
-	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 )
 
 // deltas are one replica's counters of one cache since its last flush to
@@ -38,7 +38,7 @@ func (s *Service) local(name string) *deltas {
 }
 
 // addLocal adds this replica's unflushed counters to st.
-func (s *Service) addLocal(name string, st *cache.Stats) {
+func (s *Service) addLocal(name string, st *autorefresh.Stats) {
 	v, ok := s.stats.Load(name)
 	if !ok {
 		return
