@@ -52,14 +52,13 @@ func modeWords(mode string) string {
 // of each mode, both ways (present where listed, absent where not).
 func modesOf(family string) []string {
 	switch family {
-	case "autorefresh_sync_batches_total", "autorefresh_sync_errors_total",
-		"autorefresh_workqueue_depth", "autorefresh_cache_items":
+	case "autorefresh_workqueue_depth", "autorefresh_cache_items":
 		// The embedded engine's (internal/cache): the PostgreSQL mode runs
 		// no such engine, it claims due items from the database
 		// (internal/replicated) and has neither a work queue nor an
 		// in-memory item count.
 		return []string{embedded}
-	case "autorefresh_stale_writes_total", "autorefresh_replica_sync_batches_total":
+	case "autorefresh_stale_writes_total":
 		// Leases and fencing exist only when replicas share a database.
 		return []string{postgres}
 	}

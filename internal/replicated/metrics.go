@@ -13,6 +13,7 @@ type metrics struct {
 	claims      *prometheus.CounterVec
 	expiries    *prometheus.CounterVec
 	batches     *prometheus.CounterVec
+	syncErrors  *prometheus.CounterVec
 	items       *prometheus.CounterVec
 	reconnects  prometheus.Counter
 }
@@ -31,12 +32,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "autorefresh_lease_expiries_total",
 			Help: "Items this replica claimed whose previous lease had lapsed without a write-back (its holder died, hung or lost the database).",
 		}, []string{"cache"}),
+		// The sync families have the embedded engine's names and labels
+		// (internal/cache/metrics.go), so that dashboards and alerts read
+		// both modes alike; each replica counts its own share.
 		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "autorefresh_replica_sync_batches_total",
+			Name: "autorefresh_sync_batches_total",
 			Help: "Batches this replica claimed, by outcome: ok, error (the webhook call failed), lease_lapsed (not sent: the lease ran out before the call could start).",
 		}, []string{"cache", "outcome"}),
+		syncErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autorefresh_sync_errors_total",
+			Help: "Failed webhook calls of this replica, by reason (as the webhook metrics name them).",
+		}, []string{"cache", "reason"}),
 		items: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "autorefresh_replica_synced_items_total",
+			Name: "autorefresh_synced_items_total",
 			Help: "Items this replica synced successfully, by action (update, unchanged).",
 		}, []string{"cache", "action"}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
@@ -44,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Times this replica's LISTEN connection was lost and made again.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.staleWrites, m.claims, m.expiries, m.batches, m.items, m.reconnects} {
+	for _, c := range []prometheus.Collector{m.staleWrites, m.claims, m.expiries, m.batches, m.syncErrors, m.items, m.reconnects} {
 		if err := reg.Register(c); err != nil {
 			return nil, errs.Wrap(errs.Internal, err, "replicated: register metrics")
 		}
@@ -59,5 +67,6 @@ func (m *metrics) forget(cache string) {
 	m.claims.DeletePartialMatch(l)
 	m.expiries.DeletePartialMatch(l)
 	m.batches.DeletePartialMatch(l)
+	m.syncErrors.DeletePartialMatch(l)
 	m.items.DeletePartialMatch(l)
 }
