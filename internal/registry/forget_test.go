@@ -15,6 +15,7 @@ import (
 	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/record"
+	"github.com/autorefresh/autorefresh/internal/servicetest"
 )
 
 // heldCalls is a webhook transport whose calls end only once their request
@@ -104,13 +105,13 @@ func TestDeleteLeavesNoSeriesWhenItsEngineStopsFirst(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the created item was never sent to the webhook")
 	}
-	if len(seriesOf(t, reg, "jobs")) == 0 {
+	if len(servicetest.SeriesOf(t, reg, "jobs")) == 0 {
 		t.Fatal("the cache has no series to begin with: the test would prove nothing")
 	}
 	if err := r.Delete(bg, "jobs"); err != nil {
 		t.Fatal(err)
 	}
-	if s := seriesOf(t, reg, "jobs"); len(s) > 0 {
+	if s := servicetest.SeriesOf(t, reg, "jobs"); len(s) > 0 {
 		t.Fatalf("the deleted cache left series behind: %v", s)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/internal/servicetest"
 	"github.com/autorefresh/autorefresh/internal/store"
 )
 
@@ -64,26 +65,6 @@ func startDurable(t *testing.T, db store.Store, reg prometheus.Registerer) (*Reg
 	}
 	t.Cleanup(stop)
 	return r, stop
-}
-
-// seriesOf lists the metric families that have a series for the cache.
-func seriesOf(t *testing.T, reg *prometheus.Registry, cacheName string) []string {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "cache" && l.GetValue() == cacheName {
-					out = append(out, mf.GetName())
-				}
-			}
-		}
-	}
-	return out
 }
 
 // TestRefusedPutsLeaveNothingBehind: a PUT the journal cannot make durable
@@ -138,7 +119,7 @@ func TestRefusedPutsLeaveNothingBehind(t *testing.T) {
 		}
 	}
 	check(r, "while the store fails")
-	if s := seriesOf(t, reg, "jobs"); len(s) > 0 {
+	if s := servicetest.SeriesOf(t, reg, "jobs"); len(s) > 0 {
 		t.Fatalf("the refused cache left metrics behind: %v", s)
 	}
 

@@ -185,6 +185,16 @@ func slowWriteBacks(t *testing.T, url string, d time.Duration) {
 	}
 }
 
+// setStatementTimeout sets the database's statement_timeout for the
+// connections made from now on.
+func setStatementTimeout(t *testing.T, url, timeout string) {
+	t.Helper()
+	if err := pgtest.Exec(ctxFor(t, 10*time.Second), url,
+		"DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET statement_timeout = %L', current_database(), '"+timeout+"'); END $$"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // writeBacksUnderWay waits until a write-back statement of the replica is
 // running.
 func (r *faultRig) writeBacksUnderWay(ctx context.Context) {
@@ -277,10 +287,7 @@ func TestFaultConnectionsDroppedMidBatch(t *testing.T) {
 // second; the clients get 503s in about that time, not a hang.
 func TestFaultStatementTimeout(t *testing.T) {
 	url := pgtest.NewDB(t)
-	if err := pgtest.Exec(ctxFor(t, 10*time.Second), url,
-		"DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET statement_timeout = %L', current_database(), '300ms'); END $$"); err != nil {
-		t.Fatal(err)
-	}
+	setStatementTimeout(t, url, "300ms")
 	r := newFaultRig(t, url, nil)
 	// 1 ms a row: a full batch of 100 takes about 100 ms, well within the
 	// timeout once the lock is gone. At 5 ms a row it took 500 ms, so a
@@ -372,10 +379,7 @@ func TestFaultDatabaseRestartedDuringWriteBack(t *testing.T) {
 func TestWriteBackTooSlowForTheStatementTimeoutIsSplit(t *testing.T) {
 	url := pgtest.NewDB(t)
 	ctx := ctxFor(t, 60*time.Second)
-	if err := pgtest.Exec(ctx, url,
-		"DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET statement_timeout = %L', current_database(), '300ms'); END $$"); err != nil {
-		t.Fatal(err)
-	}
+	setStatementTimeout(t, url, "300ms")
 	up, err := exampleupstream.New(exampleupstream.Options{})
 	if err != nil {
 		t.Fatal(err)

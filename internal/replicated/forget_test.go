@@ -9,27 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/autorefresh/autorefresh/internal/pgtest"
+	"github.com/autorefresh/autorefresh/internal/servicetest"
 )
-
-// seriesOf lists the names of the metrics with a series of the cache.
-func seriesOf(t *testing.T, reg *prometheus.Registry, cache string) []string {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "cache" && l.GetValue() == cache {
-					out = append(out, mf.GetName())
-				}
-			}
-		}
-	}
-	return out
-}
 
 // TestDeletedCacheLeavesNoSeries: a webhook call still under way when its
 // cache is deleted ends after the cache's series were dropped, and counts
@@ -73,7 +54,7 @@ func TestDeletedCacheLeavesNoSeries(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the created item was never sent to the webhook")
 	}
-	if len(seriesOf(t, reg, "jobs")) == 0 {
+	if len(servicetest.SeriesOf(t, reg, "jobs")) == 0 {
 		t.Fatal("the cache has no series to begin with: the test would prove nothing")
 	}
 	w := s.worker("jobs")
@@ -83,7 +64,7 @@ func TestDeletedCacheLeavesNoSeries(t *testing.T) {
 	// The deletion reaches the worker, and the series are dropped, while
 	// the call is still held.
 	waitUntil(t, "the series dropped for the deletion", 10*time.Second, func() bool {
-		return s.worker("jobs") == nil && len(seriesOf(t, reg, "jobs")) == 0
+		return s.worker("jobs") == nil && len(servicetest.SeriesOf(t, reg, "jobs")) == 0
 	})
 	close(release)
 	select {
@@ -92,6 +73,6 @@ func TestDeletedCacheLeavesNoSeries(t *testing.T) {
 		t.Fatal("the deleted cache's worker did not stop")
 	}
 	waitUntil(t, "the series the late call brought back gone", 10*time.Second, func() bool {
-		return len(seriesOf(t, reg, "jobs")) == 0
+		return len(servicetest.SeriesOf(t, reg, "jobs")) == 0
 	})
 }
