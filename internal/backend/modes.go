@@ -6,8 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/autorefresh/autorefresh/internal/cache"
-	"github.com/autorefresh/autorefresh/internal/record"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/registry"
 	"github.com/autorefresh/autorefresh/internal/replicated"
 	"github.com/autorefresh/autorefresh/internal/store"
@@ -27,7 +26,7 @@ func openPostgres(ctx context.Context, opts Options) (*Backend, error) {
 		Egress: opts.Egress, HTTPClient: opts.HTTPClient, DrainTimeout: opts.DrainTimeout,
 		Calls: syncers.NewCalls(opts.MaxWebhookCalls), Tracing: opts.Tracing,
 		MaxCaches: opts.MaxCaches, MaxItems: opts.MaxItems,
-		OnEvent:        func(c string, ev cache.Event[*record.Record]) { hub.OnEvent(c, ev) },
+		OnEvent:        func(c string, ev autorefresh.Event) { hub.OnEvent(c, ev) },
 		OnCacheDeleted: func(c string) { hub.CacheDeleted(c) },
 		OnLost:         func() { hub.Lost() },
 	})

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/record"
 	"github.com/autorefresh/autorefresh/internal/watch"
 )
@@ -137,7 +137,7 @@ func TestEventStreamTellsSlowReadersTheyLagged(t *testing.T) {
 		if n == 20000 {
 			t.Fatal("no event was dropped for a client that reads nothing")
 		}
-		w.hub.OnEvent("jobs", cache.Event[*record.Record]{Type: cache.Updated, ID: "big", Item: big})
+		w.hub.OnEvent("jobs", autorefresh.Event{Type: autorefresh.EventUpdated, ID: "big", Item: big})
 	}
 	for {
 		e := slow.next()

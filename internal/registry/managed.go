@@ -55,7 +55,7 @@ func (r *Registry) engineOptions(name string, cfg autorefresh.Config, sync cache
 	}
 	var onEvent func(cache.Event[*record.Record])
 	if f := r.opts.OnEvent; f != nil {
-		onEvent = func(ev cache.Event[*record.Record]) { f(name, ev) }
+		onEvent = func(ev cache.Event[*record.Record]) { f(name, eventOf(ev)) }
 	}
 	return cache.Options[*record.Record]{
 		Name:                name,
@@ -78,3 +78,19 @@ func (r *Registry) engineOptions(name string, cfg autorefresh.Config, sync cache
 }
 
 func timeOf(d autorefresh.Duration) time.Duration { return time.Duration(d) }
+
+// eventOf is the domain's view of an engine event.
+func eventOf(ev cache.Event[*record.Record]) autorefresh.Event {
+	var t autorefresh.EventType
+	switch ev.Type {
+	case cache.Created:
+		t = autorefresh.EventCreated
+	case cache.Updated:
+		t = autorefresh.EventUpdated
+	case cache.Deleted:
+		t = autorefresh.EventDeleted
+	case cache.Evicted:
+		t = autorefresh.EventEvicted
+	}
+	return autorefresh.Event{Type: t, ID: ev.ID, Item: ev.Item}
+}

@@ -69,7 +69,7 @@ type Options struct {
 	Journal Journal
 	// OnEvent, if set, sees every item change of every cache. It runs
 	// outside all locks and must not block.
-	OnEvent func(cacheName string, ev cache.Event[*record.Record])
+	OnEvent func(cacheName string, ev autorefresh.Event)
 	// OnCacheDeleted, if set, is told when Delete has removed a cache, so
 	// that watchers of its items can be ended. It runs with that cache's
 	// lock held: it must not block or call the registry.

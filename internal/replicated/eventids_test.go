@@ -7,9 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/pgtest"
-	"github.com/autorefresh/autorefresh/internal/record"
 	"github.com/autorefresh/autorefresh/internal/watch"
 )
 
@@ -20,7 +19,7 @@ func replicaWithHub(t *testing.T, url string) (*Service, *watch.Hub) {
 	var hub *watch.Hub
 	opts := testOptions(t, url)
 	// Events flow only after Start, by which time hub is set.
-	opts.OnEvent = func(c string, ev cache.Event[*record.Record]) { hub.OnEvent(c, ev) }
+	opts.OnEvent = func(c string, ev autorefresh.Event) { hub.OnEvent(c, ev) }
 	s, err := New(ctxFor(t, 30*time.Second), opts)
 	if err != nil {
 		t.Fatal(err)

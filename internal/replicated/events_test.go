@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/exampleupstream"
 	"github.com/autorefresh/autorefresh/internal/pgtest"
-	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 // recorder keeps the events and cache deletions one replica reports.
@@ -22,7 +21,7 @@ type recorder struct {
 	deleted []string
 }
 
-func (r *recorder) onEvent(c string, ev cache.Event[*record.Record]) {
+func (r *recorder) onEvent(c string, ev autorefresh.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := c + "/" + ev.ID + " " + ev.Type.String()

@@ -275,7 +275,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 	srv := httptest.NewServer(up)
 	defer srv.Close()
 	opts := testOptions(t, url)
-	opts.OnEvent = func(string, cache.Event[*record.Record]) {}
+	opts.OnEvent = func(string, autorefresh.Event) {}
 	s, stop := startService(t, opts)
 	ctx := ctxFor(t, 30*time.Second)
 	if _, err := s.Put(ctx, "jobs", testCfg(srv.URL+"/sync", 50*time.Millisecond, time.Second)); err != nil {

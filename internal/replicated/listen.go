@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
-	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/record"
 )
 
@@ -196,7 +196,7 @@ func (s *Service) emit(ctx context.Context, batch []note) {
 			s.lost()
 			continue
 		}
-		ev := cache.Event[*record.Record]{ID: nt.ID}
+		ev := autorefresh.Event{ID: nt.ID}
 		switch nt.Type {
 		case "created", "updated":
 			rec := live[itemKey{nt.Cache, nt.ID}]
@@ -211,14 +211,14 @@ func (s *Service) emit(ctx context.Context, batch []note) {
 			if rec == nil || (nt.Type == "updated" && rec.Version != nt.Version) {
 				continue
 			}
-			ev.Type, ev.Item = cache.Created, rec
+			ev.Type, ev.Item = autorefresh.EventCreated, rec
 			if nt.Type == "updated" {
-				ev.Type = cache.Updated
+				ev.Type = autorefresh.EventUpdated
 			}
 		case "deleted":
-			ev.Type = cache.Deleted
+			ev.Type = autorefresh.EventDeleted
 		case "evicted":
-			ev.Type = cache.Evicted
+			ev.Type = autorefresh.EventEvicted
 		default:
 			continue
 		}

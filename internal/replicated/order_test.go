@@ -12,10 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/exampleupstream"
 	"github.com/autorefresh/autorefresh/internal/pgtest"
-	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 // orderRecorder keeps each item's events as one replica reports them, and
@@ -29,7 +28,7 @@ type orderRecorder struct {
 	premature []string
 }
 
-func (r *orderRecorder) onEvent(_ string, ev cache.Event[*record.Record]) {
+func (r *orderRecorder) onEvent(_ string, ev autorefresh.Event) {
 	var v int64
 	if rec := ev.Item; rec != nil {
 		v = rec.Version

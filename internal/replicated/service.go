@@ -41,7 +41,6 @@ import (
 	"github.com/autorefresh/autorefresh/internal/cache"
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/errs"
-	"github.com/autorefresh/autorefresh/internal/record"
 	"github.com/autorefresh/autorefresh/internal/syncers"
 )
 
@@ -82,7 +81,7 @@ type Options struct {
 	// OnEvent, if set, sees every item change of every cache made by any
 	// replica, delivered through LISTEN/NOTIFY. It runs on one goroutine
 	// and must not block.
-	OnEvent func(cacheName string, ev cache.Event[*record.Record])
+	OnEvent func(cacheName string, ev autorefresh.Event)
 	// OnCacheDeleted, if set, is told when a cache is gone (deleted by any
 	// replica, or deleted and registered again).
 	OnCacheDeleted func(cacheName string)

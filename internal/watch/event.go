@@ -1,7 +1,7 @@
 package watch
 
 import (
-	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/record"
 )
 
@@ -48,20 +48,20 @@ func (e Event) Gone() bool { return e.Kind == Deleted || e.Kind == Evicted }
 
 // fromCache maps an engine event onto a watch event (without Seq). last is
 // the engine's item, also for the kinds whose Event carries none.
-func fromCache(cacheName string, ev cache.Event[*record.Record]) (out Event, last *record.Record) {
+func fromCache(cacheName string, ev autorefresh.Event) (out Event, last *record.Record) {
 	out = Event{Cache: cacheName, ID: ev.ID}
 	last = ev.Item
 	switch ev.Type {
-	case cache.Created:
+	case autorefresh.EventCreated:
 		out.Kind = Created
-	case cache.Updated:
+	case autorefresh.EventUpdated:
 		out.Kind = Updated
 		if ev.Item != nil && ev.Item.IsTerminal() {
 			out.Kind = Terminal
 		}
-	case cache.Deleted:
+	case autorefresh.EventDeleted:
 		out.Kind = Deleted
-	case cache.Evicted:
+	case autorefresh.EventEvicted:
 		out.Kind = Evicted
 	default:
 		return Event{}, nil

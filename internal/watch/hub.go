@@ -25,9 +25,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/errs"
-	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 // Defaults of Options.
@@ -152,7 +151,7 @@ func New(opts Options) (*Hub, error) {
 // OnEvent takes one engine event of the named cache. It has the signature of
 // registry.Options.OnEvent, never blocks, and does nothing for a cache that
 // nobody watches.
-func (h *Hub) OnEvent(cacheName string, ev cache.Event[*record.Record]) {
+func (h *Hub) OnEvent(cacheName string, ev autorefresh.Event) {
 	out, last := fromCache(cacheName, ev)
 	if out.Kind == "" {
 		return

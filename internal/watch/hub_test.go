@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
-	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/errs"
 	"github.com/autorefresh/autorefresh/internal/record"
 )
@@ -39,8 +39,8 @@ func rec(id string, version int64, terminal bool) *record.Record {
 	return &record.Record{ID: id, Data: json.RawMessage(`{"v":` + fmt.Sprint(version) + `}`), Version: version, Terminal: terminal}
 }
 
-func ev(typ cache.EventType, id string, version int64, terminal bool) cache.Event[*record.Record] {
-	return cache.Event[*record.Record]{Type: typ, ID: id, Item: rec(id, version, terminal)}
+func ev(typ autorefresh.EventType, id string, version int64, terminal bool) autorefresh.Event {
+	return autorefresh.Event{Type: typ, ID: id, Item: rec(id, version, terminal)}
 }
 
 func subscribe(t *testing.T, h *Hub, name string, o SubscribeOptions) *Subscription {
@@ -102,12 +102,12 @@ func TestOrderKindsAndFilter(t *testing.T) {
 	one := subscribe(t, h, "jobs", SubscribeOptions{ID: "a"})
 	other := subscribe(t, h, "other", SubscribeOptions{})
 
-	h.OnEvent("jobs", ev(cache.Created, "a", 1, false))
-	h.OnEvent("jobs", ev(cache.Created, "b", 1, false))
-	h.OnEvent("jobs", ev(cache.Updated, "a", 2, false))
-	h.OnEvent("jobs", ev(cache.Updated, "a", 3, true))
-	h.OnEvent("jobs", ev(cache.Evicted, "b", 1, false))
-	h.OnEvent("jobs", ev(cache.Deleted, "a", 3, true))
+	h.OnEvent("jobs", ev(autorefresh.EventCreated, "a", 1, false))
+	h.OnEvent("jobs", ev(autorefresh.EventCreated, "b", 1, false))
+	h.OnEvent("jobs", ev(autorefresh.EventUpdated, "a", 2, false))
+	h.OnEvent("jobs", ev(autorefresh.EventUpdated, "a", 3, true))
+	h.OnEvent("jobs", ev(autorefresh.EventEvicted, "b", 1, false))
+	h.OnEvent("jobs", ev(autorefresh.EventDeleted, "a", 3, true))
 
 	got := drain(all)
 	if k := kinds(got); k != "created:a created:b updated:a terminal:a evicted:b deleted:a" {
@@ -134,7 +134,7 @@ func TestOrderKindsAndFilter(t *testing.T) {
 
 func TestUnwatchedCacheKeepsNothing(t *testing.T) {
 	h, reg := newHub(t, Options{})
-	h.OnEvent("jobs", ev(cache.Created, "a", 1, false))
+	h.OnEvent("jobs", ev(autorefresh.EventCreated, "a", 1, false))
 	if n := len(h.topics); n != 0 {
 		t.Fatalf("%d topics for an unwatched cache", n)
 	}
@@ -200,13 +200,13 @@ autorefresh_watch_waiting_requests{cache="jobs"} 1
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "autorefresh_watch_waiting_requests"); err != nil {
 		t.Fatal(err)
 	}
-	h.OnEvent("jobs", ev(cache.Created, "b", 1, false))
+	h.OnEvent("jobs", ev(autorefresh.EventCreated, "b", 1, false))
 	select {
 	case <-w.C():
 		t.Fatal("woken by another item")
 	default:
 	}
-	h.OnEvent("jobs", ev(cache.Updated, "a", 2, false))
+	h.OnEvent("jobs", ev(autorefresh.EventUpdated, "a", 2, false))
 	select {
 	case <-w.C():
 	case <-time.After(5 * time.Second):
@@ -228,7 +228,7 @@ func TestCacheDeletedEndsItsWatchers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	h.OnEvent("jobs", ev(cache.Created, "a", 1, false))
+	h.OnEvent("jobs", ev(autorefresh.EventCreated, "a", 1, false))
 	// The waiter fired on the event; watch again to see the deletion.
 	w2, err := h.Watch("jobs", "a")
 	if err != nil {
@@ -249,7 +249,7 @@ func TestCacheDeletedEndsItsWatchers(t *testing.T) {
 	if k := kinds(again.Backlog); k != "lagged" {
 		t.Fatalf("backlog of the new cache: %s", k)
 	}
-	h.OnEvent("other", ev(cache.Created, "z", 1, false))
+	h.OnEvent("other", ev(autorefresh.EventCreated, "z", 1, false))
 	if e := next(t, keep); e.ID != "z" {
 		t.Fatalf("other cache: %+v", e)
 	}
@@ -276,7 +276,7 @@ func TestCloseEndsEverything(t *testing.T) {
 	if _, err := h.Watch("jobs", "a"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Watch after Close: %v", err)
 	}
-	h.OnEvent("jobs", ev(cache.Created, "a", 1, false)) // must not panic
+	h.OnEvent("jobs", ev(autorefresh.EventCreated, "a", 1, false)) // must not panic
 }
 
 // TestConcurrentPublishers runs publishers, readers and watchers at once
@@ -317,7 +317,7 @@ func TestConcurrentPublishers(t *testing.T) {
 				if w, err := h.Watch("jobs", id); err == nil {
 					w.Stop()
 				}
-				h.OnEvent("jobs", ev(cache.Updated, id, int64(i), false))
+				h.OnEvent("jobs", ev(autorefresh.EventUpdated, id, int64(i), false))
 			}
 		}()
 	}
@@ -333,18 +333,18 @@ func TestStaleUpdateAfterRemovalIsDropped(t *testing.T) {
 	h, _ := newHub(t, Options{})
 	s := subscribe(t, h, "jobs", SubscribeOptions{})
 	v2 := rec("a", 2, false)
-	h.OnEvent("jobs", cache.Event[*record.Record]{Type: cache.Evicted, ID: "a", Item: v2})
-	h.OnEvent("jobs", cache.Event[*record.Record]{Type: cache.Updated, ID: "a", Item: v2}) // late
-	h.OnEvent("jobs", ev(cache.Updated, "b", 2, false))                                    // another item
+	h.OnEvent("jobs", autorefresh.Event{Type: autorefresh.EventEvicted, ID: "a", Item: v2})
+	h.OnEvent("jobs", autorefresh.Event{Type: autorefresh.EventUpdated, ID: "a", Item: v2}) // late
+	h.OnEvent("jobs", ev(autorefresh.EventUpdated, "b", 2, false))                          // another item
 	if k := kinds(drain(s)); k != "evicted:a updated:b" {
 		t.Fatalf("got %s", k)
 	}
 	// The id created again is a new item, whose updates all go through.
 	again := rec("a", 1, false)
 	again.CreatedAt = v2.CreatedAt.Add(time.Second)
-	h.OnEvent("jobs", cache.Event[*record.Record]{Type: cache.Created, ID: "a", Item: again})
+	h.OnEvent("jobs", autorefresh.Event{Type: autorefresh.EventCreated, ID: "a", Item: again})
 	next := again.Next(nil, true, again.CreatedAt)
-	h.OnEvent("jobs", cache.Event[*record.Record]{Type: cache.Updated, ID: "a", Item: next})
+	h.OnEvent("jobs", autorefresh.Event{Type: autorefresh.EventUpdated, ID: "a", Item: next})
 	if k := kinds(drain(s)); k != "created:a terminal:a" {
 		t.Fatalf("after re-creation: %s", k)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/record"
 )
 
@@ -16,7 +16,7 @@ func TestSlowSubscriberLags(t *testing.T) {
 	h, reg := newHub(t, Options{BufferSize: 4})
 	s := subscribe(t, h, "jobs", SubscribeOptions{})
 	for i := range 10 {
-		h.OnEvent("jobs", ev(cache.Created, fmt.Sprint("i", i), 1, false))
+		h.OnEvent("jobs", ev(autorefresh.EventCreated, fmt.Sprint("i", i), 1, false))
 	}
 	// Three events fit, the fourth slot holds the one marker.
 	if k := kinds(drain(s)); k != "created:i0 created:i1 created:i2 lagged" {
@@ -32,12 +32,12 @@ autorefresh_watch_dropped_events_total{cache="jobs"} 7
 	}
 	// Once read, the stream flows again, and a second overflow gets a
 	// second marker.
-	h.OnEvent("jobs", ev(cache.Created, "j", 1, false))
+	h.OnEvent("jobs", ev(autorefresh.EventCreated, "j", 1, false))
 	if k := kinds(drain(s)); k != "created:j" {
 		t.Fatalf("after catching up: %s", k)
 	}
 	for i := range 5 {
-		h.OnEvent("jobs", ev(cache.Created, fmt.Sprint("k", i), 1, false))
+		h.OnEvent("jobs", ev(autorefresh.EventCreated, fmt.Sprint("k", i), 1, false))
 	}
 	if k := kinds(drain(s)); k != "created:k0 created:k1 created:k2 lagged" {
 		t.Fatalf("second overflow: %s", k)
@@ -48,7 +48,7 @@ func TestLaggedMarkerIsNotRepeatedUntilRead(t *testing.T) {
 	h, _ := newHub(t, Options{BufferSize: 4})
 	s := subscribe(t, h, "jobs", SubscribeOptions{})
 	for i := range 4 {
-		h.OnEvent("jobs", ev(cache.Created, fmt.Sprint("i", i), 1, false))
+		h.OnEvent("jobs", ev(autorefresh.EventCreated, fmt.Sprint("i", i), 1, false))
 	}
 	// Read one event, not the marker: the events dropped now come after
 	// the unread marker, whose reader re-reads the items after them, so
@@ -56,12 +56,12 @@ func TestLaggedMarkerIsNotRepeatedUntilRead(t *testing.T) {
 	if e := next(t, s); e.ID != "i0" {
 		t.Fatalf("first: %+v", e)
 	}
-	h.OnEvent("jobs", ev(cache.Created, "x", 1, false))
-	h.OnEvent("jobs", ev(cache.Created, "y", 1, false))
+	h.OnEvent("jobs", ev(autorefresh.EventCreated, "x", 1, false))
+	h.OnEvent("jobs", ev(autorefresh.EventCreated, "y", 1, false))
 	if k := kinds(drain(s)); k != "created:i1 created:i2 lagged" {
 		t.Fatalf("got %s", k)
 	}
-	h.OnEvent("jobs", ev(cache.Created, "z", 1, false))
+	h.OnEvent("jobs", ev(autorefresh.EventCreated, "z", 1, false))
 	if k := kinds(drain(s)); k != "created:z" {
 		t.Fatalf("after the marker was read: %s", k)
 	}
@@ -71,7 +71,7 @@ func TestResume(t *testing.T) {
 	h, _ := newHub(t, Options{ReplayEvents: 4})
 	first := subscribe(t, h, "jobs", SubscribeOptions{})
 	for i := range 6 {
-		h.OnEvent("jobs", ev(cache.Created, fmt.Sprint("i", i), 1, false))
+		h.OnEvent("jobs", ev(autorefresh.EventCreated, fmt.Sprint("i", i), 1, false))
 	}
 	seen := drain(first)
 	if len(seen) != 6 {
@@ -103,8 +103,8 @@ func TestResume(t *testing.T) {
 		t.Fatalf("filtered resume: %s", k)
 	}
 	// Live events follow the backlog without a gap.
-	h.OnEvent("jobs", ev(cache.Created, "i4b", 1, false))
-	h.OnEvent("jobs", ev(cache.Updated, "i4", 2, false))
+	h.OnEvent("jobs", ev(autorefresh.EventCreated, "i4b", 1, false))
+	h.OnEvent("jobs", ev(autorefresh.EventUpdated, "i4", 2, false))
 	if e := next(t, s); e.ID != "i4" || e.Kind != Updated {
 		t.Fatalf("live after backlog: %+v", e)
 	}
@@ -112,7 +112,7 @@ func TestResume(t *testing.T) {
 
 func TestResumeFromBeforeTheFirstWatcher(t *testing.T) {
 	h, _ := newHub(t, Options{})
-	h.OnEvent("jobs", ev(cache.Created, "early", 1, false)) // nobody watches: not kept
+	h.OnEvent("jobs", ev(autorefresh.EventCreated, "early", 1, false)) // nobody watches: not kept
 	s := subscribe(t, h, "jobs", SubscribeOptions{Resume: true, After: 500})
 	if k := kinds(s.Backlog); k != "lagged" {
 		t.Fatalf("backlog: %s", k)
@@ -144,10 +144,10 @@ func TestSlowSubscriberBoundedInBytes(t *testing.T) {
 	const item = 64 << 10
 	h, _ := newHub(t, Options{BufferSize: 256, BufferBytes: 4 * item})
 	s := subscribe(t, h, "jobs", SubscribeOptions{})
-	big := func(id string) cache.Event[*record.Record] {
+	big := func(id string) autorefresh.Event {
 		r := rec(id, 1, false)
 		r.Data = json.RawMessage(`"` + strings.Repeat("x", item) + `"`)
-		return cache.Event[*record.Record]{Type: cache.Created, ID: id, Item: r}
+		return autorefresh.Event{Type: autorefresh.EventCreated, ID: id, Item: r}
 	}
 	for i := range 100 {
 		h.OnEvent("jobs", big(fmt.Sprint("i", i)))
@@ -161,7 +161,7 @@ func TestSlowSubscriberBoundedInBytes(t *testing.T) {
 	// event larger than the bound still gets through.
 	huge := rec("huge", 1, false)
 	huge.Data = json.RawMessage(`"` + strings.Repeat("x", 8*item) + `"`)
-	h.OnEvent("jobs", cache.Event[*record.Record]{Type: cache.Created, ID: "huge", Item: huge})
+	h.OnEvent("jobs", autorefresh.Event{Type: autorefresh.EventCreated, ID: "huge", Item: huge})
 	if k := kinds(drain(s)); k != "created:huge" {
 		t.Fatalf("after catching up: %s", k)
 	}
@@ -175,14 +175,14 @@ func TestLostTellsEveryWatcher(t *testing.T) {
 	h, _ := newHub(t, Options{})
 	s := subscribe(t, h, "jobs", SubscribeOptions{})
 	other := subscribe(t, h, "other", SubscribeOptions{})
-	h.OnEvent("jobs", ev(cache.Created, "before", 1, false))
+	h.OnEvent("jobs", ev(autorefresh.EventCreated, "before", 1, false))
 	w, err := h.Watch("jobs", "before")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Stop()
 	h.Lost()
-	h.OnEvent("jobs", ev(cache.Updated, "before", 2, false))
+	h.OnEvent("jobs", ev(autorefresh.EventUpdated, "before", 2, false))
 	seen := drain(s)
 	if k := kinds(seen); k != "created:before lagged updated:before" {
 		t.Fatalf("stream across the gap: %s", k)
