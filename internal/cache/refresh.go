@@ -274,8 +274,11 @@ func (p *panicError) SyncErrorReason() string { return "panic" }
 // errAbandoned marks a batch that was not synced because the cache stopped.
 var errAbandoned = errors.New("cache stopped before the batch was synced")
 
-// reasonOf picks the metric label for a sync error.
-func reasonOf(err error) string {
+// ReasonOf picks the metric label for a sync error: the error's own
+// SyncErrorReason, else "timeout" or "error". Every mode labels its
+// failures with it, so that autorefresh_sync_errors_total{reason} means one
+// thing.
+func ReasonOf(err error) string {
 	var r SyncErrorReasoner
 	if errors.As(err, &r) {
 		if s := r.SyncErrorReason(); s != "" && len(s) <= 32 {

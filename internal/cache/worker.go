@@ -84,7 +84,7 @@ func (c *AutoRefreshCache[T]) finish(batch BatchOf[T], resp []ItemSyncResponseOf
 		}
 		if err != errAbandoned {
 			c.m.batches.WithLabelValues("error").Inc()
-			c.recordError(reasonOf(err), err)
+			c.recordError(ReasonOf(err), err)
 		}
 		return
 	}

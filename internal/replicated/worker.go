@@ -274,7 +274,7 @@ func (w *worker) syncBatch(ctx context.Context, batch []*claimed, claimedAt time
 		st.syncErrors.Add(1)
 		st.setError(err.Error())
 		w.s.metrics.batches.WithLabelValues(w.name, "error").Inc()
-		w.s.metrics.syncErrors.WithLabelValues(w.name, syncers.ReasonOf(err)).Inc()
+		w.s.metrics.syncErrors.WithLabelValues(w.name, cache.ReasonOf(err)).Inc()
 	} else {
 		st.syncs.Add(1)
 		st.setSynced()

@@ -1,7 +1,6 @@
 package syncers
 
 import (
-	"errors"
 	"fmt"
 	"time"
 )
@@ -71,17 +70,6 @@ func (e *Error) Error() string {
 
 // SyncErrorReason implements cache.SyncErrorReasoner.
 func (e *Error) SyncErrorReason() string { return e.Reason }
-
-// ReasonOf is the reason of a failed Sync (one of Reasons), or
-// ReasonInternal for an error that is not a *Error: the metric label of a
-// failure, bounded to the fixed set.
-func ReasonOf(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Reason
-	}
-	return ReasonInternal
-}
 
 // Unwrap returns the underlying error, so errors.Is(err,
 // context.DeadlineExceeded) and errors.Is(err, egress.ErrRefused) work. The
