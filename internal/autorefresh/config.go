@@ -15,6 +15,7 @@ import (
 
 	"github.com/autorefresh/autorefresh/internal/egress"
 	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/internal/record"
 	"github.com/autorefresh/autorefresh/internal/syncers"
 )
 
@@ -42,6 +43,10 @@ const (
 	MaxBatchSize    = 10_000
 	MaxQPS          = 1_000_000
 	MaxBurst        = 1_000_000
+	// MaxAttempts bounds retry.maxAttempts; MaxTTL bounds itemTTL and a
+	// create's ttl.
+	MaxAttempts = 1_000_000
+	MaxTTL      = 366 * 24 * time.Hour
 )
 
 // nameRE is the rule for cache names: usable in URLs, metric labels and file
@@ -99,6 +104,14 @@ type RateLimit struct {
 	MaxDelay  Duration `json:"maxDelay" yaml:"maxDelay"`
 }
 
+// Retry configures per-item failure handling: after n consecutive failed
+// attempts an item waits min(MaxBackoff, resyncPeriod × 2^(n-1)) ± 20%,
+// and the MaxAttempts-th failure in a row (0: never) gives it up.
+type Retry struct {
+	MaxAttempts int      `json:"maxAttempts" yaml:"maxAttempts"`
+	MaxBackoff  Duration `json:"maxBackoff,omitempty" yaml:"maxBackoff,omitempty"`
+}
+
 // Config is a cache's registration: the body of PUT /v1/caches/{cache} and
 // one entry of the --config file. Only Webhook.URL and ResyncPeriod are
 // required; WithDefaults fills in the rest.
@@ -110,6 +123,19 @@ type Config struct {
 	BatchSize    int        `json:"batchSize,omitempty" yaml:"batchSize,omitempty"`
 	SyncOnCreate *bool      `json:"syncOnCreate,omitempty" yaml:"syncOnCreate,omitempty"`
 	RateLimit    *RateLimit `json:"rateLimit,omitempty" yaml:"rateLimit,omitempty"`
+	Retry        *Retry     `json:"retry,omitempty" yaml:"retry,omitempty"`
+	// ItemTTL is the deadline of items created without a ttl of their
+	// own (0: none).
+	ItemTTL Duration `json:"itemTTL,omitempty" yaml:"itemTTL,omitempty"`
+}
+
+// Policy is the per-item schedule of a config that has its defaults.
+func (c Config) Policy() record.Policy {
+	p := record.Policy{ResyncPeriod: time.Duration(c.ResyncPeriod)}
+	if c.Retry != nil {
+		p.MaxAttempts, p.MaxBackoff = c.Retry.MaxAttempts, time.Duration(c.Retry.MaxBackoff)
+	}
+	return p
 }
 
 // WithDefaults returns c with every unset optional field at its default.
@@ -147,6 +173,14 @@ func (c Config) WithDefaults() Config {
 		}
 	}
 	c.RateLimit = &rl
+	retry := Retry{MaxBackoff: 10 * c.ResyncPeriod}
+	if c.Retry != nil {
+		retry.MaxAttempts = c.Retry.MaxAttempts
+		if c.Retry.MaxBackoff != 0 {
+			retry.MaxBackoff = c.Retry.MaxBackoff
+		}
+	}
+	c.Retry = &retry
 	return c
 }
 
@@ -201,6 +235,17 @@ func (c Config) Check() error {
 	if rl.BaseDelay < 0 || rl.MaxDelay < rl.BaseDelay {
 		return bad("rateLimit", "need 0 <= baseDelay <= maxDelay")
 	}
+	if r := c.Retry; r != nil {
+		if r.MaxAttempts < 0 || r.MaxAttempts > MaxAttempts {
+			return bad("retry.maxAttempts", "must be between 0 (unlimited) and %d", MaxAttempts)
+		}
+		if r.MaxBackoff < 0 || time.Duration(r.MaxBackoff) > MaxTTL {
+			return bad("retry.maxBackoff", "must be between 0 and %s", MaxTTL)
+		}
+	}
+	if c.ItemTTL < 0 || time.Duration(c.ItemTTL) > MaxTTL {
+		return bad("itemTTL", "must be between 0 (none) and %s", MaxTTL)
+	}
 	return nil
 }
 
@@ -235,6 +280,10 @@ func Redact(cfg Config) (out Config, secretSet bool) {
 	if cfg.RateLimit != nil {
 		rl := *cfg.RateLimit
 		cfg.RateLimit = &rl
+	}
+	if cfg.Retry != nil {
+		r := *cfg.Retry
+		cfg.Retry = &r
 	}
 	return cfg, secretSet
 }

@@ -46,17 +46,101 @@ type Service interface {
 	// Sync queues a refresh of the cache's non-terminal items now.
 	Sync(ctx context.Context, name string) error
 	// CreateItem inserts a new item at version 1, or returns the existing
-	// one unchanged; created says which.
-	CreateItem(ctx context.Context, name, id string, data json.RawMessage, terminal bool) (it Item, created bool, err error)
+	// one unchanged; created says which. See NewItem for its deadline.
+	CreateItem(ctx context.Context, name string, in NewItem) (it Item, created bool, err error)
+	// CreateItems is CreateItem for 1 to MaxBatchCreate items at once,
+	// acknowledged by one durable commit (embedded) or one statement
+	// round trip (PostgreSQL). Its results are in request order, one per
+	// entry; an entry that cannot be created has Err set and does not
+	// fail the others. err is for the request as a whole (an unknown
+	// cache, an empty or oversized list).
+	CreateItems(ctx context.Context, name string, in []NewItem) ([]Created, error)
 	// GetItem returns an item.
 	GetItem(ctx context.Context, name, id string) (Item, error)
+	// PatchItem changes an item's data and terminal flag as a sync
+	// reply's update would (record.Patch), bumps its version and emits
+	// its event. With Patch.IfMatch set, an item at another version
+	// answers PreconditionFailed. A sync answer for the state it had
+	// before cannot undo it.
+	PatchItem(ctx context.Context, name, id string, p Patch) (Item, error)
+	// RetryItem makes a failed or expired item active again (record.Retry)
+	// with its deadline ttl from now (0: none), and due now; an active
+	// item only becomes due now; a completed item answers Conflict.
+	RetryItem(ctx context.Context, name, id string, ttl time.Duration) (Item, error)
 	// DeleteItem marks an item for deletion by the next sync cycle and
 	// returns it with PendingDelete set.
 	DeleteItem(ctx context.Context, name, id string) (Item, error)
 	// ListItems returns a page of items after cursor (see ParsePage), of
-	// at most limit items and MaxPageBytes (see ItemBytes), and the cursor
-	// of the next page ("" at the end).
-	ListItems(ctx context.Context, name, cursor string, limit int, terminal *bool) (page []Item, next string, err error)
+	// at most limit items and MaxPageBytes (see ItemBytes), that pass f,
+	// and the cursor of the next page ("" at the end).
+	ListItems(ctx context.Context, name, cursor string, limit int, f Filter) (page []Item, next string, err error)
+	// SetPaused pauses or resumes a cache's refresh, durably and for
+	// every replica: while paused no webhook call is made and no item is
+	// failed or expired; reads and writes go on.
+	SetPaused(ctx context.Context, name string, paused bool) (Info, error)
+}
+
+// MaxBatchCreate bounds the items of one CreateItems.
+const MaxBatchCreate = 1000
+
+// NewItem is one item to create.
+type NewItem struct {
+	ID       string
+	Data     json.RawMessage
+	Terminal bool
+	// TTL is the item's deadline from now; 0 takes the cache's itemTTL
+	// (which may be none).
+	TTL time.Duration
+}
+
+// Created is the outcome of one entry of CreateItems.
+type Created struct {
+	Item    Item
+	Created bool
+	Err     error // with an errs code; Item is unset then
+}
+
+// Patch is a PATCH of an item: nil Data or Terminal keeps the current
+// value; IfMatch, when above zero, is the version the item must have.
+type Patch struct {
+	Data     json.RawMessage
+	Terminal *bool
+	IfMatch  int64
+}
+
+// Filter selects the items of a list: Terminal, when set, by the flag;
+// State, when set, by the state.
+type Filter struct {
+	Terminal *bool
+	State    record.State
+}
+
+// Match reports whether an item passes the filter.
+func (f Filter) Match(r *record.Record) bool {
+	if f.Terminal != nil && r.Terminal != *f.Terminal {
+		return false
+	}
+	return f.State == record.StateUnset || r.StateOf() == f.State
+}
+
+// CheckTTL checks a create's or a retry's ttl.
+func CheckTTL(ttl time.Duration) error {
+	if ttl < 0 || ttl > MaxTTL {
+		return errs.Errorf(errs.Invalid, "ttl: must be between 0 and %s", MaxTTL)
+	}
+	return nil
+}
+
+// ExpiresAt is the deadline of an item created now with ttl in a cache of
+// config cfg: its own ttl, else the cache's itemTTL, else none (zero).
+func ExpiresAt(ttl time.Duration, cfg Config, now time.Time) time.Time {
+	if ttl <= 0 {
+		ttl = time.Duration(cfg.ItemTTL)
+	}
+	if ttl <= 0 {
+		return time.Time{}
+	}
+	return now.Add(ttl)
 }
 
 // Info is a cache as clients see it: its config as Redact shows it, and its
@@ -66,6 +150,8 @@ type Info struct {
 	Config Config // as Redact returns it
 	// SecretSet says whether the webhook has a secret.
 	SecretSet bool
+	// Paused says whether the cache's refresh is paused (SetPaused).
+	Paused bool
 	// Stats are the cache's counters: the embedded engine's, or what the
 	// PostgreSQL mode reads from its tables.
 	Stats Stats
@@ -77,6 +163,9 @@ type Info struct {
 type Stats struct {
 	// Size is the number of items held.
 	Size int
+	// ByState counts the items held in each state, indexed by
+	// record.State (StateUnset counts none).
+	ByState [record.NumStates]int
 	// Syncs counts webhook calls that succeeded; SyncErrors those that
 	// failed.
 	Syncs, SyncErrors uint64
@@ -169,7 +258,10 @@ func CheckCreate(id string, data json.RawMessage) (json.RawMessage, error) {
 type Item struct {
 	*record.Record
 	// SyncedAt is nil until a sync first answered for the item.
-	SyncedAt      *time.Time
+	SyncedAt *time.Time
+	// NextSyncAt is when the item's next sync is due; nil when it is
+	// terminal or its cache is paused.
+	NextSyncAt    *time.Time
 	PendingDelete bool
 }
 
@@ -197,4 +289,18 @@ func ParsePage(cursor string, limit int) (after string, err error) {
 // Cursor is the cursor of the page that follows the item lastID.
 func Cursor(lastID string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(lastID))
+}
+
+// NewRecord is the record a create of in makes at version 1, with data as
+// CheckCreate returned it, in a cache of config cfg: active, or completed
+// when created terminal, with its deadline from ExpiresAt.
+func NewRecord(in NewItem, data json.RawMessage, cfg Config, now time.Time) *record.Record {
+	rec := &record.Record{ID: in.ID, Data: data, Terminal: in.Terminal, Version: 1,
+		CreatedAt: now, UpdatedAt: now, State: record.StateActive}
+	if in.Terminal {
+		rec.State = record.StateCompleted
+	} else {
+		rec.ExpiresAt = ExpiresAt(in.TTL, cfg, now)
+	}
+	return rec
 }

@@ -81,7 +81,7 @@ func use(t *testing.T, b *backend.Backend, url string) {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	if _, created, err := b.Service().CreateItem(ctx, "jobs", "a", json.RawMessage(`{"n":1}`), false); err != nil || !created {
+	if _, created, err := b.Service().CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "a", Data: json.RawMessage(`{"n":1}`), Terminal: false}); err != nil || !created {
 		t.Fatalf("CreateItem: created %v, %v", created, err)
 	}
 	select {

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/autorefresh/autorefresh/internal/errs"
 )
@@ -67,6 +68,14 @@ type ItemSyncResponseOf[T Item] struct {
 	ID     ItemID
 	Item   T
 	Action SyncAction
+	// NextSyncAfter, when above zero, is how long from now the item's next
+	// sync is due, instead of the next resync period: the upstream knows
+	// when its state can next change.
+	NextSyncAfter time.Duration
+	// Err, when set, says that the SyncFunc could not get this item's
+	// state: the item is counted as a failed attempt under the reason
+	// "item_error" and otherwise handled as Action says.
+	Err error
 }
 
 // ItemSyncResponse is Flyte's ItemSyncResponse.

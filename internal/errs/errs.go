@@ -16,13 +16,15 @@ type Code string
 // The codes used across the service. Keep this list short: a new code is a new
 // API promise.
 const (
-	NotFound    Code = "NOT_FOUND"
-	Invalid     Code = "INVALID"
-	Conflict    Code = "CONFLICT"
-	TooLarge    Code = "TOO_LARGE"
-	Capacity    Code = "CAPACITY"
-	Unavailable Code = "UNAVAILABLE"
-	Internal    Code = "INTERNAL"
+	NotFound Code = "NOT_FOUND"
+	Invalid  Code = "INVALID"
+	Conflict Code = "CONFLICT"
+	// PreconditionFailed: an If-Match version did not match the item's.
+	PreconditionFailed Code = "PRECONDITION_FAILED"
+	TooLarge           Code = "TOO_LARGE"
+	Capacity           Code = "CAPACITY"
+	Unavailable        Code = "UNAVAILABLE"
+	Internal           Code = "INTERNAL"
 )
 
 // Error is an error with a Code and a message that is safe to show a client.

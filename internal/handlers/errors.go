@@ -24,6 +24,8 @@ func statusOf(code errs.Code) int {
 		return http.StatusBadRequest
 	case errs.Conflict:
 		return http.StatusConflict
+	case errs.PreconditionFailed:
+		return http.StatusPreconditionFailed
 	case errs.TooLarge:
 		return http.StatusRequestEntityTooLarge
 	case errs.Capacity:

@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"testing"
 
@@ -18,7 +17,7 @@ type failingStorage struct{ autorefresh.Service }
 
 func errStorage() error { return errs.Errorf(errs.Unavailable, "storage is failing") }
 
-func (failingStorage) CreateItem(context.Context, string, string, json.RawMessage, bool) (autorefresh.Item, bool, error) {
+func (failingStorage) CreateItem(context.Context, string, autorefresh.NewItem) (autorefresh.Item, bool, error) {
 	return autorefresh.Item{}, false, errStorage()
 }
 

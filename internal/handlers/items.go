@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"net/http"
 	"strconv"
 
@@ -15,7 +16,7 @@ func (s *server) createItem(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	it, created, err := s.svc.CreateItem(r.Context(), chi.URLParam(r, "cache"), in.ID, in.Data, in.Terminal)
+	it, created, err := s.svc.CreateItem(r.Context(), chi.URLParam(r, "cache"), autorefresh.NewItem{ID: in.ID, Data: in.Data, Terminal: in.Terminal})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -65,7 +66,7 @@ func (s *server) listItems(w http.ResponseWriter, r *http.Request) {
 		}
 		terminal = &b
 	}
-	page, next, err := s.svc.ListItems(r.Context(), chi.URLParam(r, "cache"), q.Get("cursor"), limit, terminal)
+	page, next, err := s.svc.ListItems(r.Context(), chi.URLParam(r, "cache"), q.Get("cursor"), limit, autorefresh.Filter{Terminal: terminal})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

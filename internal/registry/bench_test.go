@@ -53,7 +53,7 @@ func BenchmarkCreate(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					id := fmt.Sprintf("item-%d", n.Add(1))
-					if _, _, err := r.CreateItem(bg, "bench", id, []byte(`{"status":"Not-started"}`), false); err != nil {
+					if _, _, err := r.CreateItem(bg, "bench", autorefresh.NewItem{ID: id, Data: []byte(`{"status":"Not-started"}`), Terminal: false}); err != nil {
 						b.Error(err)
 						return
 					}

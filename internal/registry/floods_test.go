@@ -86,7 +86,7 @@ func TestFailingUpstreamsCannotFloodTheLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range 200 {
-			if _, _, err := r.CreateItem(bg, name, fmt.Sprint(i), nil, false); err != nil {
+			if _, _, err := r.CreateItem(bg, name, autorefresh.NewItem{ID: fmt.Sprint(i), Data: nil, Terminal: false}); err != nil {
 				t.Fatal(err)
 			}
 		}

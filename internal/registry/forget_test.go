@@ -97,7 +97,7 @@ func TestDeleteLeavesNoSeriesWhenItsEngineStopsFirst(t *testing.T) {
 	if _, err := r.Put(bg, "jobs", cfg(func(c *autorefresh.Config) { c.SyncOnCreate = &on })); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.CreateItem(bg, "jobs", "a", nil, false); err != nil {
+	if _, _, err := r.CreateItem(bg, "jobs", autorefresh.NewItem{ID: "a", Data: nil, Terminal: false}); err != nil {
 		t.Fatal(err)
 	}
 	select {

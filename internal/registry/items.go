@@ -2,10 +2,11 @@ package registry
 
 import (
 	"context"
-	"encoding/json"
+	"time"
 
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/errs"
 	"github.com/autorefresh/autorefresh/internal/record"
 )
 
@@ -21,14 +22,18 @@ func itemOf(e cache.Entry[*record.Record]) autorefresh.Item {
 
 // CreateItem is GetOrCreate: it inserts a new item at version 1, or returns
 // the existing one unchanged. created says which.
-func (r *Registry) CreateItem(_ context.Context, name, id string, data json.RawMessage, terminal bool) (it autorefresh.Item, created bool, err error) {
-	data, err = autorefresh.CheckCreate(id, data)
+func (r *Registry) CreateItem(_ context.Context, name string, in autorefresh.NewItem) (it autorefresh.Item, created bool, err error) {
+	id := in.ID
+	data, err := autorefresh.CheckCreate(id, in.Data)
 	if err != nil {
+		return autorefresh.Item{}, false, err
+	}
+	if err := autorefresh.CheckTTL(in.TTL); err != nil {
 		return autorefresh.Item{}, false, err
 	}
 	err = r.with(name, func(m *managed) error {
 		now := r.opts.Clock.Now().UTC()
-		rec := &record.Record{ID: id, Data: data, Terminal: terminal, Version: 1, CreatedAt: now, UpdatedAt: now}
+		rec := autorefresh.NewRecord(in, data, m.cfg, now)
 		e, c, err := m.engine.Create(id, rec)
 		if err != nil {
 			return err
@@ -72,15 +77,14 @@ func (r *Registry) DeleteItem(_ context.Context, name, id string) (autorefresh.I
 // optionally only terminal (or only non-terminal) ones, of at most limit
 // items and autorefresh.MaxPageBytes, and the cursor of the next page (""
 // at the end).
-func (r *Registry) ListItems(_ context.Context, name, cursor string, limit int, terminal *bool) (page []autorefresh.Item, next string, err error) {
+func (r *Registry) ListItems(_ context.Context, name, cursor string, limit int, f autorefresh.Filter) (page []autorefresh.Item, next string, err error) {
 	after, err := autorefresh.ParsePage(cursor, limit)
 	if err != nil {
 		return nil, "", err
 	}
 	var keep func(cache.Entry[*record.Record]) bool
-	if terminal != nil {
-		want := *terminal
-		keep = func(e cache.Entry[*record.Record]) bool { return e.Item.IsTerminal() == want }
+	if f != (autorefresh.Filter{}) {
+		keep = func(e cache.Entry[*record.Record]) bool { return f.Match(e.Item) }
 	}
 	err = r.with(name, func(m *managed) error {
 		entries, more, err := m.engine.List(after, limit, keep)
@@ -104,4 +108,28 @@ func (r *Registry) ListItems(_ context.Context, name, cursor string, limit int, 
 		return nil
 	})
 	return page, next, err
+}
+
+// errPending is what the per-item controls answer until the embedded mode
+// implements them.
+var errPending = errs.Errorf(errs.Unavailable, "not available in this build yet")
+
+// CreateItems implements autorefresh.Service.
+func (r *Registry) CreateItems(context.Context, string, []autorefresh.NewItem) ([]autorefresh.Created, error) {
+	return nil, errPending
+}
+
+// PatchItem implements autorefresh.Service.
+func (r *Registry) PatchItem(context.Context, string, string, autorefresh.Patch) (autorefresh.Item, error) {
+	return autorefresh.Item{}, errPending
+}
+
+// RetryItem implements autorefresh.Service.
+func (r *Registry) RetryItem(context.Context, string, string, time.Duration) (autorefresh.Item, error) {
+	return autorefresh.Item{}, errPending
+}
+
+// SetPaused implements autorefresh.Service.
+func (r *Registry) SetPaused(context.Context, string, bool) (autorefresh.Info, error) {
+	return autorefresh.Info{}, errPending
 }

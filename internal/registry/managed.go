@@ -37,7 +37,7 @@ const syncOnCreateLinger = 20 * time.Millisecond
 // info builds the client view. Callers hold m.mu.
 func (m *managed) info() autorefresh.Info {
 	cfg, secretSet := autorefresh.Redact(m.cfg)
-	return autorefresh.Info{Name: m.name, Config: cfg, SecretSet: secretSet, Stats: autorefresh.Stats(m.engine.Stats())}
+	return autorefresh.Info{Name: m.name, Config: cfg, SecretSet: secretSet, Stats: statsOf(m.engine.Stats())}
 }
 
 // engineOptions maps a registration onto the engine's options.
@@ -93,4 +93,14 @@ func eventOf(ev cache.Event[*record.Record]) autorefresh.Event {
 		t = autorefresh.EventEvicted
 	}
 	return autorefresh.Event{Type: t, ID: ev.ID, Item: ev.Item}
+}
+
+// statsOf is the engine's counters as the domain's Stats.
+func statsOf(st cache.Stats) autorefresh.Stats {
+	return autorefresh.Stats{
+		Size: st.Size, Syncs: st.Syncs, SyncErrors: st.SyncErrors,
+		Enqueued: st.Enqueued, InFlight: st.InFlight, EnqueuedTotal: st.EnqueuedTotal,
+		Hits: st.Hits, Misses: st.Misses, Evictions: st.Evictions, Deletions: st.Deletions,
+		LastSyncAt: st.LastSyncAt, LastError: st.LastError, LastErrorAt: st.LastErrorAt,
+	}
 }

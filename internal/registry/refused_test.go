@@ -103,7 +103,7 @@ func TestRefusedPutsLeaveNothingBehind(t *testing.T) {
 		if err := r.Sync(bg, "jobs"); errs.CodeOf(err) != errs.NotFound {
 			t.Fatalf("%s: the refused cache answers Sync: %v", when, err)
 		}
-		if _, _, err := r.CreateItem(bg, "jobs", "a", nil, false); errs.CodeOf(err) != errs.NotFound {
+		if _, _, err := r.CreateItem(bg, "jobs", autorefresh.NewItem{ID: "a", Data: nil, Terminal: false}); errs.CodeOf(err) != errs.NotFound {
 			t.Fatalf("%s: the refused cache takes items: %v", when, err)
 		}
 		var names []string

@@ -59,7 +59,7 @@ func TestPutReplaceKeepsItemsAndShrinkEvicts(t *testing.T) {
 		t.Fatalf("first put: %v %v", created, err)
 	}
 	for i := range 5 {
-		if _, _, err := r.CreateItem(bg, "jobs", fmt.Sprint(i), nil, false); err != nil {
+		if _, _, err := r.CreateItem(bg, "jobs", autorefresh.NewItem{ID: fmt.Sprint(i), Data: nil, Terminal: false}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -110,7 +110,7 @@ func TestCreatesRacingAConfigChangeAreNotLost(t *testing.T) {
 		writers.Go(func() {
 			for i := range 200 {
 				id := fmt.Sprintf("w%d-%d", w, i)
-				if _, _, err := r.CreateItem(bg, "jobs", id, nil, false); err != nil {
+				if _, _, err := r.CreateItem(bg, "jobs", autorefresh.NewItem{ID: id, Data: nil, Terminal: false}); err != nil {
 					t.Errorf("create %s: %v", id, err)
 					continue
 				}

@@ -3,6 +3,7 @@ package replicated
 import (
 	"context"
 	"encoding/json"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func TestLateWriteForARecreatedItemIsRejected(t *testing.T) {
 			if _, err := a.Put(ctx, "jobs", cfg); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := a.CreateItem(ctx, "jobs", "x", json.RawMessage(`{"life": 1}`), false); err != nil {
+			if _, _, err := a.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "x", Data: json.RawMessage(`{"life": 1}`), Terminal: false}); err != nil {
 				t.Fatal(err)
 			}
 			wA, batchA := claimN(t, ctx, a, 1, cfg, 1)
@@ -59,7 +60,7 @@ func TestLateWriteForARecreatedItemIsRejected(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if _, created, err := b.CreateItem(ctx, "jobs", "x", json.RawMessage(`{"life": 2}`), false); err != nil || !created {
+			if _, created, err := b.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "x", Data: json.RawMessage(`{"life": 2}`), Terminal: false}); err != nil || !created {
 				t.Fatalf("x created again: %v, %v", created, err)
 			}
 			_, batchB := claimN(t, ctx, b, 2, cfg, 1)
@@ -94,7 +95,7 @@ func TestWriteBackRetryAppliesOnce(t *testing.T) {
 	if _, err := s.Put(ctx, "jobs", cfg); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.CreateItem(ctx, "jobs", "x", json.RawMessage(`{}`), false); err != nil {
+	if _, _, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "x", Data: json.RawMessage(`{}`), Terminal: false}); err != nil {
 		t.Fatal(err)
 	}
 	w, batch := claimN(t, ctx, s, 1, cfg, 1)

@@ -94,7 +94,7 @@ func TestChangesReachEveryReplica(t *testing.T) {
 	t.Logf("cache reached replica B in %s", time.Since(start))
 
 	// Created on B, synced by someone, seen by both.
-	if _, _, err := b.CreateItem(ctx, "jobs", "x", json.RawMessage(`{"status": "Not-started"}`), false); err != nil {
+	if _, _, err := b.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "x", Data: json.RawMessage(`{"status": "Not-started"}`), Terminal: false}); err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range recs {
@@ -122,7 +122,7 @@ func TestChangesReachEveryReplica(t *testing.T) {
 	}
 	// Past the size of 3, the least recently used item is evicted.
 	for _, id := range []string{"e1", "e2", "e3", "e4"} {
-		if _, _, err := b.CreateItem(ctx, "jobs", id, nil, true); err != nil {
+		if _, _, err := b.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: id, Data: nil, Terminal: true}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(2 * time.Millisecond) // distinct last_used_at
@@ -141,7 +141,7 @@ func TestChangesReachEveryReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := `{"blob": "` + strings.Repeat("x", 8000) + `"}`
-	if _, _, err := b.CreateItem(ctx, "bigc", "big", json.RawMessage(big), true); err != nil {
+	if _, _, err := b.CreateItem(ctx, "bigc", autorefresh.NewItem{ID: "big", Data: json.RawMessage(big), Terminal: true}); err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range recs {
@@ -189,7 +189,7 @@ func TestLostListenConnectionIsReported(t *testing.T) {
 	if _, err := s.Put(ctx, "jobs", testCfg("http://127.0.0.1:1/sync", time.Hour, time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.CreateItem(ctx, "jobs", "before", nil, true); err != nil {
+	if _, _, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "before", Data: nil, Terminal: true}); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the event from before the gap", 10*time.Second, func() bool { return rec.has("jobs/before created v1 terminal") })
@@ -202,7 +202,7 @@ func TestLostListenConnectionIsReported(t *testing.T) {
 		t.Fatalf("terminated %d LISTEN connections, want 1", killed)
 	}
 	waitUntil(t, "the gap reported", 20*time.Second, func() bool { return rec.has("lost") })
-	if _, _, err := s.CreateItem(ctx, "jobs", "after", nil, true); err != nil {
+	if _, _, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "after", Data: nil, Terminal: true}); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the event from after the gap", 10*time.Second, func() bool { return rec.has("jobs/after created v1 terminal") })

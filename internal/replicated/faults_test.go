@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -396,7 +397,7 @@ func TestWriteBackTooSlowForTheStatementTimeoutIsSplit(t *testing.T) {
 	}
 	const n = 50
 	for i := range n {
-		if _, _, err := s.CreateItem(ctx, "jobs", fmt.Sprintf("i%02d", i), json.RawMessage(`{"status": "Not-started"}`), false); err != nil {
+		if _, _, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: fmt.Sprintf("i%02d", i), Data: json.RawMessage(`{"status": "Not-started"}`), Terminal: false}); err != nil {
 			t.Fatal(err)
 		}
 	}

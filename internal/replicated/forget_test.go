@@ -1,6 +1,7 @@
 package replicated
 
 import (
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -46,7 +47,7 @@ func TestDeletedCacheLeavesNoSeries(t *testing.T) {
 	if _, err := s.Put(ctx, "jobs", testCfg(up.URL+"/sync", time.Hour, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.CreateItem(ctx, "jobs", "a", nil, false); err != nil {
+	if _, _, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "a", Data: nil, Terminal: false}); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -45,8 +45,9 @@ func itemNotFound(id string) error { return errs.Errorf(errs.NotFound, "item %q 
 // ON CONFLICT DO NOTHING RETURNING), or returns the existing one unchanged.
 // created says which; of concurrent creates of one id, on any replicas,
 // exactly one is created.
-func (s *Service) CreateItem(ctx context.Context, name, id string, data json.RawMessage, terminal bool) (it autorefresh.Item, created bool, err error) {
-	data, err = autorefresh.CheckCreate(id, data)
+func (s *Service) CreateItem(ctx context.Context, name string, in autorefresh.NewItem) (it autorefresh.Item, created bool, err error) {
+	id, terminal := in.ID, in.Terminal
+	data, err := autorefresh.CheckCreate(id, in.Data)
 	if err != nil {
 		return autorefresh.Item{}, false, err
 	}
@@ -247,7 +248,8 @@ func (s *Service) DeleteItem(ctx context.Context, name, id string) (autorefresh.
 // data's text length, which is at least its compacted JSON) marks which rows
 // fit, and the one row after the last that fits comes without its data, only
 // to say that there is more.
-func (s *Service) ListItems(ctx context.Context, name, cursor string, limit int, terminal *bool) ([]autorefresh.Item, string, error) {
+func (s *Service) ListItems(ctx context.Context, name, cursor string, limit int, f autorefresh.Filter) ([]autorefresh.Item, string, error) {
+	terminal := f.Terminal
 	after, err := autorefresh.ParsePage(cursor, limit)
 	if err != nil {
 		return nil, "", err
@@ -362,4 +364,28 @@ func (c *itemCounter) created() {
 	c.mu.Lock()
 	c.since++
 	c.mu.Unlock()
+}
+
+// errPending is what the per-item controls answer until the PostgreSQL
+// mode implements them.
+var errPending = errs.Errorf(errs.Unavailable, "not available in this build yet")
+
+// CreateItems implements autorefresh.Service.
+func (s *Service) CreateItems(context.Context, string, []autorefresh.NewItem) ([]autorefresh.Created, error) {
+	return nil, errPending
+}
+
+// PatchItem implements autorefresh.Service.
+func (s *Service) PatchItem(context.Context, string, string, autorefresh.Patch) (autorefresh.Item, error) {
+	return autorefresh.Item{}, errPending
+}
+
+// RetryItem implements autorefresh.Service.
+func (s *Service) RetryItem(context.Context, string, string, time.Duration) (autorefresh.Item, error) {
+	return autorefresh.Item{}, errPending
+}
+
+// SetPaused implements autorefresh.Service.
+func (s *Service) SetPaused(context.Context, string, bool) (autorefresh.Info, error) {
+	return autorefresh.Info{}, errPending
 }

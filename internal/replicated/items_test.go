@@ -1,6 +1,7 @@
 package replicated
 
 import (
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ func TestReadsMoveLastUsedAt(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"read", "unread"} {
-		if _, _, err := s.CreateItem(ctx, "jobs", id, nil, false); err != nil {
+		if _, _, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: id, Data: nil, Terminal: false}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -54,7 +55,7 @@ func TestDataPostgreSQLRefusesIsInvalid(t *testing.T) {
 	if _, err := s.Put(ctx, "jobs", testCfg("http://127.0.0.1:1/sync", time.Hour, time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := s.CreateItem(ctx, "jobs", "nul", []byte(`{"s": "a\u0000b"}`), false)
+	_, _, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "nul", Data: []byte(`{"s": "a\u0000b"}`), Terminal: false})
 	if errs.CodeOf(err) != errs.Invalid {
 		t.Fatalf("\\u0000 in data: %v (code %s), want INVALID", err, errs.CodeOf(err))
 	}

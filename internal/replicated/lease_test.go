@@ -64,7 +64,7 @@ func TestLateWriteOfALapsedLeaseIsRejected(t *testing.T) {
 	if _, err := a.Put(ctx, "jobs", cfg); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := a.CreateItem(ctx, "jobs", "x", json.RawMessage(`{"by": "nobody"}`), false); err != nil {
+	if _, _, err := a.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "x", Data: json.RawMessage(`{"by": "nobody"}`), Terminal: false}); err != nil {
 		t.Fatal(err)
 	}
 	wA, err := a.newWorker("jobs", 1, time.Time{}, cfg)
@@ -229,7 +229,7 @@ func TestReplicasShareTheWork(t *testing.T) {
 	}
 	const n = 200
 	for i := range n {
-		if _, _, err := reps[i%3].CreateItem(ctx, "jobs", "item"+itoa(i), nil, false); err != nil {
+		if _, _, err := reps[i%3].CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "item" + itoa(i), Data: nil, Terminal: false}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -282,7 +282,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 20 {
-		if _, _, err := s.CreateItem(ctx, "jobs", "i"+itoa(i), nil, false); err != nil {
+		if _, _, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "i" + itoa(i), Data: nil, Terminal: false}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -93,7 +93,7 @@ func TestEventOrderPerItem(t *testing.T) {
 				pad = strings.Repeat("x", 8000) // too large for the notification
 			}
 			data := json.RawMessage(fmt.Sprintf(`{"status": "Not-started", "pad": %q}`, pad))
-			if _, _, err := reps[i%2].CreateItem(ctx, "jobs", fmt.Sprintf("i%02d", i), data, false); err != nil {
+			if _, _, err := reps[i%2].CreateItem(ctx, "jobs", autorefresh.NewItem{ID: fmt.Sprintf("i%02d", i), Data: data, Terminal: false}); err != nil {
 				t.Error(err)
 			}
 		}()

@@ -2,6 +2,7 @@ package replicated
 
 import (
 	"encoding/json"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func TestRefusedValueCostsOnlyItsItem(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"p", "q"} {
-		if _, _, err := s.CreateItem(ctx, "jobs", id, json.RawMessage(`{"was": "created"}`), false); err != nil {
+		if _, _, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: id, Data: json.RawMessage(`{"was": "created"}`), Terminal: false}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -244,7 +244,7 @@ func testReconfigureKeepsReadsFast(t *testing.T, f Factory) {
 		})
 		id := fmt.Sprintf("new-%d", i)
 		within(t, up, "CreateItem "+id, func() error {
-			_, created, err := s.CreateItem(ctx, "jobs", id, json.RawMessage(`{}`), false)
+			_, created, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: id, Data: json.RawMessage(`{}`), Terminal: false})
 			if err == nil && !created {
 				err = fmt.Errorf("not created")
 			}
@@ -295,7 +295,7 @@ func testDeleteRacingPut(t *testing.T, f Factory) {
 		if _, err := s.Put(ctx, "jobs", up.cfg(time.Hour)); err != nil {
 			t.Fatalf("round %d: Put: %v", round, err)
 		}
-		if _, _, err := s.CreateItem(ctx, "jobs", "old", json.RawMessage(`{}`), false); err != nil {
+		if _, _, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "old", Data: json.RawMessage(`{}`), Terminal: false}); err != nil {
 			t.Fatalf("round %d: CreateItem: %v", round, err)
 		}
 		up.waitEntered(t) // a call of the cache is held from here on
@@ -362,7 +362,7 @@ func testCacheDeleteRacingCreates(t *testing.T, f Factory) {
 		for g := range 4 {
 			wg.Go(func() {
 				for i := range 10 {
-					_, _, err := s.CreateItem(ctx, "jobs", fmt.Sprintf("%d-%d-%d", round, g, i), nil, false)
+					_, _, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: fmt.Sprintf("%d-%d-%d", round, g, i), Data: nil, Terminal: false})
 					if err != nil && errs.CodeOf(err) != errs.NotFound {
 						t.Errorf("create racing a cache delete: %v", err)
 					}
@@ -406,7 +406,7 @@ func testCreateRacingRemoval(t *testing.T, f Factory) {
 	})
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) && !t.Failed() {
-		if _, _, err := s.CreateItem(ctx, "jobs", "x", nil, false); err != nil {
+		if _, _, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "x", Data: nil, Terminal: false}); err != nil {
 			t.Errorf("create while the item is being removed: %v", err)
 		}
 	}

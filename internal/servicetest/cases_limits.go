@@ -39,7 +39,7 @@ func testListBytes(t *testing.T, f Factory) {
 		var out []string
 		cursor := ""
 		for range 100 {
-			items, next, err := s.ListItems(ctx, "big", cursor, 100, term)
+			items, next, err := s.ListItems(ctx, "big", cursor, 100, autorefresh.Filter{Terminal: term})
 			if err != nil {
 				t.Fatalf("ListItems(%q): %v", cursor, err)
 			}
@@ -78,7 +78,7 @@ func testListBytes(t *testing.T, f Factory) {
 		t.Fatalf("terminal pages:\n got %v\nwant %v", got, terminal)
 	}
 	// A limit below what the bytes allow still wins.
-	items, next, err := s.ListItems(ctx, "big", "", 2, nil)
+	items, next, err := s.ListItems(ctx, "big", "", 2, autorefresh.Filter{})
 	if err != nil || len(items) != 2 || next != autorefresh.Cursor(items[1].ID) {
 		t.Fatalf("limit 2: %d items, next %q, %v", len(items), next, err)
 	}

@@ -3,6 +3,7 @@ package servicetest
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -82,7 +83,7 @@ func testSyncOnCreateCoalesces(t *testing.T, f Factory) {
 	for g := range clients {
 		wg.Go(func() {
 			for i := range perClient {
-				if _, _, err := s.CreateItem(ctx, "burst", fmt.Sprintf("%d-%d", g, i), nil, false); err != nil {
+				if _, _, err := s.CreateItem(ctx, "burst", autorefresh.NewItem{ID: fmt.Sprintf("%d-%d", g, i), Data: nil, Terminal: false}); err != nil {
 					t.Error(err)
 					return
 				}

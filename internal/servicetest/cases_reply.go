@@ -2,6 +2,7 @@ package servicetest
 
 import (
 	"encoding/json"
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -144,7 +145,7 @@ func testCreateUnstorable(t *testing.T, f Factory) {
 		{`{"n": 1e1000000}`, "range"},
 		{`{"n": 0.` + strings.Repeat("0", 16384) + `1}`, "range"},
 	} {
-		_, _, err := s.CreateItem(ctx, "jobs", "x", json.RawMessage(c.data), false)
+		_, _, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "x", Data: json.RawMessage(c.data), Terminal: false})
 		wantCode(t, "create with data "+c.data[:min(len(c.data), 40)], err, errs.Invalid)
 		if msg := errs.MessageOf(err); !strings.Contains(msg, c.says) {
 			t.Fatalf("create with data %.40s: %q, want it to say %q", c.data, msg, c.says)

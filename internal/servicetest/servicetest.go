@@ -115,7 +115,7 @@ func mustPut(t *testing.T, s Service, name string, c autorefresh.Config, wantCre
 
 func mustCreate(t *testing.T, s Service, name, id, data string, terminal bool) autorefresh.Item {
 	t.Helper()
-	it, created, err := s.CreateItem(ctxT(t), name, id, json.RawMessage(data), terminal)
+	it, created, err := s.CreateItem(ctxT(t), name, autorefresh.NewItem{ID: id, Data: json.RawMessage(data), Terminal: terminal})
 	if err != nil {
 		t.Fatalf("CreateItem %s/%s: %v", name, id, err)
 	}
@@ -206,7 +206,7 @@ func testCreateGet(t *testing.T, f Factory) {
 	sameItem(t, "GetItem", got, it)
 
 	// GetOrCreate: the existing item comes back unchanged.
-	again, created, err := s.CreateItem(ctx, "jobs", "a", json.RawMessage(`{"n": 2}`), true)
+	again, created, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "a", Data: json.RawMessage(`{"n": 2}`), Terminal: true})
 	if err != nil || created {
 		t.Fatalf("second create: created %v, %v", created, err)
 	}
@@ -222,12 +222,12 @@ func testCreateGet(t *testing.T, f Factory) {
 	wantCode(t, "GetItem of a missing item", err, errs.NotFound)
 	_, err = s.GetItem(ctx, "nocache", "a")
 	wantCode(t, "GetItem in a missing cache", err, errs.NotFound)
-	_, _, err = s.CreateItem(ctx, "nocache", "a", nil, false)
+	_, _, err = s.CreateItem(ctx, "nocache", autorefresh.NewItem{ID: "a", Data: nil, Terminal: false})
 	wantCode(t, "CreateItem in a missing cache", err, errs.NotFound)
 	_, err = s.DeleteItem(ctx, "jobs", "missing")
 	wantCode(t, "DeleteItem of a missing item", err, errs.NotFound)
 	for _, id := range []string{"", ".", "..", "a/b", "a b", string(make([]byte, 257))} {
-		_, _, err = s.CreateItem(ctx, "jobs", id, nil, false)
+		_, _, err = s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: id, Data: nil, Terminal: false})
 		wantCode(t, fmt.Sprintf("CreateItem with id %q", id), err, errs.Invalid)
 	}
 
@@ -257,7 +257,7 @@ func testAtomicCreate(t *testing.T, f Factory) {
 		go func() {
 			defer wg.Done()
 			<-start
-			it, c, err := s.CreateItem(context.Background(), "jobs", "same", json.RawMessage(fmt.Sprintf(`{"writer": %d}`, i)), false)
+			it, c, err := s.CreateItem(context.Background(), "jobs", autorefresh.NewItem{ID: "same", Data: json.RawMessage(fmt.Sprintf(`{"writer": %d}`, i)), Terminal: false})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -304,7 +304,7 @@ func testDeleteDelayedPending(t *testing.T, f Factory) {
 	}
 	sameItem(t, "GetItem of a pending delete", got, want)
 	// GetOrCreate returns the marked item; it does not bring it back.
-	again, created, err := s.CreateItem(ctx, "jobs", "a", json.RawMessage(`{"n": 2}`), false)
+	again, created, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "a", Data: json.RawMessage(`{"n": 2}`), Terminal: false})
 	if err != nil || created {
 		t.Fatalf("create of a pending delete: created %v, %v", created, err)
 	}
@@ -372,7 +372,7 @@ func testListPaging(t *testing.T, f Factory) {
 	sort.Strings(all)
 	page := func(cursor string, limit int, term *bool) ([]string, string) {
 		t.Helper()
-		items, next, err := s.ListItems(ctx, "jobs", cursor, limit, term)
+		items, next, err := s.ListItems(ctx, "jobs", cursor, limit, autorefresh.Filter{Terminal: term})
 		if err != nil {
 			t.Fatalf("ListItems(%q, %d): %v", cursor, limit, err)
 		}
@@ -426,15 +426,15 @@ func testListPaging(t *testing.T, f Factory) {
 		t.Fatalf("non-terminal pages:\n got %v\nwant %v", got, nonTerminal)
 	}
 	for _, limit := range []int{0, -1, autorefresh.MaxListLimit + 1} {
-		_, _, err := s.ListItems(ctx, "jobs", "", limit, nil)
+		_, _, err := s.ListItems(ctx, "jobs", "", limit, autorefresh.Filter{})
 		wantCode(t, fmt.Sprintf("limit %d", limit), err, errs.Invalid)
 	}
-	_, _, err := s.ListItems(ctx, "jobs", "!!not-a-cursor", 10, nil)
+	_, _, err := s.ListItems(ctx, "jobs", "!!not-a-cursor", 10, autorefresh.Filter{})
 	wantCode(t, "a bad cursor", err, errs.Invalid)
-	_, _, err = s.ListItems(ctx, "nocache", "", 10, nil)
+	_, _, err = s.ListItems(ctx, "nocache", "", 10, autorefresh.Filter{})
 	wantCode(t, "a missing cache", err, errs.NotFound)
 	mustPut(t, s, "empty", cfg(noopUpstream(t), time.Hour, false), true)
-	if items, next, err := s.ListItems(ctx, "empty", "", 10, nil); err != nil || len(items) != 0 || next != "" {
+	if items, next, err := s.ListItems(ctx, "empty", "", 10, autorefresh.Filter{}); err != nil || len(items) != 0 || next != "" {
 		t.Fatalf("empty cache: %d items, next %q, %v", len(items), next, err)
 	}
 }
@@ -548,10 +548,10 @@ func testCapacity(t *testing.T, f Factory) {
 	mustCreate(t, s, "a", "1", `{}`, false)
 	mustCreate(t, s, "a", "2", `{}`, false)
 	mustCreate(t, s, "b", "1", `{}`, false)
-	_, _, err = s.CreateItem(ctx, "b", "2", nil, false)
+	_, _, err = s.CreateItem(ctx, "b", autorefresh.NewItem{ID: "2", Data: nil, Terminal: false})
 	wantCode(t, "an item past MaxItems", err, errs.Capacity)
 	// An existing item is still returned.
-	if _, created, err := s.CreateItem(ctx, "a", "1", nil, false); err != nil || created {
+	if _, created, err := s.CreateItem(ctx, "a", autorefresh.NewItem{ID: "1", Data: nil, Terminal: false}); err != nil || created {
 		t.Fatalf("GetOrCreate of an existing item at capacity: created %v, %v", created, err)
 	}
 	// Deleting a cache frees its room.
@@ -560,7 +560,7 @@ func testCapacity(t *testing.T, f Factory) {
 	}
 	mustPut(t, s, "c", cfg(url, time.Hour, false), true)
 	waitFor(t, "room for an item after a delete", 10*time.Second, func() bool {
-		_, created, err := s.CreateItem(ctx, "b", "2", nil, false)
+		_, created, err := s.CreateItem(ctx, "b", autorefresh.NewItem{ID: "2", Data: nil, Terminal: false})
 		return err == nil && created
 	})
 }
@@ -663,7 +663,7 @@ func testRestart(t *testing.T, f Factory) {
 	}
 	// The restarted service works: creates, and knows what exists.
 	mustCreate(t, s, "jobs", "new", `{}`, false)
-	if _, created, err := s.CreateItem(ctx, "jobs", "a", nil, false); err != nil || created {
+	if _, created, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "a", Data: nil, Terminal: false}); err != nil || created {
 		t.Fatalf("an item from before the restart was created again: %v, %v", created, err)
 	}
 }
