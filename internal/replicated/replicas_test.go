@@ -2,6 +2,7 @@ package replicated
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -299,6 +300,28 @@ func pollUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 	}
 }
 
+// processStopped reports whether every thread of pid is stopped by a signal:
+// /proc/pid/stat's state is T for the process, and so for each of its tasks.
+func processStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// The state follows the command name, which is in parentheses and
+		// may itself hold spaces or parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' && b[i+2] != 't' {
+			return false
+		}
+	}
+	return true
+}
+
 func num(v any) int64 {
 	f, _ := v.(float64)
 	return int64(f)
@@ -524,6 +547,11 @@ func TestReplicasAsProcesses(t *testing.T) {
 	if err := holder.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// kill(2) returns once the signal is queued, not once every thread of
+	// the target has stopped; a thread already on the other core can still
+	// read the answer released below. Wait until the kernel reports the
+	// whole process stopped.
+	pollUntil(t, "the holder to be stopped", 5*time.Second, func() bool { return processStopped(holder.cmd.Process.Pid) })
 	pausedAt := time.Now()
 	var owner string
 	if err := db.QueryRow(ctx, "SELECT lease_owner FROM items WHERE cache = 'fence'").Scan(&owner); err != nil || owner != holderID {
