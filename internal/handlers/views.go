@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
+	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 // The JSON shapes of api/openapi.yaml. They live here, not in the domain,
@@ -29,6 +30,9 @@ type statsView struct {
 	Deletions  uint64     `json:"deletions"`
 	LastSyncAt *time.Time `json:"lastSyncAt"`
 	LastError  *string    `json:"lastError"`
+	// ItemsByState counts the items held in each state, every state
+	// named (0 included), so that a client need not know the list.
+	ItemsByState map[string]int `json:"itemsByState"`
 }
 
 type cacheView struct {
@@ -40,7 +44,19 @@ type cacheView struct {
 	BatchSize    int                   `json:"batchSize"`
 	SyncOnCreate bool                  `json:"syncOnCreate"`
 	RateLimit    autorefresh.RateLimit `json:"rateLimit"`
-	Stats        statsView             `json:"stats"`
+	Retry        retryView             `json:"retry"`
+	// ItemTTL is "0s" when items have no default deadline, as it is
+	// written in a PUT.
+	ItemTTL autorefresh.Duration `json:"itemTTL"`
+	Paused  bool                 `json:"paused"`
+	Stats   statsView            `json:"stats"`
+}
+
+// retryView is the retry policy in force, maxBackoff resolved (its default
+// is ten resync periods).
+type retryView struct {
+	MaxAttempts int                  `json:"maxAttempts"`
+	MaxBackoff  autorefresh.Duration `json:"maxBackoff"`
 }
 
 func viewCache(in autorefresh.Info) cacheView {
@@ -62,6 +78,15 @@ func viewCache(in autorefresh.Info) cacheView {
 		msg := st.LastError
 		sv.LastError = &msg
 	}
+	sv.ItemsByState = make(map[string]int, len(record.States))
+	for _, state := range record.States {
+		sv.ItemsByState[state.String()] = st.ByState[state]
+	}
+	p := c.Policy()
+	retry := retryView{MaxAttempts: p.MaxAttempts, MaxBackoff: autorefresh.Duration(p.MaxBackoff)}
+	if retry.MaxBackoff <= 0 {
+		retry.MaxBackoff = 10 * c.ResyncPeriod // record.Policy's default
+	}
 	return cacheView{
 		Name:         in.Name,
 		Webhook:      webhookView{URL: c.Webhook.URL, SecretSet: in.SecretSet, Timeout: c.Webhook.Timeout, Headers: headers},
@@ -71,10 +96,16 @@ func viewCache(in autorefresh.Info) cacheView {
 		BatchSize:    c.BatchSize,
 		SyncOnCreate: *c.SyncOnCreate,
 		RateLimit:    *c.RateLimit,
+		Retry:        retry,
+		ItemTTL:      c.ItemTTL,
+		Paused:       in.Paused,
 		Stats:        sv,
 	}
 }
 
+// itemView is an item as GET, lists, creates, PATCH and retry show it.
+// The fields after pendingDelete came with per-item control (issue 15);
+// they are last so that the older fields keep their place.
 type itemView struct {
 	ID            string          `json:"id"`
 	Data          json.RawMessage `json:"data"`
@@ -84,6 +115,11 @@ type itemView struct {
 	UpdatedAt     time.Time       `json:"updatedAt"`
 	SyncedAt      *time.Time      `json:"syncedAt"`
 	PendingDelete bool            `json:"pendingDelete"`
+	State         record.State    `json:"state"`
+	Attempts      int32           `json:"attempts"`
+	LastError     *string         `json:"lastError"`
+	NextSyncAt    *time.Time      `json:"nextSyncAt"`
+	ExpiresAt     *time.Time      `json:"expiresAt"`
 }
 
 func viewItem(it autorefresh.Item) itemView {
@@ -91,16 +127,43 @@ func viewItem(it autorefresh.Item) itemView {
 	if len(data) == 0 {
 		data = json.RawMessage("null")
 	}
-	return itemView{
+	v := itemView{
 		ID: it.ID, Data: data, Terminal: it.Terminal, Version: it.Version,
 		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, SyncedAt: it.SyncedAt, PendingDelete: it.PendingDelete,
+		State: it.StateOf(), Attempts: it.Attempts, NextSyncAt: it.NextSyncAt,
+		LastError: nonEmpty(it.LastError), ExpiresAt: nonZero(it.ExpiresAt),
 	}
+	return v
+}
+
+// nonEmpty is s, or nil (JSON null) for "": the wire says "none" with null.
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// nonZero is t, or nil (JSON null) for the zero time, which means "none".
+func nonZero(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 type itemCreate struct {
 	ID       string          `json:"id"`
 	Data     json.RawMessage `json:"data"`
 	Terminal bool            `json:"terminal"`
+	// TTL is the item's deadline from now; absent or 0 takes the cache's
+	// itemTTL.
+	TTL autorefresh.Duration `json:"ttl"`
+}
+
+// newItem is the create as the service takes it.
+func (in itemCreate) newItem() autorefresh.NewItem {
+	return autorefresh.NewItem{ID: in.ID, Data: in.Data, Terminal: in.Terminal, TTL: time.Duration(in.TTL)}
 }
 
 type itemList struct {
