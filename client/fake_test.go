@@ -90,8 +90,10 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case r.Method == "POST" && (rest == "/pause" || rest == "/resume"):
-		f.paused = rest == "/pause"
+	case r.Method == "GET" && rest == "", r.Method == "POST" && (rest == "/pause" || rest == "/resume"):
+		if rest != "" {
+			f.paused = rest == "/pause"
+		}
 		writeJSON(w, 200, map[string]any{
 			"name": "jobs", "paused": f.paused, "resyncPeriod": "30s", "retry": map[string]any{"maxAttempts": 5, "maxBackoff": "5m"},
 			"itemTTL": "1h", "webhook": map[string]any{"url": "http://127.0.0.1:9/sync", "secretSet": false, "timeout": "10s", "headers": map[string]string{}},

@@ -313,3 +313,61 @@ func TestWatchRealServer(t *testing.T) {
 		t.Errorf("the watch of a deleted cache ended with %v, want NOT_FOUND", last)
 	}
 }
+
+func TestAutoRefreshRealServer(t *testing.T) {
+	s := newReal(t, serverOptions{})
+	c := newClient(t, s.URL)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	cfg := &client.CacheConfig{Webhook: client.WebhookConfig{URL: s.UpstreamURL}, ResyncPeriod: client.Duration(50 * time.Millisecond)}
+	ar := client.NewAutoRefresh(c, "jobs", cfg)
+	if err := ar.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetCache(ctx, "jobs"); err != nil {
+		t.Fatalf("Start did not register the cache: %v", err)
+	}
+	it, err := ar.GetOrCreate("item1", client.Item{Data: json.RawMessage(`{"status":"Not-started"}`)})
+	if err != nil || it.ID != "item1" {
+		t.Fatalf("GetOrCreate: %+v, %v", it, err)
+	}
+	if _, err := c.WaitTerminal(ctx, "jobs", "item1"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ar.Get("item1")
+	if err != nil || !got.IsTerminal() || string(got.Data) != `{"status":"Completed"}` {
+		t.Fatalf("Get: %+v, %v", got, err)
+	}
+	if _, err := ar.Get("item2"); !client.IsNotFound(err) {
+		t.Errorf("Get of a missing item: %v", err)
+	}
+	if err := ar.DeleteDelayed("item1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ar.Get("item1"); err != nil || !got.PendingDelete {
+		t.Errorf("Get after DeleteDelayed: %+v, %v", got, err)
+	}
+	// The context given to Start bounds every call.
+	cancel()
+	if _, err := ar.Get("item1"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Get after the context ended: %v", err)
+	}
+}
+
+func TestTokensRealServer(t *testing.T) {
+	const reader, writer = "read-token-0123456789", "write-token-0123456789"
+	s := newReal(t, serverOptions{tokens: "read " + reader + "\nwrite " + writer + "\n"})
+	ctx := testCtx(t)
+	cfg := client.CacheConfig{Webhook: client.WebhookConfig{URL: s.UpstreamURL}, ResyncPeriod: client.Duration(time.Hour)}
+	if _, err := newClient(t, s.URL).ListCaches(ctx); !errors.Is(err, client.ErrUnauthorized) {
+		t.Errorf("no token: %v", err)
+	}
+	if _, _, err := newClient(t, s.URL, client.WithToken(reader)).PutCache(ctx, "jobs", cfg); !errors.Is(err, client.ErrForbidden) {
+		t.Errorf("read token writing: %v", err)
+	}
+	if _, _, err := newClient(t, s.URL, client.WithToken(writer), client.WithUserAgent("test/1")).PutCache(ctx, "jobs", cfg); err != nil {
+		t.Errorf("write token: %v", err)
+	}
+	if _, err := newClient(t, s.URL, client.WithToken(reader)).GetCache(ctx, "jobs"); err != nil {
+		t.Errorf("read token reading: %v", err)
+	}
+}
