@@ -193,6 +193,9 @@ func (w *watcher) connect(ctx context.Context) (*http.Response, error) {
 // out of its loop; err is why the connection ended (nil for a clean end).
 func (w *watcher) read(body io.Reader, yield func(Event, error) bool) (stop bool, err error) {
 	r := newSSEReader(body, w.opts.MaxLineBytes)
+	// The last event id outlives the connection: an event without an id
+	// line (lagged) keeps it.
+	r.lastID = w.lastID
 	defer func() { w.retry = max(w.retry, r.retry) }()
 	for {
 		raw, err := r.next()
