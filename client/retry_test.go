@@ -136,12 +136,18 @@ func TestConnectionErrorsRetryIdempotentOnly(t *testing.T) {
 	ctx := testCtx(t)
 	policy := client.WithRetry(client.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: time.Second})
 	for name, call := range map[string]func(*client.Client) error{
-		"get":    func(c *client.Client) error { _, err := c.GetItem(ctx, "jobs", "a"); return err },
-		"create": func(c *client.Client) error { _, _, err := c.CreateItem(ctx, "jobs", client.CreateItem{ID: "a"}); return err },
+		"get": func(c *client.Client) error { _, err := c.GetItem(ctx, "jobs", "a"); return err },
+		"create": func(c *client.Client) error {
+			_, _, err := c.CreateItem(ctx, "jobs", client.CreateItem{ID: "a"})
+			return err
+		},
 		"put":    func(c *client.Client) error { _, _, err := c.PutCache(ctx, "jobs", client.CacheConfig{}); return err },
 		"delete": func(c *client.Client) error { _, err := c.DeleteItem(ctx, "jobs", "a"); return err },
-		"patch":  func(c *client.Client) error { _, err := c.PatchItem(ctx, "jobs", "a", client.ItemPatch{}, 1); return err },
-		"retry":  func(c *client.Client) error { _, err := c.RetryItem(ctx, "jobs", "a", 0); return err },
+		"patch": func(c *client.Client) error {
+			_, err := c.PatchItem(ctx, "jobs", "a", client.ItemPatch{}, 1)
+			return err
+		},
+		"retry": func(c *client.Client) error { _, err := c.RetryItem(ctx, "jobs", "a", 0); return err },
 	} {
 		var sleeps client.Sleeps
 		c := newClient(t, url, client.WithSleeps(&sleeps), policy)
