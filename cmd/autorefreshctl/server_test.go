@@ -99,4 +99,3 @@ func (s *realServer) Close() {
 	}
 	s.stop = nil
 }
-
