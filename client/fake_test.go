@@ -24,8 +24,6 @@ type fake struct {
 	mu     sync.Mutex
 	paused bool
 	items  map[string]*fakeItem
-	// requests counts the requests per "METHOD /path".
-	requests map[string]int
 }
 
 // fakeItem is an item in the fake, in the wire shape.
@@ -49,19 +47,12 @@ type fakeItem struct {
 func fakeNow() time.Time { return time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC) }
 
 func newFake() *fake {
-	f := &fake{items: map[string]*fakeItem{}, requests: map[string]int{}}
+	f := &fake{items: map[string]*fakeItem{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	return f
 }
 
 func (f *fake) Close() { f.srv.Close() }
-
-// count returns how many requests "METHOD /path" got.
-func (f *fake) count(key string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.requests[key]
-}
 
 // put stores an item as is.
 func (f *fake) put(it fakeItem) {
@@ -83,7 +74,6 @@ func writeErr(w http.ResponseWriter, status int, code, msg string) {
 func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.requests[r.Method+" "+r.URL.Path]++
 	rest, ok := strings.CutPrefix(r.URL.Path, "/v1/caches/jobs")
 	if !ok {
 		writeErr(w, 404, "NOT_FOUND", "no route for "+r.URL.Path)
