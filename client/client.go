@@ -5,8 +5,9 @@
 // remote cache.
 //
 //	c, err := client.New("http://127.0.0.1:8080", client.WithToken(token))
-//	it, err := c.CreateItem(ctx, "jobs", client.CreateItem{ID: "job1", Data: json.RawMessage(`{"status":"new"}`)})
+//	it, created, err := c.CreateItem(ctx, "jobs", client.CreateItem{ID: "job1", Data: json.RawMessage(`{"status":"new"}`)})
 //	it, err = c.LongPoll(ctx, "jobs", "job1", client.LongPollOptions{Version: it.Version})
+//	it, err = c.WaitTerminal(ctx, "jobs", "job1")
 //
 // Every call takes a context.Context, which bounds the call and its
 // retries. Errors of the service are *APIError values, which match the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"mime"
 	"net/http"
 	"net/url"
 	"time"
@@ -157,7 +158,7 @@ func fatal(err error) bool {
 	if errors.As(err, &apiErr) {
 		return apiErr.Status != http.StatusTooManyRequests && apiErr.Status < 500
 	}
-	return errors.Is(err, errLineTooLong)
+	return errors.Is(err, errLineTooLong) || errors.Is(err, errNotAStream)
 }
 
 // delay is the wait before reconnection number n (n >= 1) in a row.
@@ -186,8 +187,20 @@ func (w *watcher) connect(ctx context.Context) (*http.Response, error) {
 	if w.opts.ItemID != "" {
 		q.Set("id", w.opts.ItemID)
 	}
-	return w.c.open(ctx, request{method: http.MethodGet, path: path("v1", "caches", w.cache, "events"), query: q, header: h, idempotent: true})
+	res, err := w.c.open(ctx, request{method: http.MethodGet, path: path("v1", "caches", w.cache, "events"), query: q, header: h, idempotent: true})
+	if err != nil {
+		return nil, err
+	}
+	if mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt != "text/event-stream" {
+		res.Body.Close()
+		return nil, fmt.Errorf("%w: the server answered %q", errNotAStream, res.Header.Get("Content-Type"))
+	}
+	return res, nil
 }
+
+// errNotAStream is a 2xx answer that is not an event stream (a proxy's
+// page, say): reconnecting would get the same, so the watch ends.
+var errNotAStream = errors.New("autorefresh: the events route did not answer with text/event-stream")
 
 // read yields the events of one connection. stop says the consumer broke
 // out of its loop; err is why the connection ended (nil for a clean end).

@@ -172,3 +172,19 @@ func TestWatchEndsWithContext(t *testing.T) {
 		t.Errorf("unexpected %+v, %v", ev, err)
 	}
 }
+
+func TestWatchRefusesWhatIsNotAStream(t *testing.T) {
+	srv := httptest.NewServer(handler(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<html>login</html>")
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, client.WithSleeps(&client.Sleeps{}))
+	var errs []error
+	for _, err := range c.Watch(testCtx(t), "jobs", client.WatchOptions{}) {
+		errs = append(errs, err)
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "text/event-stream") {
+		t.Errorf("errors %v", errs)
+	}
+}
