@@ -20,6 +20,7 @@ all: build
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/server ./cmd/server
 	$(GO) build -o $(BIN)/example-upstream ./cmd/example-upstream
+	$(GO) build -o $(BIN)/autorefreshctl ./cmd/autorefreshctl
 
 # The upstream runs in the background and is stopped with the server. The
 # server may call loopback webhooks only (not every private network).
