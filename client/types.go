@@ -101,6 +101,9 @@ type CacheStats struct {
 	Deletions  int64      `json:"deletions"`
 	LastSyncAt *time.Time `json:"lastSyncAt"`
 	LastError  *string    `json:"lastError"`
+	// ItemsByState counts the cache's items in each state (active,
+	// completed, failed, expired); every state is present.
+	ItemsByState map[ItemState]int64 `json:"itemsByState"`
 }
 
 // Cache is a cache as the service holds it (schema Cache): its
