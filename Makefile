@@ -14,7 +14,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unkn
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.revision=$(REVISION)
 
-.PHONY: all build run test vet lint lint-spec bench bench-compare bench-http compose-check fuzz clean test-e2e soak check-faults check-linearizable check-monitoring
+.PHONY: all build run test vet lint lint-spec bench bench-compare bench-http compose-check fuzz clean test-e2e test-helm soak check-faults check-linearizable check-monitoring
 all: build
 
 build:
@@ -41,6 +41,13 @@ test-e2e: build
 
 vet:
 	$(GO) vet ./...
+
+# The Helm chart (deploy/helm/autorefresh) linted, rendered and decoded with
+# the Helm SDK, in a module of its own so the server does not depend on Helm
+# (the root's ./... skips it). Not part of make test: compiling Helm takes
+# minutes on a cold build cache; .ci/run calls it.
+test-helm:
+	cd deploy/helm && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # staticcheck is pinned in tools/go.mod so the service does not depend on it.
 lint: vet
