@@ -31,7 +31,10 @@ type worker struct {
 	createdAt time.Time
 	cfg       autorefresh.Config
 	wh        *syncers.Webhook
-	limiter   *rate.Limiter
+	// sync is wh.Sync; tests put upstream answers of their own in its
+	// place.
+	sync    func(context.Context, cache.BatchOf[*record.Record]) ([]cache.ItemSyncResponseOf[*record.Record], error)
+	limiter *rate.Limiter
 
 	resync   time.Duration
 	poll     time.Duration // how often the loop looks for due items
@@ -58,7 +61,7 @@ func (s *Service) newWorker(name string, gen int64, createdAt time.Time, cfg aut
 	}
 	resync := time.Duration(cfg.ResyncPeriod)
 	w := &worker{
-		s: s, name: name, gen: gen, createdAt: createdAt, cfg: cfg, wh: wh,
+		s: s, name: name, gen: gen, createdAt: createdAt, cfg: cfg, wh: wh, sync: wh.Sync,
 		limiter:  rate.NewLimiter(rate.Limit(cfg.RateLimit.QPS), cfg.RateLimit.Burst),
 		resync:   resync,
 		poll:     max(min(resync/4, MaxPollInterval), 5*time.Millisecond),
@@ -302,7 +305,7 @@ func (w *worker) syncBatch(ctx context.Context, batch []*claimed, claimedAt time
 		w.s.metrics.batches.WithLabelValues(w.name, "lease_lapsed").Inc()
 		return
 	}
-	resps, err := w.wh.Sync(ctx, wrappers)
+	resps, err := w.sync(ctx, wrappers)
 	st := w.s.local(w.name)
 	if err != nil {
 		st.syncErrors.Add(1)
