@@ -16,6 +16,15 @@
 // events for watchers come the same way, so a watcher on one replica sees
 // the changes made by all of them.
 //
+// Per-item control (issue 15) keeps the same fence: the write-back writes
+// the records the webhook syncer returns as they are (a reply's update, a
+// failed attempt, a recovery), and a PATCH, a retry or an expiry takes a
+// new epoch, so that the answer of a sync under way cannot undo it. An
+// item's next_sync_at is never after its deadline (expires_at), so the
+// claim finds an item due by then and expires it (record.Expire) instead
+// of sending it. A paused cache (caches.paused) is not claimed by any
+// replica, so nothing of it is synced, failed or expired.
+//
 // The schema is a set of versioned migrations embedded in the binary and
 // applied at start under an advisory lock.
 package replicated
@@ -117,11 +126,13 @@ type Service struct {
 	log       *zap.Logger
 	metrics   *metrics
 	whMetrics *syncers.Metrics
+	gauges    *gauges
 	owner     string
 
 	firstEventSeq uint64 // see FirstEventSeq
 
 	items   itemCounter
+	configs configs // the caches' registrations, for creates
 	touches touches
 	stats   sync.Map // cache name → *deltas, this replica's unflushed counters
 
@@ -206,6 +217,11 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		opts: opts, pool: pool, log: opts.Logger.With(zap.String("replica", opts.ReplicaID)),
 		metrics: m, whMetrics: wm, owner: opts.ReplicaID,
 		kick: make(chan struct{}, 1), notes: make(chan note, 4096), workers: make(map[string]*worker),
+	}
+	s.gauges = newGauges(s)
+	if err := opts.Registerer.Register(s.gauges); err != nil {
+		pool.Close()
+		return nil, errs.Wrap(errs.Internal, err, "replicated: register metrics")
 	}
 	s.items.max = opts.MaxItems
 	s.firstEventSeq = uint64(incarnation) << eventSeqBits
