@@ -54,7 +54,7 @@ func (s *Service) newWorker(name string, gen int64, createdAt time.Time, cfg aut
 	wh, err := syncers.New(syncers.Options{
 		Cache: name, Policy: s.opts.Egress, Client: s.opts.HTTPClient, Calls: s.opts.Calls, Logger: s.opts.Logger, Metrics: s.whMetrics,
 		Webhook: cfg.WebhookConfig(), Tracing: s.opts.Tracing,
-		// TODO(issue 15): Schedule: cfg.Policy(), once syncers.Options has it (the webhook syncer's per-item schedule).
+		Schedule: cfg.Policy(),
 	})
 	if err != nil {
 		return nil, err
