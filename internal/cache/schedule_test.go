@@ -226,7 +226,9 @@ func TestAnswersReturnedWithAnErrorAreApplied(t *testing.T) {
 }
 
 func TestAFailedBatchWithoutAnswersKeepsItemsAsTheyWere(t *testing.T) {
-	a := newAnswering(func(w ItemWrapper) ItemSyncResponse { return ItemSyncResponse{ID: w.GetID(), NextSyncAfter: time.Second} })
+	a := newAnswering(func(w ItemWrapper) ItemSyncResponse {
+		return ItemSyncResponse{ID: w.GetID(), NextSyncAfter: time.Second}
+	})
 	h := newHarness(t, Options[Item]{Sync: a.sync})
 	h.start()
 	if _, err := h.c.GetOrCreate("a", item("new")); err != nil {
