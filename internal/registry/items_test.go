@@ -254,7 +254,7 @@ func gaugeOf(t *testing.T, reg *prometheus.Registry, state string) prometheus.Co
 
 type collectorFunc func(chan<- prometheus.Metric)
 
-func (f collectorFunc) Describe(chan<- *prometheus.Desc)   {}
+func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
 func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 
 func TestPauseIsDurableAndKeptByAPut(t *testing.T) {
@@ -357,5 +357,46 @@ func TestListItemsByState(t *testing.T) {
 	page, _, _ = r.ListItems(bg, "jobs", "", 10, autorefresh.Filter{State: record.StateCompleted})
 	if len(page) != 1 || page[0].ID != "b" {
 		t.Fatalf("completed: %v", page)
+	}
+}
+
+// TestADeadlinePassedWhileStoppedExpiresAtTheStart: a restart brings the
+// deadline back with the record, and an item past it is expired at once
+// rather than synced.
+func TestADeadlinePassedWhileStoppedExpiresAtTheStart(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.OpenBolt(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := fakeClock()
+	r, _, stop := startClocked(t, clk, db)
+	if _, err := r.Put(bg, "jobs", cfg(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.CreateItem(bg, "jobs", autorefresh.NewItem{ID: "a", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.CreateItem(bg, "jobs", autorefresh.NewItem{ID: "b", TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(2 * time.Minute)
+	db, err = store.OpenBolt(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	r, _, _ = startClocked(t, clk, db)
+	waitUntil(t, "the expiry", func() bool {
+		it, _ := r.GetItem(bg, "jobs", "a")
+		return it.StateOf() == record.StateExpired
+	})
+	b, _ := r.GetItem(bg, "jobs", "b")
+	if b.StateOf() != record.StateActive || b.NextSyncAt == nil || !b.NextSyncAt.Equal(clk.Now().Add(time.Hour)) {
+		t.Fatalf("b: %+v, next %v", b.Record, b.NextSyncAt)
 	}
 }
