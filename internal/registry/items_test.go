@@ -400,3 +400,40 @@ func TestADeadlinePassedWhileStoppedExpiresAtTheStart(t *testing.T) {
 		t.Fatalf("b: %+v, next %v", b.Record, b.NextSyncAt)
 	}
 }
+
+// TestPatchRetryAndExpiryAreUpdatedEvents: each change raises an Updated
+// event that carries the new record.
+func TestPatchRetryAndExpiryAreUpdatedEvents(t *testing.T) {
+	clk := fakeClock()
+	events := make(chan autorefresh.Event, 16)
+	r := startRegistry(t, Options{Registerer: prometheus.NewRegistry(), Logger: zap.NewNop(), Clock: clk,
+		OnEvent: func(_ string, ev autorefresh.Event) { events <- ev }})
+	if _, err := r.Put(bg, "jobs", cfg(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.CreateItem(bg, "jobs", autorefresh.NewItem{ID: "a", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	next := func(want record.State, version int64) {
+		t.Helper()
+		select {
+		case ev := <-events:
+			if ev.Type != autorefresh.EventUpdated || ev.Item.StateOf() != want || ev.Item.Version != version {
+				t.Fatalf("event %v %+v, want updated %v v%d", ev.Type, ev.Item, want, version)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no event for %v", want)
+		}
+	}
+	<-events // created
+	if _, err := r.PatchItem(bg, "jobs", "a", autorefresh.Patch{Data: json.RawMessage(`2`)}); err != nil {
+		t.Fatal(err)
+	}
+	next(record.StateActive, 2)
+	clk.Step(time.Minute)
+	next(record.StateExpired, 3)
+	if _, err := r.RetryItem(bg, "jobs", "a", 0); err != nil {
+		t.Fatal(err)
+	}
+	next(record.StateActive, 4)
+}
