@@ -359,6 +359,7 @@ func (c *AutoRefreshCache[T]) Close() {
 		// The items leave the shared budget with the cache; whoever takes
 		// them over (Restore) claims them again.
 		c.opts.Budget.release(c.n.Load())
+		c.due.clear() // a cache that never ran holds its restored wake times
 	})
 }
 
