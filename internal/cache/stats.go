@@ -10,6 +10,7 @@ import (
 type counters struct {
 	syncs, syncErrors, enqueuedTotal, evictions, deletions atomic.Uint64
 	cycles                                                 atomic.Uint64 // refresh cycles run
+	dueCycles                                              atomic.Uint64 // due cycles run (schedule.go)
 	queued                                                 atomic.Int64  // items waiting for a worker
 	syncing                                                atomic.Int64  // batches in a SyncFunc call
 	lastSyncAt, lastErrorAt                                atomic.Int64
@@ -41,6 +42,9 @@ type Stats struct {
 	// LastErrorAt its time.
 	LastError   string
 	LastErrorAt time.Time
+	// ByClass counts the items held in each class (Options.Class), pending
+	// deletions included; nil without classes.
+	ByClass []int
 }
 
 // Stats returns the cache's counters.
@@ -59,6 +63,7 @@ func (c *AutoRefreshCache[T]) Stats() Stats {
 		Deletions:     c.stats.deletions.Load(),
 		LastSyncAt:    unixNano(c.stats.lastSyncAt.Load()),
 		LastErrorAt:   unixNano(c.stats.lastErrorAt.Load()),
+		ByClass:       c.byClass(),
 	}
 	if p := c.stats.lastError.Load(); p != nil {
 		st.LastError = *p
