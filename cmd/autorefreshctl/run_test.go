@@ -85,9 +85,10 @@ func TestCachesCommands(t *testing.T) {
 	}
 	ctl(t, env, "caches", "get", "jobs", "-o", "json").want(t, 0, `"name": "jobs"`)
 	ctl(t, env, "caches", "sync", "jobs").want(t, 0, "sync queued")
+	ctl(t, env, "-o", "json", "caches", "pause", "jobs").want(t, 0, `"paused": true`)
+	ctl(t, env, "-o", "json", "caches", "resume", "jobs").want(t, 0, `"paused": false`)
 	ctl(t, env, "caches", "delete", "jobs").want(t, 0, "cache jobs deleted")
 	ctl(t, env, "caches", "get", "jobs").want(t, 3, `cache "jobs" not found`, "404 NOT_FOUND")
-	// This branch's server has no pause route yet: a clear error.
 	ctl(t, env, "caches", "pause", "jobs").want(t, 3, "NOT_FOUND")
 
 	bad := writeFile(t, "webhook:\n  url: "+s.UpstreamURL+"\nresyncPeriod: 1h\nsizee: 5\n")
@@ -122,8 +123,9 @@ func TestItemsCommands(t *testing.T) {
 	ctl(t, env, "items", "delete", "jobs", "job2").want(t, 0, "deleting")
 	ctl(t, env, "items", "get", "jobs", "nope").want(t, 3, `item "nope" not found`)
 	ctl(t, env, "items", "get", "jobs").want(t, 2, "takes a cache name and an item id")
-	// PATCH and retry are issue 15's: this server answers 405 today.
-	ctl(t, env, "items", "patch", "jobs", "job1", "--terminal", "true").want(t, 1, "METHOD_NOT_ALLOWED")
+	// job1 is completed: a PATCH may change it, a retry may not reopen it.
+	ctl(t, env, "items", "patch", "jobs", "job1", "--data", `{"status":"Edited"}`).want(t, 0, `{"status":"Edited"}`)
+	ctl(t, env, "items", "retry", "jobs", "job1").want(t, 1, "CONFLICT")
 	ctl(t, env, "items", "patch", "jobs", "job1").want(t, 2, "needs --data or --terminal")
 	ctl(t, env, "items", "retry", "jobs", "job1", "--ttl", "soon").want(t, 2, "--ttl must be")
 }

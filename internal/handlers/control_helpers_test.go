@@ -58,6 +58,9 @@ func (f *controlFake) PatchItem(ctx context.Context, name, id string, p autorefr
 		return autorefresh.Item{}, errs.Errorf(errs.PreconditionFailed, "item %q is at version %d, not %d", id, it.Version, p.IfMatch)
 	}
 	it.Record = it.Record.Patch(p.Data, p.Terminal, time.Now().UTC())
+	if it.Terminal {
+		it.NextSyncAt = nil // a terminal item is never due
+	}
 	f.put(name, it)
 	return it, nil
 }

@@ -286,8 +286,8 @@ func (r *Registry) build(m *managed, cfg autorefresh.Config, items []cache.Entry
 	wh, err := syncers.New(syncers.Options{
 		Cache: m.name, Webhook: cfg.WebhookConfig(), Policy: r.opts.Egress, Client: r.opts.HTTPClient,
 		Calls: r.opts.Calls, Clock: r.opts.Clock, Logger: r.opts.Logger, Metrics: r.metrics,
-		Tracing: r.opts.Tracing,
-		// TODO(issue 15, after the syncers merge): Schedule: cfg.Policy(),
+		Tracing:  r.opts.Tracing,
+		Schedule: cfg.Policy(),
 	})
 	if err != nil {
 		return err
