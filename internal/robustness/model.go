@@ -6,11 +6,18 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
-// TerminalVersion is the version at which the test upstream makes an item
-// terminal: it answers every sync of an item at version v with data
-// {"g": g, "n": v+1}, terminal once v+1 reaches it. Because the reply is a
+// TerminalVersion is the data step at which the test upstream makes an item
+// terminal: it answers every sync of an item holding {"g": g, "n": n} with
+// {"g": g, "n": n+1}, terminal once n+1 reaches it. Because the reply is a
 // function of what it is sent, the model can predict every state a sync may
 // lead to without knowing when syncs happen.
+//
+// n counts the updates an item went through; its version counts every change
+// of it, and a failed attempt (the upstream's injected 500s) or the success
+// that clears the failures is a change too (record.Fail, Recovered). The
+// model therefore tracks n exactly and the version as a lower bound: each
+// update adds at least one, failures add an unknown number, and a read pins
+// it to what it showed. Versions still may never go backwards.
 const TerminalVersion = 4
 
 // Kind is the API call an operation stands for.
@@ -64,8 +71,8 @@ type Output struct {
 	Item    Seen // the item in the answer, for 200, 201 and 202
 }
 
-// Seen is an item as the API showed it. Data is {"g": Gen, "n": N}; the
-// upstream keeps N equal to the version, so N != Version is a torn item.
+// Seen is an item as the API showed it. Data is {"g": Gen, "n": N}; an item
+// whose version is below N is torn (N counts updates, each one a version).
 type Seen struct {
 	Gen, N, Version int
 	Terminal        bool
@@ -77,13 +84,34 @@ type State struct {
 	CacheExists bool
 	Exists      bool
 	Gen         int
-	Version     int
+	N           int // the data's n: the updates the item went through
+	Version     int // a lower bound of the version (see TerminalVersion)
 	Terminal    bool
 	Pending     bool
 }
 
 func (s State) seen() Seen {
-	return Seen{Gen: s.Gen, N: s.Version, Version: s.Version, Terminal: s.Terminal, PendingDelete: s.Pending}
+	return Seen{Gen: s.Gen, N: s.N, Version: s.Version, Terminal: s.Terminal, PendingDelete: s.Pending}
+}
+
+// shows reports whether an answer can show s: the same data and flags, at
+// a version no lower than s's bound. The state after it is s at the version
+// shown (pinned).
+func (s State) shows(seen Seen) (State, bool) {
+	if seen.Gen != s.Gen || seen.N != s.N || seen.Terminal != s.Terminal || seen.PendingDelete != s.Pending || seen.Version < s.Version {
+		return s, false
+	}
+	s.Version = seen.Version
+	return s, true
+}
+
+// showing is step's answer for a read of s that showed seen.
+func showing(ok bool, s State, seen Seen) []State {
+	if !ok {
+		return nil
+	}
+	pinned, shown := s.shows(seen)
+	return when(shown, pinned)
 }
 
 // background is every state the service may move s to on its own, between
@@ -98,9 +126,10 @@ func background(s State) []State {
 	if s.Pending {
 		return append(out, State{CacheExists: s.CacheExists})
 	}
-	for n := s.Version; !s.Terminal && n < TerminalVersion; {
-		n++
-		s.Version, s.Terminal = n, n >= TerminalVersion
+	for !s.Terminal && s.N < TerminalVersion {
+		s.N++
+		s.Version++
+		s.Terminal = s.N >= TerminalVersion
 		out = append(out, s)
 	}
 	return out
@@ -109,7 +138,7 @@ func background(s State) []State {
 // step applies one call to one state after the service's own moves; it
 // returns the possible next states, none if the answer is impossible.
 func step(s State, in Input, out Output) []State {
-	created := State{CacheExists: true, Exists: true, Gen: in.Gen, Version: 1, Terminal: in.Terminal}
+	created := State{CacheExists: true, Exists: true, Gen: in.Gen, N: 1, Version: 1, Terminal: in.Terminal}
 	switch in.Kind {
 	case Create:
 		switch {
@@ -123,7 +152,7 @@ func step(s State, in Input, out Output) []State {
 		case out.Status == 201:
 			return when(s.CacheExists && !s.Exists && out.Item == created.seen(), created)
 		case out.Status == 200:
-			return when(s.Exists && out.Item == s.seen(), s)
+			return showing(s.Exists, s, out.Item)
 		}
 	case Get, ListSeen:
 		switch {
@@ -132,7 +161,7 @@ func step(s State, in Input, out Output) []State {
 		case out.Status == 404:
 			return when(!s.Exists, s)
 		case out.Status == 200:
-			return when(s.Exists && out.Item == s.seen(), s)
+			return showing(s.Exists, s, out.Item)
 		}
 	case Delete:
 		marked := s
@@ -143,7 +172,7 @@ func step(s State, in Input, out Output) []State {
 		case out.Status == 404:
 			return when(!s.Exists, s)
 		case out.Status == 202:
-			return when(s.Exists && out.Item == marked.seen(), marked)
+			return showing(s.Exists, marked, out.Item)
 		}
 	case CachePut:
 		made := State{CacheExists: true}
@@ -197,7 +226,7 @@ func Model() porcupine.Model {
 		Equal: func(a, b any) bool { return a.(State) == b.(State) },
 		Hash: func(state any) uint64 {
 			s := state.(State)
-			h := uint64(s.Gen)<<8 | uint64(s.Version)<<4
+			h := uint64(s.Gen)<<16 | uint64(s.Version)<<8 | uint64(s.N)<<4
 			for i, b := range []bool{s.CacheExists, s.Exists, s.Terminal, s.Pending} {
 				if b {
 					h |= 1 << i

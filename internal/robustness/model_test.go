@@ -28,6 +28,12 @@ func TestModelAcceptsDocumentedHistories(t *testing.T) {
 			op(1, 4, 5, get, Output{Status: 200, Item: seen(7, 3, false, false)}),
 			op(0, 6, 7, create(8), Output{Status: 200, Item: seen(7, 4, true, false)}),
 		},
+		"failed attempts move the version and not the data; an update then moves both": {
+			op(0, 0, 1, putCache, Output{Status: 201}),
+			op(0, 2, 3, create(7), Output{Status: 201, Item: seen(7, 1, false, false)}),
+			op(1, 4, 5, get, Output{Status: 200, Item: Seen{Gen: 7, N: 1, Version: 3}}),
+			op(1, 6, 7, get, Output{Status: 200, Item: Seen{Gen: 7, N: 2, Version: 5}}),
+		},
 		"a delete is seen pending until a cycle removes it; then the id is free": {
 			op(0, 0, 1, putCache, Output{Status: 201}),
 			op(0, 2, 3, create(1), Output{Status: 201, Item: seen(1, 1, false, false)}),
@@ -85,6 +91,17 @@ func TestModelRejectsBrokenPromises(t *testing.T) {
 			op(0, 0, 1, putCache, Output{Status: 201}),
 			op(0, 2, 3, create(2), Output{Status: 201, Item: seen(2, 1, false, false)}),
 			op(1, 4, 5, get, Output{Status: 200, Item: Seen{Gen: 1, N: 2, Version: 2}}),
+		},
+		"a version that goes backwards": {
+			op(0, 0, 1, putCache, Output{Status: 201}),
+			op(0, 2, 3, create(7), Output{Status: 201, Item: seen(7, 1, false, false)}),
+			op(1, 4, 5, get, Output{Status: 200, Item: Seen{Gen: 7, N: 1, Version: 3}}),
+			op(1, 6, 7, get, Output{Status: 200, Item: Seen{Gen: 7, N: 1, Version: 2}}),
+		},
+		"an update that did not add a version": {
+			op(0, 0, 1, putCache, Output{Status: 201}),
+			op(0, 2, 3, create(7), Output{Status: 201, Item: seen(7, 1, false, false)}),
+			op(1, 4, 5, get, Output{Status: 200, Item: Seen{Gen: 7, N: 2, Version: 1}}),
 		},
 		"an item seen that a later call shows was never created": {
 			op(0, 0, 1, putCache, Output{Status: 201}),

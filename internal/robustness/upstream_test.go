@@ -9,12 +9,12 @@ import (
 	"sync/atomic"
 )
 
-// upstream is the deterministic webhook: an item sent at version v with data
-// {"g": g, "n": n} is answered with data {"g": g, "n": v+1}, terminal once
-// v+1 reaches TerminalVersion. The model predicts every state a sync can
-// lead to from that rule alone. To exercise the failure paths, some calls
-// fail with 500 and some items are answered "unchanged"; neither changes an
-// item, so the model needs no knowledge of them.
+// upstream is the deterministic webhook: an item sent with data {"g": g,
+// "n": n} is answered with data {"g": g, "n": n+1}, terminal once n+1
+// reaches TerminalVersion. The model predicts every state a sync can lead
+// to from that rule alone. To exercise the failure paths, some calls fail
+// with 500 and some items are answered "unchanged"; neither changes an
+// item's data (a failure only its version, which the model bounds).
 type upstream struct {
 	failRate, unchangedRate float64
 
@@ -63,7 +63,7 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, it := range req.Items {
 		u.items.Add(1)
 		var d itemData
-		if err := json.Unmarshal(it.Data, &d); err != nil || d.N != it.Version || it.Terminal || it.Version >= TerminalVersion {
+		if err := json.Unmarshal(it.Data, &d); err != nil || d.N > it.Version || it.Terminal || d.N >= TerminalVersion {
 			// Torn data, a terminal item, or one past the last version:
 			// the service sent what it never held, or should not send.
 			u.note(fmt.Sprintf("webhook got %s/%s %s version %d terminal %v", req.Cache, it.ID, it.Data, it.Version, it.Terminal))
@@ -74,7 +74,7 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		u.updates.Add(1)
-		n := it.Version + 1
+		n := d.N + 1
 		terminal := n >= TerminalVersion
 		out.Items = append(out.Items, entry{ID: it.ID, Action: "update", Data: &itemData{G: d.G, N: n}, Terminal: &terminal})
 	}
