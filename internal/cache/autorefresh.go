@@ -105,6 +105,7 @@ type AutoRefreshCache[T Item] struct {
 	started   atomic.Bool
 	queue     atomic.Pointer[workQueue[T]] // set by Start, nil before
 	trigger   chan struct{}
+	force     atomic.Bool // the next cycle takes every idle item (SyncNow)
 	stopped   chan struct{}
 	closeOnce sync.Once
 	// retired is set by Retire; read under a shard's lock before a change
@@ -337,9 +338,18 @@ func (c *AutoRefreshCache[T]) MarkDelete(id ItemID) (Entry[T], error) {
 	return out, nil
 }
 
-// SyncNow asks the refresh loop for a cycle now instead of at the next tick.
-// Requests made while one is already waiting are merged.
+// SyncNow asks the refresh loop for a cycle now instead of at the next tick,
+// one that takes every idle non-terminal item whatever its due time: an
+// item that its upstream put off (nextSyncAfter) or that waits out a
+// backoff is asked about too, which is what a caller asking for a sync
+// now means. Requests made while one is already waiting are merged.
 func (c *AutoRefreshCache[T]) SyncNow() {
+	c.force.Store(true)
+	c.kick()
+}
+
+// kick asks the refresh loop for a cycle now, of the items that are due.
+func (c *AutoRefreshCache[T]) kick() {
 	select {
 	case c.trigger <- struct{}{}:
 	default:

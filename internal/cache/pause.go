@@ -11,7 +11,7 @@ func (c *AutoRefreshCache[T]) Pause() { c.paused.Store(true) }
 // came due (or past its deadline) meanwhile.
 func (c *AutoRefreshCache[T]) Resume() {
 	if c.paused.Swap(false) {
-		c.SyncNow()
+		c.kick()
 	}
 }
 

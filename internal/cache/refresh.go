@@ -156,7 +156,7 @@ func (c *AutoRefreshCache[T]) cycle(ctx context.Context, q workQueue[T], cycle u
 	if ctx.Err() != nil || c.paused.Load() {
 		return
 	}
-	snapshot := c.snapshot(cycle)
+	snapshot := c.snapshot(cycle, c.force.Swap(false))
 	c.cut(ctx, q, snapshot, cycle)
 }
 
@@ -187,7 +187,9 @@ func (c *AutoRefreshCache[T]) cut(ctx context.Context, q workQueue[T], snapshot 
 // An item whose explicit due time is ahead is skipped; one past its
 // deadline is expired instead (and the expiries are durable before it
 // returns).
-func (c *AutoRefreshCache[T]) snapshot(cycle uint64) []ItemWrapperOf[T] {
+//
+// all (a SyncNow cycle) takes the items whose due time is ahead too.
+func (c *AutoRefreshCache[T]) snapshot(cycle uint64, all bool) []ItemWrapperOf[T] {
 	var out []ItemWrapperOf[T]
 	var wrappers []itemWrapper[T]
 	now := c.opts.Clock.Now()
@@ -199,7 +201,7 @@ func (c *AutoRefreshCache[T]) snapshot(cycle uint64) []ItemWrapperOf[T] {
 		s := &c.sh.s[i]
 		s.mu.Lock()
 		for id, e := range s.m {
-			if e.inFlight || e.pendingDelete || e.due > nowN || e.item.IsTerminal() {
+			if e.inFlight || e.pendingDelete || e.due > nowN && !all || e.item.IsTerminal() {
 				continue
 			}
 			if deadlines && c.pastDeadline(e, nowN) && !c.retired.Load() {

@@ -108,6 +108,28 @@ func TestLongNextSyncAfterSkipsTicks(t *testing.T) {
 	h.settled(a, "a", 2)
 }
 
+func TestSyncNowTakesItemsDueLater(t *testing.T) {
+	// A caller asking for a sync now means every item, also one its
+	// upstream put off; a resume after a pause only takes the due ones.
+	a := newAnswering(func(w ItemWrapper) ItemSyncResponse {
+		return ItemSyncResponse{ID: w.GetID(), Action: Unchanged, NextSyncAfter: 3 * time.Minute}
+	})
+	h := newHarness(t, Options[Item]{Sync: a.sync})
+	h.start()
+	if _, err := h.c.GetOrCreate("a", item("new")); err != nil {
+		t.Fatal(err)
+	}
+	h.settled(a, "a", 1)
+	h.c.Pause()
+	h.c.Resume()
+	h.idle()
+	if n := a.count("a"); n != 1 {
+		t.Fatalf("a resume synced an item due later: %d syncs", n)
+	}
+	h.c.SyncNow()
+	h.settled(a, "a", 2)
+}
+
 func TestTickSyncsItemsOnTheRegularCadence(t *testing.T) {
 	// Zero NextSyncAfter is the regular cadence, as in Flyte.
 	a := newAnswering(func(w ItemWrapper) ItemSyncResponse { return ItemSyncResponse{ID: w.GetID()} })

@@ -104,8 +104,8 @@ func (r *Registry) engineOptions(name string, cfg autorefresh.Config, sync cache
 		Expire:   func(rec *record.Record, now time.Time) *record.Record { return rec.Expire(now.UTC()) },
 		// Items are counted by state as they change, for Stats.ByState
 		// and autorefresh_cache_items_by_state, without a scan.
-		Class:   func(rec *record.Record) int { return int(rec.StateOf()) },
-		Classes: int(record.NumStates),
+		Class:   classOf,
+		Classes: numClasses,
 	}
 }
 
@@ -129,13 +129,40 @@ func eventOf(ev cache.Event[*record.Record]) autorefresh.Event {
 
 // statsOf is the engine's counters as the domain's Stats.
 func statsOf(st cache.Stats) autorefresh.Stats {
-	var byState [record.NumStates]int
-	copy(byState[:], st.ByClass)
-	byState[record.StateUnset] = 0 // StateOf never answers it
+	byState, _ := stateCounts(st.ByClass)
 	return autorefresh.Stats{
 		Size: st.Size, ByState: byState, Syncs: st.Syncs, SyncErrors: st.SyncErrors,
 		Enqueued: st.Enqueued, InFlight: st.InFlight, EnqueuedTotal: st.EnqueuedTotal,
 		Hits: st.Hits, Misses: st.Misses, Evictions: st.Evictions, Deletions: st.Deletions,
 		LastSyncAt: st.LastSyncAt, LastError: st.LastError, LastErrorAt: st.LastErrorAt,
 	}
+}
+
+// The engine counts items by class: a class per state, plus one for the
+// active items with failed attempts, which autorefresh_cache_items_backing_off
+// reports and which count as active too.
+const (
+	classBackingOff = int(record.NumStates)
+	numClasses      = classBackingOff + 1
+)
+
+// classOf is an item's class for the engine's counts.
+func classOf(rec *record.Record) int {
+	st := rec.StateOf()
+	if st == record.StateActive && rec.Attempts > 0 {
+		return classBackingOff
+	}
+	return int(st)
+}
+
+// stateCounts turns the engine's class counts into counts per state and the
+// number of active items backing off.
+func stateCounts(byClass []int) (byState [record.NumStates]int, backingOff int) {
+	copy(byState[:], byClass)
+	byState[record.StateUnset] = 0 // StateOf never answers it
+	if len(byClass) > classBackingOff {
+		backingOff = byClass[classBackingOff]
+		byState[record.StateActive] += backingOff
+	}
+	return byState, backingOff
 }

@@ -54,9 +54,10 @@ func (r *Registry) SetPaused(_ context.Context, name string, paused bool) (autor
 // with it and nothing is forgotten by hand; the engine keeps the counts
 // per state as items change, so a scrape does not scan the items.
 type stateMetrics struct {
-	r       *Registry
-	byState *prometheus.Desc
-	paused  *prometheus.Desc
+	r          *Registry
+	byState    *prometheus.Desc
+	backingOff *prometheus.Desc
+	paused     *prometheus.Desc
 }
 
 func newStateMetrics(r *Registry) *stateMetrics {
@@ -64,6 +65,8 @@ func newStateMetrics(r *Registry) *stateMetrics {
 		r: r,
 		byState: prometheus.NewDesc("autorefresh_cache_items_by_state",
 			"Items held by the cache, by state (active, completed, failed, expired).", []string{"cache", "state"}, nil),
+		backingOff: prometheus.NewDesc("autorefresh_cache_items_backing_off",
+			"Active items of the cache with failed attempts, waiting out their backoff.", []string{"cache"}, nil),
 		paused: prometheus.NewDesc("autorefresh_cache_paused",
 			"1 while the cache's refresh is paused, else 0.", []string{"cache"}, nil),
 	}
@@ -72,6 +75,7 @@ func newStateMetrics(r *Registry) *stateMetrics {
 // Describe implements prometheus.Collector.
 func (s *stateMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.byState
+	ch <- s.backingOff
 	ch <- s.paused
 }
 
@@ -93,13 +97,11 @@ func (s *stateMetrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		counts, paused := m.engine.ByClass(), m.paused
 		m.mu.RUnlock()
+		byState, backingOff := stateCounts(counts)
 		for _, st := range record.States {
-			n := 0
-			if int(st) < len(counts) {
-				n = counts[st]
-			}
-			ch <- prometheus.MustNewConstMetric(s.byState, prometheus.GaugeValue, float64(n), m.name, st.String())
+			ch <- prometheus.MustNewConstMetric(s.byState, prometheus.GaugeValue, float64(byState[st]), m.name, st.String())
 		}
+		ch <- prometheus.MustNewConstMetric(s.backingOff, prometheus.GaugeValue, float64(backingOff), m.name)
 		p := 0.0
 		if paused {
 			p = 1

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
@@ -120,6 +121,18 @@ func TestWriteBackWritesTheSyncersRecords(t *testing.T) {
 	if n := testutil.ToFloat64(s.metrics.syncErrors.WithLabelValues("jobs", "item_error")); n != 1 {
 		t.Fatalf("item errors counted: %v", n)
 	}
+	backingOff := func() float64 {
+		t.Helper()
+		s.gauges.forget() // a scrape within a second would be served the last read
+		v, ok := gaugeValue(t, s.opts.Registerer.(prometheus.Gatherer), "autorefresh_cache_items_backing_off", map[string]string{"cache": "jobs"})
+		if !ok {
+			t.Fatal("no autorefresh_cache_items_backing_off series")
+		}
+		return v
+	}
+	if v := backingOff(); v != 1 {
+		t.Fatalf("autorefresh_cache_items_backing_off = %v after one failed item, want 1", v)
+	}
 	if it, _ := s.GetItem(ctx, "jobs", "paced"); it.Version != 1 || it.NextSyncAt == nil ||
 		it.NextSyncAt.Sub(before) < 9*time.Minute || it.NextSyncAt.Sub(before) > 11*time.Minute {
 		t.Fatalf("paced item: %+v next %v, want its own 10m", *it.Record, it.NextSyncAt)
@@ -157,6 +170,9 @@ func TestWriteBackWritesTheSyncersRecords(t *testing.T) {
 	}
 	if it.Version != 3 || !it.Terminal || it.StateOf() != record.StateFailed || it.Attempts != 2 || it.NextSyncAt != nil {
 		t.Fatalf("given up as %+v (next %v)", *it.Record, it.NextSyncAt)
+	}
+	if v := backingOff(); v != 0 {
+		t.Fatalf("autorefresh_cache_items_backing_off = %v once the item was given up, want 0", v)
 	}
 	if it, _ := s.GetItem(ctx, "jobs", "plain"); it.SyncedAt == nil {
 		t.Fatal("a successful call did not mark its items synced")

@@ -19,9 +19,10 @@ import (
 // A read counts every item, so it is kept for gaugesTTL: scrapes closer
 // together than that (several scrapers, or a test polling) cost one read.
 type gauges struct {
-	s       *Service
-	byState *prometheus.Desc
-	paused  *prometheus.Desc
+	s          *Service
+	byState    *prometheus.Desc
+	backingOff *prometheus.Desc
+	paused     *prometheus.Desc
 
 	mu   sync.Mutex
 	at   time.Time
@@ -39,6 +40,8 @@ func newGauges(s *Service) *gauges {
 	return &gauges{s: s,
 		byState: prometheus.NewDesc("autorefresh_cache_items_by_state",
 			"Items held by the cache, by state (active, completed, failed, expired).", []string{"cache", "state"}, nil),
+		backingOff: prometheus.NewDesc("autorefresh_cache_items_backing_off",
+			"Active items of the cache with failed attempts, waiting out their backoff.", []string{"cache"}, nil),
 		paused: prometheus.NewDesc("autorefresh_cache_paused",
 			"1 while the cache's refresh is paused, else 0.", []string{"cache"}, nil),
 	}
@@ -47,6 +50,7 @@ func newGauges(s *Service) *gauges {
 // Describe implements prometheus.Collector.
 func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- g.byState
+	ch <- g.backingOff
 	ch <- g.paused
 }
 
@@ -78,10 +82,12 @@ func (g *gauges) forget() {
 func (g *gauges) read() ([]prometheus.Metric, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), gaugesTimeout)
 	defer cancel()
-	rows, err := g.s.pool.Query(ctx, `SELECT c.name, c.paused, coalesce(n.counts, '{}')
+	rows, err := g.s.pool.Query(ctx, `SELECT c.name, c.paused, coalesce(n.counts, '{}'), coalesce(n.backing_off, 0)
 		FROM caches c LEFT JOIN LATERAL (
-			SELECT array_agg(ARRAY[state, cnt]) AS counts FROM (
-				SELECT i.state::bigint AS state, count(*) AS cnt FROM items i WHERE i.cache = c.name GROUP BY i.state) s) n ON true`)
+			SELECT array_agg(ARRAY[state, cnt]) AS counts, sum(retrying)::bigint AS backing_off FROM (
+				SELECT i.state::bigint AS state, count(*) AS cnt,
+					count(*) FILTER (WHERE NOT i.terminal AND i.attempts > 0) AS retrying
+				FROM items i WHERE i.cache = c.name GROUP BY i.state) s) n ON true`)
 	if err != nil {
 		return nil, err
 	}
@@ -89,11 +95,12 @@ func (g *gauges) read() ([]prometheus.Metric, error) {
 	var out []prometheus.Metric
 	for rows.Next() {
 		var (
-			name   string
-			paused bool
-			counts [][]int64
+			name       string
+			paused     bool
+			counts     [][]int64
+			backingOff int64
 		)
-		if err := rows.Scan(&name, &paused, &counts); err != nil {
+		if err := rows.Scan(&name, &paused, &counts, &backingOff); err != nil {
 			return nil, err
 		}
 		var by [record.NumStates]float64
@@ -105,6 +112,7 @@ func (g *gauges) read() ([]prometheus.Metric, error) {
 		for _, st := range record.States {
 			out = append(out, prometheus.MustNewConstMetric(g.byState, prometheus.GaugeValue, by[st], name, st.String()))
 		}
+		out = append(out, prometheus.MustNewConstMetric(g.backingOff, prometheus.GaugeValue, float64(backingOff), name))
 		p := 0.0
 		if paused {
 			p = 1
