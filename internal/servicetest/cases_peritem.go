@@ -48,10 +48,11 @@ func testNextSyncAfter(t *testing.T, f Factory) {
 		"top":  `"action": "unchanged"`,
 		"fast": `"action": "unchanged", "nextSyncAfter": "1ms"`,
 		"slow": `"action": "unchanged", "nextSyncAfter": "1000h"`,
+		"fin":  `"action": "update", "data": {"v": 9}, "terminal": true, "nextSyncAfter": "1ms"`,
 	})
 	u.setTop(`"nextSyncAfter": "7s"`)
 	s, ctx := openJobs(t, f, cfg(u.url, period, false))
-	ids := []string{"upd", "unch", "top", "fast", "slow"}
+	ids := []string{"upd", "unch", "top", "fast", "slow", "fin"}
 	for _, id := range ids {
 		mustCreate(t, s, "jobs", id, `{"v": 1}`, false)
 	}
@@ -82,6 +83,9 @@ func testNextSyncAfter(t *testing.T, f Factory) {
 	if it := items["fast"]; it.NextSyncAt == nil || it.NextSyncAt.After(to.Add(period/10+period/100+clockSlack)) {
 		t.Fatalf("fast: nextSyncAfter 1ms is clamped up to %s, but the next sync is %s", period/10, describe(it, nil))
 	}
+	if it := items["fin"]; !it.Terminal || it.StateOf() != record.StateCompleted || it.NextSyncAt != nil {
+		t.Fatalf("fin: an update that makes the item terminal leaves no next sync, whatever its nextSyncAfter: %s", describe(it, nil))
+	}
 	if !jsonEqual(items["upd"].Data, []byte(`{"v": 2}`)) || items["upd"].Version != 2 {
 		t.Fatalf("upd: an update with nextSyncAfter was not applied as an update: %s", describe(items["upd"], nil))
 	}
@@ -106,7 +110,7 @@ func testNextSyncAfter(t *testing.T, f Factory) {
 			t.Fatalf("fast: sends %d and %d came %s apart, below the clamp %s", i, i+1, gap, period/10)
 		}
 	}
-	for _, id := range []string{"upd", "unch", "top", "slow"} {
+	for _, id := range []string{"upd", "unch", "top", "slow", "fin"} {
 		if n := u.count(id); n != 1 {
 			t.Fatalf("%s was sent %d times within %s, want once: its nextSyncAfter was not kept", id, n, span)
 		}
@@ -267,31 +271,43 @@ func testFailedCall(t *testing.T, f Factory) {
 // 2^(n-1)) ± 20% for its n-th failure in a row: 200, 400, 800, then 800 ms
 // (the max) here. The lower bounds are the rule's; the upper ones allow for
 // a loaded machine but not for a next doubling.
+//
+// A second cache, without a retry config, shows the default maxBackoff of
+// ten periods: 100, 200, 400, 800, then 1000 ms.
 func testBackoff(t *testing.T, f Factory) {
 	const period, maxBackoff = 200 * time.Millisecond, 800 * time.Millisecond
 	u := newScriptUpstream(t, nil)
 	u.setMode(reply500)
 	s, _ := openJobs(t, f, retryCfg(u.url, period, true, 0, maxBackoff))
+	mustPut(t, s, "dflt", cfg(u.url, period/2, true), true)
 	mustCreate(t, s, "jobs", "a", `{}`, false)
-	want := []time.Duration{200, 400, 800, 800, 800}
-	waitFor(t, "six sends of the failing item", 20*time.Second, func() bool { return u.count("a") > len(want) })
-	snd := u.sends("a")
-	var got []string
-	for i := range want {
-		got = append(got, snd[i+1].Sub(snd[i]).Round(time.Millisecond).String())
-	}
-	for i, w := range want {
-		w *= time.Millisecond
-		gap := snd[i+1].Sub(snd[i])
-		lo := time.Duration(float64(w)*(1-backoffJitter)) - clockSlack
-		hi := time.Duration(float64(w)*(1+backoffJitter)) + 300*time.Millisecond
-		if gap < lo || gap > hi {
-			t.Fatalf("gap after failure %d: %s, want %s ± 20%% (between %s and %s); all gaps %s",
-				i+1, gap.Round(time.Millisecond), w, lo, hi, strings.Join(got, ", "))
+	mustCreate(t, s, "dflt", "b", `{}`, false)
+	for _, c := range []struct {
+		cache, id string
+		want      []time.Duration
+	}{
+		{"jobs", "a", []time.Duration{200, 400, 800, 800, 800}},
+		{"dflt", "b", []time.Duration{100, 200, 400, 800, 1000, 1000}},
+	} {
+		waitFor(t, "the sends of "+c.id, 20*time.Second, func() bool { return u.count(c.id) > len(c.want) })
+		snd := u.sends(c.id)
+		var got []string
+		for i := range c.want {
+			got = append(got, snd[i+1].Sub(snd[i]).Round(time.Millisecond).String())
 		}
-	}
-	if it := getItem(t, s, "jobs", "a"); it.Attempts < int32(len(want)) || it.Terminal {
-		t.Fatalf("after %d failures without maxAttempts: %s", len(want), describe(it, nil))
+		for i, w := range c.want {
+			w *= time.Millisecond
+			gap := snd[i+1].Sub(snd[i])
+			lo := time.Duration(float64(w)*(1-backoffJitter)) - clockSlack
+			hi := time.Duration(float64(w)*(1+backoffJitter)) + 300*time.Millisecond
+			if gap < lo || gap > hi {
+				t.Fatalf("%s: gap after failure %d: %s, want %s ± 20%% (between %s and %s); all gaps %s",
+					c.id, i+1, gap.Round(time.Millisecond), w, lo, hi, strings.Join(got, ", "))
+			}
+		}
+		if it := getItem(t, s, c.cache, c.id); it.Attempts < int32(len(c.want)) || it.Terminal {
+			t.Fatalf("%s after %d failures without maxAttempts: %s", c.id, len(c.want), describe(it, nil))
+		}
 	}
 }
 
