@@ -221,8 +221,9 @@ func testItemError(t *testing.T, f Factory) {
 }
 
 // testFailedCall: a failed call (a 5xx, a reply that is no reply, a
-// timeout) is a failed attempt of every item it carried; a 204 then clears
-// them all. A terminal item, never sent, is untouched.
+// timeout) is a failed attempt of every item it carried; any success (an
+// update, an item left out of a 200, a 204) clears them. A terminal item,
+// never sent, is untouched.
 func testFailedCall(t *testing.T, f Factory) {
 	const period = 300 * time.Millisecond
 	u := newScriptUpstream(t, nil)
@@ -255,13 +256,28 @@ func testFailedCall(t *testing.T, f Factory) {
 			}
 		}
 	}
+	// Every kind of success clears the failures: an update (a), an item
+	// left out of a 200 (b), then, after one more failed call, a 204.
+	u.set("a", `"action": "update", "data": {"ok": true}`)
 	u.release()
-	u.setMode(reply204)
-	for _, id := range ids {
-		waitItem(t, s, "jobs", id, "a 204 to clear the failures", func(it autorefresh.Item) bool {
-			return it.Attempts == 0 && it.LastError == ""
-		})
+	cleared := func(what string) {
+		t.Helper()
+		for _, id := range ids {
+			waitItem(t, s, "jobs", id, what+" to clear the failures", func(it autorefresh.Item) bool {
+				return it.Attempts == 0 && it.LastError == ""
+			})
+		}
 	}
+	cleared("an update and a left-out item")
+	if it := getItem(t, s, "jobs", "a"); !jsonEqual(it.Data, []byte(`{"ok": true}`)) {
+		t.Fatalf("a: the update that cleared the failures was not applied: %s", describe(it, nil))
+	}
+	u.setMode(reply500)
+	for _, id := range ids {
+		waitItem(t, s, "jobs", id, "one more failed call", func(it autorefresh.Item) bool { return it.Attempts >= 1 })
+	}
+	u.setMode(reply204)
+	cleared("a 204")
 	if it := getItem(t, s, "jobs", "done"); it.Attempts != 0 || it.LastError != "" || it.StateOf() != record.StateCompleted {
 		t.Fatalf("a terminal item was counted a failed call: %s", describe(it, nil))
 	}
