@@ -10,6 +10,7 @@ import (
 
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 // cachesLockKey serializes registrations (pg_advisory_xact_lock), so that
@@ -64,6 +65,7 @@ func (s *Service) Put(ctx context.Context, name string, cfg autorefresh.Config) 
 		created = true
 		return nil
 	})
+	s.configs.drop(name) // read again by the next create
 	if err != nil {
 		return false, dbErr(err)
 	}
@@ -80,7 +82,7 @@ func reschedule(ctx context.Context, tx pgx.Tx, name string, old, resync time.Du
 	if resync >= old {
 		return nil
 	}
-	_, err := tx.Exec(ctx, `UPDATE items SET next_sync_at = now() + $2::interval * (0.9 + 0.2 * random())
+	_, err := tx.Exec(ctx, `UPDATE items SET next_sync_at = least(now() + $2::interval * (0.9 + 0.2 * random()), expires_at)
 		WHERE cache = $1 AND NOT terminal AND NOT pending_delete AND lease_owner IS NULL
 		  AND next_sync_at > now() + $2::interval * 1.1`, name, resync)
 	return err
@@ -108,6 +110,7 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 		return cacheNotFound(name)
 	}
 	s.stats.Delete(name)
+	s.configs.drop(name)
 	s.kickReconcile()
 	return nil
 }
@@ -148,18 +151,24 @@ func (s *Service) Sync(ctx context.Context, name string) error {
 	return nil
 }
 
-// infoQuery reads caches with their shared counters, their size and the
-// number of items under a lease.
+// infoQuery reads caches with their shared counters, their size, the
+// number of items under a lease, due, and in each state, counted in one
+// pass over the cache's items.
 const infoQuery = `
-	SELECT c.name, c.config,
+	SELECT c.name, c.config, c.paused,
 	       coalesce(st.syncs, 0), coalesce(st.sync_errors, 0), coalesce(st.enqueued, 0),
 	       coalesce(st.hits, 0), coalesce(st.misses, 0), coalesce(st.evictions, 0), coalesce(st.deletions, 0),
 	       st.last_sync_at, st.last_error, st.last_error_at,
-	       (SELECT count(*) FROM items i WHERE i.cache = c.name),
-	       (SELECT count(*) FROM items i WHERE i.cache = c.name AND i.lease_until > now()),
-	       (SELECT count(*) FROM items i WHERE i.cache = c.name AND NOT i.terminal AND NOT i.pending_delete
-	                                     AND i.lease_owner IS NULL AND i.next_sync_at <= now())
-	FROM caches c LEFT JOIN cache_stats st ON st.cache = c.name`
+	       n.size, n.leased, n.due, n.active, n.completed, n.failed, n.expired
+	FROM caches c LEFT JOIN cache_stats st ON st.cache = c.name
+	CROSS JOIN LATERAL (SELECT count(*) AS size,
+		count(*) FILTER (WHERE i.lease_until > now()) AS leased,
+		count(*) FILTER (WHERE NOT i.terminal AND NOT i.pending_delete AND i.lease_owner IS NULL AND i.next_sync_at <= now()) AS due,
+		count(*) FILTER (WHERE i.state = 1) AS active,
+		count(*) FILTER (WHERE i.state = 2) AS completed,
+		count(*) FILTER (WHERE i.state = 3) AS failed,
+		count(*) FILTER (WHERE i.state = 4) AS expired
+		FROM items i WHERE i.cache = c.name) n`
 
 func (s *Service) scanInfo(row pgx.Row) (autorefresh.Info, error) {
 	var (
@@ -170,9 +179,11 @@ func (s *Service) scanInfo(row pgx.Row) (autorefresh.Info, error) {
 		lastSync, lastErrAt         *time.Time
 		lastErr                     *string
 		size, leased, due           int64
+		byState                     [record.NumStates]int64
 	)
-	if err := row.Scan(&in.Name, &cfgJSON, &syncs, &syncErrs, &enq, &hits, &misses, &evict, &delete,
-		&lastSync, &lastErr, &lastErrAt, &size, &leased, &due); err != nil {
+	if err := row.Scan(&in.Name, &cfgJSON, &in.Paused, &syncs, &syncErrs, &enq, &hits, &misses, &evict, &delete,
+		&lastSync, &lastErr, &lastErrAt, &size, &leased, &due, &byState[record.StateActive], &byState[record.StateCompleted],
+		&byState[record.StateFailed], &byState[record.StateExpired]); err != nil {
 		return autorefresh.Info{}, err
 	}
 	var cfg autorefresh.Config
@@ -187,6 +198,9 @@ func (s *Service) scanInfo(row pgx.Row) (autorefresh.Info, error) {
 		Size: int(size), Syncs: uint64(syncs), SyncErrors: uint64(syncErrs), Enqueued: due,
 		InFlight: (leased + bs - 1) / bs, EnqueuedTotal: uint64(enq), Hits: uint64(hits), Misses: uint64(misses),
 		Evictions: uint64(evict), Deletions: uint64(delete),
+	}
+	for _, state := range record.States {
+		st.ByState[state] = int(byState[state])
 	}
 	if lastSync != nil {
 		st.LastSyncAt = lastSync.UTC()

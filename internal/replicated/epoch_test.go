@@ -99,12 +99,10 @@ func TestWriteBackRetryAppliesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, batch := claimN(t, ctx, s, 1, cfg, 1)
-	args := func() ([]string, []int64, []bool, []string, []bool) {
-		return []string{"x"}, []int64{batch[0].epoch}, []bool{true}, []string{`{"n": 1}`}, []bool{false}
-	}
+	items := []wbItem{{id: "x", epoch: batch[0].epoch, after: resyncAfter,
+		rec: batch[0].rec.Next(json.RawMessage(`{"n": 1}`), false, time.Now())}}
 	for attempt, want := range []int{1, 0} {
-		ids, epochs, upd, data, term := args()
-		n, err := w.apply(ids, epochs, upd, data, term, true, false)
+		n, err := w.apply(items, true, false)
 		if err != nil || n != want {
 			t.Fatalf("attempt %d wrote %d rows (%v), want %d", attempt, n, err, want)
 		}

@@ -15,110 +15,77 @@ import (
 	"github.com/autorefresh/autorefresh/internal/record"
 )
 
-// itemCols are the columns scanItem reads, in its order.
-const itemCols = "id, data, terminal, version, created_at, updated_at, synced_at, pending_delete"
+// itemCols are the columns an itemRow reads, in its order, from items i
+// joined with their cache c (whose pause hides NextSyncAt).
+const itemCols = `i.id, i.data, i.terminal, i.version, i.created_at, i.updated_at, i.synced_at, i.pending_delete,
+	i.state, i.attempts, i.last_error, i.expires_at, i.next_sync_at, c.paused`
+
+// recordCols are the columns of a record alone (recordRow), from items i.
+const recordCols = "i.id, i.data, i.terminal, i.version, i.created_at, i.updated_at, i.state, i.attempts, i.last_error, i.expires_at"
+
+// recordRow is the scan target of recordCols.
+type recordRow struct {
+	r       record.Record
+	data    []byte
+	state   int16
+	expires *time.Time
+}
+
+func (x *recordRow) dest() []any {
+	return []any{&x.r.ID, &x.data, &x.r.Terminal, &x.r.Version, &x.r.CreatedAt, &x.r.UpdatedAt,
+		&x.state, &x.r.Attempts, &x.r.LastError, &x.expires}
+}
+
+// record returns the record scanned, its times in UTC.
+func (x *recordRow) record() *record.Record {
+	r := x.r
+	r.Data = json.RawMessage(x.data)
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	r.State = record.State(x.state)
+	if x.expires != nil {
+		r.ExpiresAt = x.expires.UTC()
+	}
+	return &r
+}
+
+// itemRow is the scan target of itemCols.
+type itemRow struct {
+	recordRow
+	synced, next *time.Time
+	pending      bool
+	paused       *bool // nil when the cache is gone (an outer join)
+}
+
+func (x *itemRow) dest() []any {
+	return append(x.recordRow.dest()[:6], &x.synced, &x.pending, &x.state, &x.r.Attempts, &x.r.LastError, &x.expires, &x.next, &x.paused)
+}
+
+// item returns the item scanned: NextSyncAt is left out for a terminal
+// item, which is never synced again, and in a paused cache, which syncs
+// nothing until it is resumed.
+func (x *itemRow) item() autorefresh.Item {
+	it := autorefresh.Item{Record: x.record(), PendingDelete: x.pending}
+	if x.synced != nil {
+		t := x.synced.UTC()
+		it.SyncedAt = &t
+	}
+	if x.next != nil && !it.Terminal && (x.paused == nil || !*x.paused) {
+		t := x.next.UTC()
+		it.NextSyncAt = &t
+	}
+	return it
+}
 
 // scanItem reads one row of itemCols.
 func scanItem(row pgx.Row) (autorefresh.Item, error) {
-	var (
-		r       record.Record
-		data    []byte
-		synced  *time.Time
-		pending bool
-	)
-	if err := row.Scan(&r.ID, &data, &r.Terminal, &r.Version, &r.CreatedAt, &r.UpdatedAt, &synced, &pending); err != nil {
+	var x itemRow
+	if err := row.Scan(x.dest()...); err != nil {
 		return autorefresh.Item{}, err
 	}
-	r.Data = json.RawMessage(data)
-	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
-	it := autorefresh.Item{Record: &r, PendingDelete: pending}
-	if synced != nil {
-		t := synced.UTC()
-		it.SyncedAt = &t
-	}
-	return it, nil
+	return x.item(), nil
 }
 
 func itemNotFound(id string) error { return errs.Errorf(errs.NotFound, "item %q not found", id) }
-
-// CreateItem is GetOrCreate: it inserts a new item at version 1 (INSERT ...
-// ON CONFLICT DO NOTHING RETURNING), or returns the existing one unchanged.
-// created says which; of concurrent creates of one id, on any replicas,
-// exactly one is created.
-func (s *Service) CreateItem(ctx context.Context, name string, in autorefresh.NewItem) (it autorefresh.Item, created bool, err error) {
-	id, terminal := in.ID, in.Terminal
-	data, err := autorefresh.CheckCreate(id, in.Data)
-	if err != nil {
-		return autorefresh.Item{}, false, err
-	}
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	// The insert skips an existing item and the read then returns it; if a
-	// cycle removed that item in between, the id is free again and the
-	// create starts over, so that it never answers 404 for a cache that
-	// exists. Each round needs a removal to lose, so a few suffice.
-	for range createAttempts {
-		it, created, err = s.createOnce(ctx, name, id, data, terminal)
-		if !errors.Is(err, errItemVanished) {
-			return it, created, err
-		}
-	}
-	return autorefresh.Item{}, false, errs.Errorf(errs.Unavailable, "item %q was removed and created again concurrently; try again", id)
-}
-
-// createAttempts bounds CreateItem's rounds (see there).
-const createAttempts = 4
-
-// errItemVanished says that the item a create found had gone by the time it
-// was read.
-var errItemVanished = errors.New("the existing item was removed concurrently")
-
-// createOnce is one round of CreateItem.
-func (s *Service) createOnce(ctx context.Context, name, id string, data json.RawMessage, terminal bool) (autorefresh.Item, bool, error) {
-	full, err := s.items.full(ctx, s)
-	if err != nil {
-		return autorefresh.Item{}, false, dbErr(err)
-	}
-	if !full {
-		// A new item is due at once with syncOnCreate, else after a
-		// jittered resync period.
-		it, err := scanItem(s.pool.QueryRow(ctx, `
-			INSERT INTO items (cache, id, data, terminal, version, created_at, updated_at, next_sync_at, last_used_at)
-			SELECT c.name, $2, $3, $4, 1, now(), now(),
-			       CASE WHEN c.sync_on_create THEN now() ELSE now() + c.resync_period * (0.9 + 0.2 * random()) END,
-			       now()
-			FROM caches c WHERE c.name = $1
-			ON CONFLICT (cache, id) DO NOTHING
-			RETURNING `+itemCols, name, id, []byte(data), terminal))
-		switch {
-		case err == nil:
-			s.items.created()
-			if w := s.worker(name); w != nil && !it.Terminal {
-				w.pokeCreated() // sync-on-create without waiting for the next poll
-			}
-			return it, true, nil
-		case isForeignKeyViolation(err):
-			// The cache was deleted after the insert read it: the create
-			// comes after the delete.
-			return autorefresh.Item{}, false, cacheNotFound(name)
-		case !errors.Is(err, pgx.ErrNoRows):
-			return autorefresh.Item{}, false, dbErr(err)
-		}
-	}
-	// The item exists (or the cache does not, or the server is full).
-	it, err := s.readItem(ctx, name, id, true)
-	if err == nil {
-		return it, false, nil
-	}
-	if errs.CodeOf(err) == errs.NotFound && s.cacheExists(ctx, name) == nil {
-		if full {
-			return autorefresh.Item{}, false, errs.Errorf(errs.Capacity,
-				"the server holds its maximum of %d items; delete some first", s.opts.MaxItems)
-		}
-		return autorefresh.Item{}, false, errItemVanished
-	}
-	return autorefresh.Item{}, false, err
-}
 
 // GetItem returns an item.
 func (s *Service) GetItem(ctx context.Context, name, id string) (autorefresh.Item, error) {
@@ -137,7 +104,7 @@ func (s *Service) GetItem(ctx context.Context, name, id string) (autorefresh.Ite
 // readItem reads an item; touch records the use for the LRU order of the
 // size bound (see touches).
 func (s *Service) readItem(ctx context.Context, name, id string, touch bool) (autorefresh.Item, error) {
-	it, err := scanItem(s.pool.QueryRow(ctx, "SELECT "+itemCols+" FROM items WHERE cache = $1 AND id = $2", name, id))
+	it, err := scanItem(s.pool.QueryRow(ctx, "SELECT "+itemCols+" FROM items i JOIN caches c ON c.name = i.cache WHERE i.cache = $1 AND i.id = $2", name, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		if err := s.cacheExists(ctx, name); err != nil {
 			return autorefresh.Item{}, err
@@ -224,8 +191,8 @@ func (s *Service) cacheExists(ctx context.Context, name string) error {
 func (s *Service) DeleteItem(ctx context.Context, name, id string) (autorefresh.Item, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	it, err := scanItem(s.pool.QueryRow(ctx,
-		"UPDATE items SET pending_delete = true WHERE cache = $1 AND id = $2 RETURNING "+itemCols, name, id))
+	it, err := scanItem(s.pool.QueryRow(ctx, `UPDATE items i SET pending_delete = true FROM caches c
+		WHERE c.name = i.cache AND i.cache = $1 AND i.id = $2 RETURNING `+itemCols, name, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		if err := s.cacheExists(ctx, name); err != nil {
 			return autorefresh.Item{}, err
@@ -239,7 +206,7 @@ func (s *Service) DeleteItem(ctx context.Context, name, id string) (autorefresh.
 }
 
 // ListItems returns a page of items in id order (bytewise) after the
-// opaque cursor, optionally only terminal (or non-terminal) ones, of at most
+// opaque cursor, that pass the filter (terminal flag, state), of at most
 // limit items and autorefresh.MaxPageBytes, and the cursor of the next page
 // ("" at the end). Cursors are the domain's.
 //
@@ -249,25 +216,31 @@ func (s *Service) DeleteItem(ctx context.Context, name, id string) (autorefresh.
 // fit, and the one row after the last that fits comes without its data, only
 // to say that there is more.
 func (s *Service) ListItems(ctx context.Context, name, cursor string, limit int, f autorefresh.Filter) ([]autorefresh.Item, string, error) {
-	terminal := f.Terminal
 	after, err := autorefresh.ParsePage(cursor, limit)
 	if err != nil {
 		return nil, "", err
 	}
+	var state *int16
+	if f.State != record.StateUnset {
+		st := int16(f.State)
+		state = &st
+	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT id, CASE WHEN fits THEN data END, terminal, version,
-			created_at, updated_at, synced_at, pending_delete, fits
+	overhead := strconv.Itoa(autorefresh.ItemBytes("", 0))
+	rows, err := s.pool.Query(ctx, `SELECT id, CASE WHEN fits THEN data END, terminal, version, created_at, updated_at,
+			synced_at, pending_delete, state, attempts, last_error, expires_at, next_sync_at, paused, fits
 		FROM (SELECT *, n <= $5 AND (n = 1 OR run <= $6) AS fits FROM (
-			SELECT `+itemCols+`, row_number() OVER w AS n,
-				sum(`+strconv.Itoa(autorefresh.ItemBytes("", 0))+` + octet_length(id) + octet_length(data::text)) OVER w AS run,
-				octet_length(id) + octet_length(data::text) AS size
-			FROM items
-			WHERE cache = $1 AND id > $2 AND ($3::boolean IS NULL OR terminal = $3)
-			WINDOW w AS (ORDER BY id ROWS UNBOUNDED PRECEDING)
-			ORDER BY id LIMIT $4) p) q
-		WHERE n <= 2 OR run - size - `+strconv.Itoa(autorefresh.ItemBytes("", 0))+` <= $6
-		ORDER BY id`, name, after, terminal, limit+1, limit, autorefresh.MaxPageBytes)
+			SELECT i.*, c.paused, row_number() OVER w AS n,
+				sum(`+overhead+` + octet_length(i.id) + octet_length(i.data::text)) OVER w AS run,
+				octet_length(i.id) + octet_length(i.data::text) AS size
+			FROM items i JOIN caches c ON c.name = i.cache
+			WHERE i.cache = $1 AND i.id > $2 AND ($3::boolean IS NULL OR i.terminal = $3)
+			  AND ($7::smallint IS NULL OR i.state = $7)
+			WINDOW w AS (ORDER BY i.id ROWS UNBOUNDED PRECEDING)
+			ORDER BY i.id LIMIT $4) p) q
+		WHERE n <= 2 OR run - size - `+overhead+` <= $6
+		ORDER BY id`, name, after, f.Terminal, limit+1, limit, autorefresh.MaxPageBytes, state)
 	if err != nil {
 		return nil, "", dbErr(err)
 	}
@@ -305,87 +278,14 @@ func (s *Service) ListItems(ctx context.Context, name, cursor string, limit int,
 // that does not fit the page) and whether it fits.
 func scanListed(row pgx.Row) (autorefresh.Item, bool, error) {
 	var (
-		r       record.Record
-		data    []byte
-		synced  *time.Time
-		pending bool
-		fits    bool
+		x    itemRow
+		fits bool
 	)
-	if err := row.Scan(&r.ID, &data, &r.Terminal, &r.Version, &r.CreatedAt, &r.UpdatedAt, &synced, &pending, &fits); err != nil {
+	if err := row.Scan(append(x.dest(), &fits)...); err != nil {
 		return autorefresh.Item{}, false, err
 	}
 	if !fits {
 		return autorefresh.Item{}, false, nil
 	}
-	r.Data = json.RawMessage(data)
-	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
-	it := autorefresh.Item{Record: &r, PendingDelete: pending}
-	if synced != nil {
-		t := synced.UTC()
-		it.SyncedAt = &t
-	}
-	return it, true, nil
-}
-
-// itemCounter enforces Options.MaxItems approximately. Counting every row
-// at every create would cost too much, so the count is taken at most once a
-// second, and this replica's creates since are added to it. Other
-// replicas' creates within that second are not seen, so the total can go
-// past the cap by what the other replicas create in one second. Above a
-// million items the count is the planner's estimate (pg_class.reltuples,
-// kept by autovacuum and ANALYZE) rather than count(*).
-type itemCounter struct {
-	max int64
-
-	mu    sync.Mutex
-	at    time.Time
-	count int64
-	since int64 // this replica's creates since at
-}
-
-const itemCountTTL = time.Second
-
-func (c *itemCounter) full(ctx context.Context, s *Service) (bool, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if time.Since(c.at) > itemCountTTL {
-		var n int64
-		err := s.pool.QueryRow(ctx, `SELECT CASE WHEN reltuples < 1000000 THEN (SELECT count(*) FROM items)
-			ELSE reltuples::bigint END FROM pg_class WHERE oid = 'items'::regclass`).Scan(&n)
-		if err != nil {
-			return false, err
-		}
-		c.at, c.count, c.since = time.Now(), n, 0
-	}
-	return c.count+c.since >= c.max, nil
-}
-
-func (c *itemCounter) created() {
-	c.mu.Lock()
-	c.since++
-	c.mu.Unlock()
-}
-
-// errPending is what the per-item controls answer until the PostgreSQL
-// mode implements them.
-var errPending = errs.Errorf(errs.Unavailable, "not available in this build yet")
-
-// CreateItems implements autorefresh.Service.
-func (s *Service) CreateItems(context.Context, string, []autorefresh.NewItem) ([]autorefresh.Created, error) {
-	return nil, errPending
-}
-
-// PatchItem implements autorefresh.Service.
-func (s *Service) PatchItem(context.Context, string, string, autorefresh.Patch) (autorefresh.Item, error) {
-	return autorefresh.Item{}, errPending
-}
-
-// RetryItem implements autorefresh.Service.
-func (s *Service) RetryItem(context.Context, string, string, time.Duration) (autorefresh.Item, error) {
-	return autorefresh.Item{}, errPending
-}
-
-// SetPaused implements autorefresh.Service.
-func (s *Service) SetPaused(context.Context, string, bool) (autorefresh.Info, error) {
-	return autorefresh.Info{}, errPending
+	return x.item(), true, nil
 }

@@ -78,18 +78,18 @@ func TestLateWriteOfALapsedLeaseIsRejected(t *testing.T) {
 	if wA.leaseTTL != 2*time.Second {
 		t.Fatalf("lease TTL %s, want 2 × the webhook timeout", wA.leaseTTL)
 	}
-	batchA, err := wA.claim(ctx)
+	batchA, _, err := wA.claim(ctx)
 	if err != nil || len(batchA) != 1 || batchA[0].epoch != 1 {
 		t.Fatalf("A's claim: %v, %v", batchA, err)
 	}
-	if got, err := wB.claim(ctx); err != nil || len(got) != 0 {
+	if got, _, err := wB.claim(ctx); err != nil || len(got) != 0 {
 		t.Fatalf("B claimed a leased item: %v, %v", got, err)
 	}
 	// The lease lapses (A hangs, or loses the database, for too long).
 	if err := pgtest.Exec(ctx, url, "UPDATE items SET next_sync_at = now(), lease_until = now()"); err != nil {
 		t.Fatal(err)
 	}
-	batchB, err := wB.claim(ctx)
+	batchB, _, err := wB.claim(ctx)
 	if err != nil || len(batchB) != 1 || batchB[0].epoch != 2 {
 		t.Fatalf("B's claim after the lapse: %v, %v", batchB, err)
 	}
@@ -129,7 +129,7 @@ func TestLateWriteOfALapsedLeaseIsRejected(t *testing.T) {
 	if err := pgtest.Exec(ctx, url, "UPDATE items SET next_sync_at = now()"); err != nil {
 		t.Fatal(err)
 	}
-	batchA, err = wA.claim(ctx)
+	batchA, _, err = wA.claim(ctx)
 	if err != nil || len(batchA) != 1 {
 		t.Fatalf("claim: %v, %v", batchA, err)
 	}
@@ -305,7 +305,7 @@ func claimN(t *testing.T, ctx context.Context, s *Service, gen int64, cfg autore
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := w.claim(ctx)
+	batch, _, err := w.claim(ctx)
 	if err != nil || len(batch) != n {
 		t.Fatalf("claim: %d items (%v), want %d", len(batch), err, n)
 	}

@@ -29,6 +29,10 @@ type note struct {
 	CreatedAt time.Time       `json:"ca,omitzero"`
 	UpdatedAt time.Time       `json:"ua,omitzero"`
 	Data      json.RawMessage `json:"d,omitempty"`
+	State     int16           `json:"st,omitempty"`
+	Attempts  int32           `json:"at,omitempty"`
+	LastError string          `json:"le,omitempty"`
+	ExpiresAt *time.Time      `json:"ex,omitempty"`
 }
 
 func notePayload(kind, cacheName string) string {
@@ -206,7 +210,11 @@ func (s *Service) emit(ctx context.Context, batch []note) {
 					data = json.RawMessage("null")
 				}
 				rec = &record.Record{ID: nt.ID, Data: data, Terminal: nt.Terminal, Version: nt.Version,
-					CreatedAt: nt.CreatedAt.UTC(), UpdatedAt: nt.UpdatedAt.UTC()}
+					CreatedAt: nt.CreatedAt.UTC(), UpdatedAt: nt.UpdatedAt.UTC(),
+					State: record.State(nt.State), Attempts: nt.Attempts, LastError: nt.LastError}
+				if nt.ExpiresAt != nil {
+					rec.ExpiresAt = nt.ExpiresAt.UTC()
+				}
 			}
 			if rec == nil || (nt.Type == "updated" && rec.Version != nt.Version) {
 				continue
@@ -236,7 +244,7 @@ func (s *Service) lost() {
 func (s *Service) readLive(ctx context.Context, caches, ids []string, into map[itemKey]*record.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT i.cache, i.id, i.data, i.terminal, i.version, i.created_at, i.updated_at
+	rows, err := s.pool.Query(ctx, `SELECT i.cache, `+recordCols+`
 		FROM unnest($1::text[], $2::text[]) AS k(cache, id) JOIN items i ON i.cache = k.cache AND i.id = k.id`, caches, ids)
 	if err != nil {
 		return err
@@ -244,16 +252,14 @@ func (s *Service) readLive(ctx context.Context, caches, ids []string, into map[i
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			c    string
-			r    record.Record
-			data []byte
+			c string
+			x recordRow
 		)
-		if err := rows.Scan(&c, &r.ID, &data, &r.Terminal, &r.Version, &r.CreatedAt, &r.UpdatedAt); err != nil {
+		if err := rows.Scan(append([]any{&c}, x.dest()...)...); err != nil {
 			return err
 		}
-		r.Data = data
-		r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
-		into[itemKey{c, r.ID}] = &r
+		r := x.record()
+		into[itemKey{c, r.ID}] = r
 	}
 	return rows.Err()
 }

@@ -22,7 +22,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		staleWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "autorefresh_stale_writes_total",
-			Help: "Sync results this replica could not write back because the items' lease had lapsed and another replica had claimed them (fencing at work).",
+			Help: "Sync results this replica could not write back because the items had been claimed again since (their lease had lapsed) or changed by a PATCH, a retry or their expiry (fencing at work).",
 		}, []string{"cache"}),
 		claims: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "autorefresh_lease_claims_total",

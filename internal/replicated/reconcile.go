@@ -66,6 +66,7 @@ func (s *Service) reconcile(ctx context.Context) error {
 			continue
 		}
 		want[name] = r
+		s.configs.set(name, registration{createdAt: r.createdAt, gen: r.gen, cfg: r.cfg.WithDefaults()})
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -122,6 +123,7 @@ func (s *Service) reconcile(ctx context.Context) error {
 		})
 		if _, ok := want[name]; !ok {
 			s.stats.Delete(name)
+			s.configs.drop(name)
 		}
 		if s.opts.OnCacheDeleted != nil {
 			s.opts.OnCacheDeleted(name)
@@ -134,6 +136,7 @@ func (s *Service) reconcile(ctx context.Context) error {
 func (s *Service) forgetSeries(name string) {
 	s.whMetrics.Forget(name)
 	s.metrics.forget(name)
+	s.gauges.forget()
 }
 
 // worker returns this replica's worker of a cache, or nil.

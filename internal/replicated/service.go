@@ -117,11 +117,13 @@ type Service struct {
 	log       *zap.Logger
 	metrics   *metrics
 	whMetrics *syncers.Metrics
+	gauges    *gauges
 	owner     string
 
 	firstEventSeq uint64 // see FirstEventSeq
 
 	items   itemCounter
+	configs configs // the caches' registrations, for creates
 	touches touches
 	stats   sync.Map // cache name → *deltas, this replica's unflushed counters
 
@@ -206,6 +208,11 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		opts: opts, pool: pool, log: opts.Logger.With(zap.String("replica", opts.ReplicaID)),
 		metrics: m, whMetrics: wm, owner: opts.ReplicaID,
 		kick: make(chan struct{}, 1), notes: make(chan note, 4096), workers: make(map[string]*worker),
+	}
+	s.gauges = newGauges(s)
+	if err := opts.Registerer.Register(s.gauges); err != nil {
+		pool.Close()
+		return nil, errs.Wrap(errs.Internal, err, "replicated: register metrics")
 	}
 	s.items.max = opts.MaxItems
 	s.firstEventSeq = uint64(incarnation) << eventSeqBits

@@ -32,8 +32,10 @@ type ItemError struct {
 	Message string
 }
 
-// Error implements error. The id is the API's (a restricted alphabet) and
-// the message has been cleaned, so the text is safe to show and log.
+// Error implements error. Unlike an *Error's, its text holds the
+// upstream's own words, but cleaned (cleanMessage) and bounded, next to an
+// id of the API's restricted alphabet: fit to show as a last error and to
+// log on one line.
 func (e *ItemError) Error() string {
 	return "upstream reported an error for item " + e.ID + ": " + e.Message
 }
