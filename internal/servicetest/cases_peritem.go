@@ -100,10 +100,12 @@ func testNextSyncAfter(t *testing.T, f Factory) {
 	})
 	snd := u.sends("fast")
 	span := snd[len(snd)-1].Sub(snd[0])
-	// Due period/10 after each answer: on average far more often than the
-	// period; 4× the clamp allows for a loaded machine.
-	if gaps := len(snd) - 1; time.Duration(gaps)*4*period/10 < span {
-		t.Fatalf("fast: %d sends over %s, want one per %s (nextSyncAfter clamped to period/10)", len(snd), span, period/10)
+	// Due period/10 after each answer, so sent well within a period each
+	// time. The bound is loose: a mode that polls for due items (the
+	// PostgreSQL mode looks every period/4) sends them up to a poll late,
+	// and a loaded machine adds to that; one period apart fails it.
+	if gaps := len(snd) - 1; time.Duration(gaps)*7*period/10 < span {
+		t.Fatalf("fast: %d sends over %s, want them well within a period apart (nextSyncAfter clamped to %s)", len(snd), span, period/10)
 	}
 	for i := 1; i < len(snd); i++ {
 		if gap := snd[i].Sub(snd[i-1]); gap < period/10-clockSlack {
