@@ -16,6 +16,15 @@
 // events for watchers come the same way, so a watcher on one replica sees
 // the changes made by all of them.
 //
+// Per-item control (issue 15) keeps the same fence: the write-back writes
+// the records the webhook syncer returns as they are (a reply's update, a
+// failed attempt, a recovery), and a PATCH, a retry or an expiry takes a
+// new epoch, so that the answer of a sync under way cannot undo it. An
+// item's next_sync_at is never after its deadline (expires_at), so the
+// claim finds an item due by then and expires it (record.Expire) instead
+// of sending it. A paused cache (caches.paused) is not claimed by any
+// replica, so nothing of it is synced, failed or expired.
+//
 // The schema is a set of versioned migrations embedded in the binary and
 // applied at start under an advisory lock.
 package replicated
