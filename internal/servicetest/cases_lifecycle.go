@@ -234,15 +234,17 @@ func testPatchItem(t *testing.T, f Factory) {
 
 // testPatchRacingSync: a PATCH that lands while a sync of the item is
 // under way wins over that sync's reply, which was computed from the state
-// before: neither its data nor its terminal flag is undone.
+// before: neither its data nor its terminal flag is undone, and an error
+// reply for the state before is no failure of the patched item.
 func testPatchRacingSync(t *testing.T, f Factory) {
 	u := newScriptUpstream(t, map[string]string{
 		"data": `"action": "update", "data": {"by": "sync"}`,
 		"term": `"action": "update", "data": {"by": "sync"}`,
+		"err":  `"action": "error", "error": "stale"`,
 		"mate": `"action": "update", "data": {"by": "sync"}`,
 	})
 	s, ctx := openJobs(t, f, cfg(u.url, time.Hour, false))
-	for _, id := range []string{"data", "term", "mate"} {
+	for _, id := range []string{"data", "term", "err", "mate"} {
 		mustCreate(t, s, "jobs", id, `{"by": "create"}`, false)
 	}
 	u.park()
@@ -250,13 +252,16 @@ func testPatchRacingSync(t *testing.T, f Factory) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the items sent", 10*time.Second, func() bool {
-		return u.count("data") > 0 && u.count("term") > 0 && u.count("mate") > 0
+		return u.count("data") > 0 && u.count("term") > 0 && u.count("err") > 0 && u.count("mate") > 0
 	})
 	if _, err := s.PatchItem(ctx, "jobs", "data", autorefresh.Patch{Data: json.RawMessage(`{"by": "patch"}`)}); err != nil {
 		t.Fatal(err)
 	}
 	yes := true
 	if _, err := s.PatchItem(ctx, "jobs", "term", autorefresh.Patch{Terminal: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PatchItem(ctx, "jobs", "err", autorefresh.Patch{Data: json.RawMessage(`{"by": "patch"}`)}); err != nil {
 		t.Fatal(err)
 	}
 	u.release()
@@ -267,6 +272,9 @@ func testPatchRacingSync(t *testing.T, f Factory) {
 	}
 	if it := getItem(t, s, "jobs", "term"); !it.Terminal || it.StateOf() != record.StateCompleted || !jsonEqual(it.Data, []byte(`{"by": "create"}`)) {
 		t.Fatalf("a sync reply computed before a terminal PATCH undid it: %s", describe(it, nil))
+	}
+	if it := getItem(t, s, "jobs", "err"); it.Version != 2 || it.Attempts != 0 || it.LastError != "" || !jsonEqual(it.Data, []byte(`{"by": "patch"}`)) {
+		t.Fatalf("an error reply for the state before a PATCH was charged to the patched item: %s", describe(it, nil))
 	}
 }
 
