@@ -134,7 +134,7 @@ func testCreateItemsBounds(t *testing.T, f Factory) {
 // testPause: a paused cache makes no webhook call, by its schedule, on a
 // create or on Sync, and fails or expires nothing; its items show no next
 // sync; reads, creates, PATCHes and deletes go on; the pause survives a
-// restart. Resumed, it syncs again, and an item whose deadline passed
+// PUT of a new config and a restart. Resumed, it syncs again, and an item whose deadline passed
 // while paused expires without being sent. An unpaused cache on the same
 // upstream is the clock that shows time passing.
 func testPause(t *testing.T, f Factory) {
@@ -212,7 +212,12 @@ func testPause(t *testing.T, f Factory) {
 	if err != nil || in.Stats.ByState[record.StateActive] < 4 || in.Stats.ByState[record.StateFailed] != 0 || in.Stats.ByState[record.StateExpired] != 0 {
 		t.Fatalf("stats of a paused cache: by state %v, %v", in.Stats.ByState, err)
 	}
-	ticks("two periods after the writes", 2, time.Time{})
+	// A new config keeps the pause: pausing is not part of the config.
+	mustPut(t, s, "paused", retryCfg(u.url, period/2, true, 1, 0), false)
+	if in, err := s.Info(ctx, "paused"); err != nil || !in.Paused {
+		t.Fatalf("after a PUT of a new config: paused %v, %v; want still paused", in.Paused, err)
+	}
+	ticks("two periods after the writes and the PUT", 2, time.Time{})
 	quiet("after writes while paused")
 
 	stop()

@@ -25,7 +25,8 @@ var lifecycleCases = []testCase{
 
 // testDeadline: an item's deadline is its own ttl, else the cache's
 // itemTTL; past it an active item becomes terminal in state "expired"
-// within about a period, and no sync of it starts after it. An item that
+// within about a period (even one whose upstream asked to be looked at
+// long after), and no sync of it starts after it. An item that
 // completed first stays completed; one created terminal has no deadline. A
 // retry of an expired item with no ttl clears its deadline and syncs it.
 func testDeadline(t *testing.T, f Factory) {
@@ -34,6 +35,9 @@ func testDeadline(t *testing.T, f Factory) {
 		"own":      `"action": "unchanged"`,
 		"cache":    `"action": "unchanged"`,
 		"finishes": `"action": "update", "data": {"done": true}, "terminal": true`,
+		// Asks to be looked at again long after its deadline: the deadline
+		// still wins.
+		"far": `"action": "unchanged", "nextSyncAfter": "30s"`,
 	})
 	c := cfg(u.url, period, true)
 	c.ItemTTL = autorefresh.Duration(1500 * time.Millisecond)
@@ -50,6 +54,7 @@ func testDeadline(t *testing.T, f Factory) {
 	cache := mk("cache", 0, false)
 	done := mk("done", time.Hour, true)
 	mk("finishes", 800*time.Millisecond, false)
+	far := mk("far", 800*time.Millisecond, false)
 	after := time.Now()
 	for _, x := range []struct {
 		it  autorefresh.Item
@@ -66,7 +71,8 @@ func testDeadline(t *testing.T, f Factory) {
 		return it.StateOf() == record.StateCompleted
 	})
 
-	for _, id := range []string{"own", "cache"} {
+	deadlines := map[string]time.Time{"own": own.ExpiresAt, "cache": cache.ExpiresAt, "far": far.ExpiresAt}
+	for _, id := range []string{"own", "far", "cache"} {
 		it := waitItem(t, s, "jobs", id, "state expired", func(it autorefresh.Item) bool {
 			return it.StateOf() == record.StateExpired
 		})
@@ -76,7 +82,7 @@ func testDeadline(t *testing.T, f Factory) {
 		if late := seen.Sub(it.ExpiresAt); late > period+time.Second {
 			t.Fatalf("%s expired %s after its deadline, want within about %s", id, late, period)
 		}
-		if !it.Terminal || it.NextSyncAt != nil || !near(it.ExpiresAt, map[string]time.Time{"own": own.ExpiresAt, "cache": cache.ExpiresAt}[id], time.Millisecond) {
+		if !it.Terminal || it.NextSyncAt != nil || !near(it.ExpiresAt, deadlines[id], time.Millisecond) {
 			t.Fatalf("%s expired: %s, want terminal, no next sync, the deadline kept", id, describe(it, nil))
 		}
 		snd := u.sends(id)

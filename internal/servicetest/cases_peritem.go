@@ -49,10 +49,13 @@ func testNextSyncAfter(t *testing.T, f Factory) {
 		"fast": `"action": "unchanged", "nextSyncAfter": "1ms"`,
 		"slow": `"action": "unchanged", "nextSyncAfter": "1000h"`,
 		"fin":  `"action": "update", "data": {"v": 9}, "terminal": true, "nextSyncAfter": "1ms"`,
+		// Its own value is malformed, so it has none: the reply's applies.
+		"badown": `"action": "unchanged", "nextSyncAfter": "soon"`,
+		// "left" is left out of the reply: the reply's value applies.
 	})
 	u.setTop(`"nextSyncAfter": "7s"`)
 	s, ctx := openJobs(t, f, cfg(u.url, period, false))
-	ids := []string{"upd", "unch", "top", "fast", "slow", "fin"}
+	ids := []string{"upd", "unch", "top", "fast", "slow", "fin", "badown", "left"}
 	for _, id := range ids {
 		mustCreate(t, s, "jobs", id, `{"v": 1}`, false)
 	}
@@ -76,7 +79,9 @@ func testNextSyncAfter(t *testing.T, f Factory) {
 		{"upd", 3 * time.Second},
 		{"unch", 5 * time.Second},
 		{"top", 7 * time.Second}, // the reply's own value
-		{"slow", 100 * period},   // clamped down
+		{"badown", 7 * time.Second},
+		{"left", 7 * time.Second},
+		{"slow", 100 * period}, // clamped down
 	} {
 		wantDue(t, c.id+"'s next sync", items[c.id], u.sends(c.id)[0], to, c.d, periodJitter)
 	}
@@ -112,7 +117,7 @@ func testNextSyncAfter(t *testing.T, f Factory) {
 			t.Fatalf("fast: sends %d and %d came %s apart, below the clamp %s", i, i+1, gap, period/10)
 		}
 	}
-	for _, id := range []string{"upd", "unch", "top", "slow", "fin"} {
+	for _, id := range []string{"upd", "unch", "top", "slow", "fin", "badown", "left"} {
 		if n := u.count(id); n != 1 {
 			t.Fatalf("%s was sent %d times within %s, want once: its nextSyncAfter was not kept", id, n, span)
 		}
@@ -121,17 +126,23 @@ func testNextSyncAfter(t *testing.T, f Factory) {
 
 // testNextSyncDefault: without a nextSyncAfter (an update, an unchanged, an
 // item left out of a 200, a 204) the next sync is one period away; a
-// malformed value is ignored and the rest of the entry applies.
+// malformed value (not a string, not a duration, not above zero), an
+// entry's or the reply's, is ignored and the rest of the entry applies.
 func testNextSyncDefault(t *testing.T, f Factory) {
 	const period = 2 * time.Second
 	u := newScriptUpstream(t, map[string]string{
 		"upd":  `"action": "update", "data": {"v": 2}`,
 		"unch": `"action": "unchanged"`,
 		"bad":  `"action": "update", "data": {"v": "bad"}, "nextSyncAfter": "soon"`,
+		"num":  `"action": "unchanged", "nextSyncAfter": 5`,
+		"neg":  `"action": "unchanged", "nextSyncAfter": "-5s"`,
+		"zero": `"action": "unchanged", "nextSyncAfter": "0s"`,
 		// "left" is left out of the reply.
 	})
+	// A malformed top-level value is ignored too, not a failed call.
+	u.setTop(`"nextSyncAfter": "later"`)
 	s, ctx := openJobs(t, f, cfg(u.url, period, false))
-	ids := []string{"upd", "unch", "bad", "left"}
+	ids := []string{"upd", "unch", "bad", "num", "neg", "zero", "left"}
 	for _, id := range ids {
 		mustCreate(t, s, "jobs", id, `{"v": 1}`, false)
 	}
