@@ -254,7 +254,7 @@ func gaugeOf(t *testing.T, reg *prometheus.Registry, state string) prometheus.Co
 
 type collectorFunc func(chan<- prometheus.Metric)
 
-func (f collectorFunc) Describe(chan<- *prometheus.Desc)   {}
+func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
 func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 
 func TestPauseIsDurableAndKeptByAPut(t *testing.T) {
@@ -358,4 +358,82 @@ func TestListItemsByState(t *testing.T) {
 	if len(page) != 1 || page[0].ID != "b" {
 		t.Fatalf("completed: %v", page)
 	}
+}
+
+// TestADeadlinePassedWhileStoppedExpiresAtTheStart: a restart brings the
+// deadline back with the record, and an item past it is expired at once
+// rather than synced.
+func TestADeadlinePassedWhileStoppedExpiresAtTheStart(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.OpenBolt(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := fakeClock()
+	r, _, stop := startClocked(t, clk, db)
+	if _, err := r.Put(bg, "jobs", cfg(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.CreateItem(bg, "jobs", autorefresh.NewItem{ID: "a", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.CreateItem(bg, "jobs", autorefresh.NewItem{ID: "b", TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(2 * time.Minute)
+	db, err = store.OpenBolt(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	r, _, _ = startClocked(t, clk, db)
+	waitUntil(t, "the expiry", func() bool {
+		it, _ := r.GetItem(bg, "jobs", "a")
+		return it.StateOf() == record.StateExpired
+	})
+	b, _ := r.GetItem(bg, "jobs", "b")
+	if b.StateOf() != record.StateActive || b.NextSyncAt == nil || !b.NextSyncAt.Equal(clk.Now().Add(time.Hour)) {
+		t.Fatalf("b: %+v, next %v", b.Record, b.NextSyncAt)
+	}
+}
+
+// TestPatchRetryAndExpiryAreUpdatedEvents: each change raises an Updated
+// event that carries the new record.
+func TestPatchRetryAndExpiryAreUpdatedEvents(t *testing.T) {
+	clk := fakeClock()
+	events := make(chan autorefresh.Event, 16)
+	r := startRegistry(t, Options{Registerer: prometheus.NewRegistry(), Logger: zap.NewNop(), Clock: clk,
+		OnEvent: func(_ string, ev autorefresh.Event) { events <- ev }})
+	if _, err := r.Put(bg, "jobs", cfg(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.CreateItem(bg, "jobs", autorefresh.NewItem{ID: "a", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	next := func(want record.State, version int64) {
+		t.Helper()
+		select {
+		case ev := <-events:
+			if ev.Type != autorefresh.EventUpdated || ev.Item.StateOf() != want || ev.Item.Version != version {
+				t.Fatalf("event %v %+v, want updated %v v%d", ev.Type, ev.Item, want, version)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no event for %v", want)
+		}
+	}
+	<-events // created
+	if _, err := r.PatchItem(bg, "jobs", "a", autorefresh.Patch{Data: json.RawMessage(`2`)}); err != nil {
+		t.Fatal(err)
+	}
+	next(record.StateActive, 2)
+	clk.Step(time.Minute)
+	next(record.StateExpired, 3)
+	if _, err := r.RetryItem(bg, "jobs", "a", 0); err != nil {
+		t.Fatal(err)
+	}
+	next(record.StateActive, 4)
 }

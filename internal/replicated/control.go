@@ -114,13 +114,19 @@ func (s *Service) PatchItem(ctx context.Context, name, id string, p autorefresh.
 			return autorefresh.Item{}, errs.Errorf(errs.Invalid, "data: %s", err)
 		}
 	}
-	return s.change(ctx, name, id, func(cur *record.Record) (*record.Record, changeOpts, error) {
+	it, err := s.change(ctx, name, id, func(cur *record.Record) (*record.Record, changeOpts, error) {
 		if p.IfMatch > 0 && cur.Version != p.IfMatch {
 			return nil, changeOpts{}, errs.Errorf(errs.PreconditionFailed,
 				"item %q is at version %d, not %d", id, cur.Version, p.IfMatch)
 		}
 		return cur.Patch(p.Data, p.Terminal, time.Now().UTC()), changeOpts{}, nil
 	})
+	if err == nil && it.NextSyncAt != nil && !it.NextSyncAt.After(time.Now()) {
+		if w := s.worker(name); w != nil {
+			w.poke() // reopened, due now
+		}
+	}
+	return it, err
 }
 
 // RetryItem makes a failed or expired item active again (record.Retry),
