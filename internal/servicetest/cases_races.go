@@ -16,6 +16,7 @@ import (
 var raceCases = []testCase{
 	{"DeadlinePassingDuringSync", testDeadlineDuringSync},
 	{"RetryDuringFailingSync", testRetryDuringSync},
+	{"PauseDuringFailingSync", testPauseDuringSync},
 	{"CreateItemsAtCapacity", testCreateItemsCapacity},
 	{"CreateItemsSyncOnCreate", testCreateItemsSyncOnCreate},
 }
@@ -90,6 +91,44 @@ func testRetryDuringSync(t *testing.T, f Factory) {
 	if got.Attempts != 1 || !got.Terminal || got.NextSyncAt != nil {
 		t.Fatalf("x failed after a retry with maxAttempts 1: %s, want 1 attempt, terminal", describe(got, nil))
 	}
+}
+
+// testPauseDuringSync: a pause promises that no item is failed while it
+// lasts, so a call under way when the cache is paused, failing after, fails
+// none of its items, even at maxAttempts 1; resumed, they fail as usual.
+func testPauseDuringSync(t *testing.T, f Factory) {
+	u := newScriptUpstream(t, map[string]string{"e": `"action": "error", "error": "bad"`})
+	s, ctx := openJobs(t, f, retryCfg(u.url, time.Hour, false, 1, 0))
+	mustCreate(t, s, "jobs", "e", `{}`, false)
+	mustCreate(t, s, "jobs", "b", `{}`, false)
+	u.setMode(reply500)
+	u.park()
+	if err := s.Sync(ctx, "jobs"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the items sent", 10*time.Second, func() bool { return u.count("e") > 0 && u.count("b") > 0 })
+	if _, err := s.SetPaused(ctx, "jobs", true); err != nil {
+		t.Fatal(err)
+	}
+	u.release()
+	waitSettled(t, s, "jobs")
+	waitFor(t, "the failed call counted", 10*time.Second, func() bool {
+		in, err := s.Info(ctx, "jobs")
+		return err == nil && in.Stats.SyncErrors >= 1 && in.Stats.InFlight == 0
+	})
+	for _, id := range []string{"e", "b"} {
+		if it := getItem(t, s, "jobs", id); it.StateOf() != record.StateActive || it.Attempts != 0 || it.LastError != "" {
+			t.Fatalf("%s: a call that failed after the pause failed it: %s", id, describe(it, nil))
+		}
+	}
+	// Resumed, the items are due and fail: an error entry for e, a failed
+	// call for b.
+	u.setMode(replyEntries)
+	if _, err := s.SetPaused(ctx, "jobs", false); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Sync(ctx, "jobs")
+	waitItem(t, s, "jobs", "e", "failed once resumed", func(it autorefresh.Item) bool { return it.StateOf() == record.StateFailed })
 }
 
 // testCreateItemsCapacity: at the item cap, the entries of a batch that
