@@ -17,6 +17,7 @@ var raceCases = []testCase{
 	{"DeadlinePassingDuringSync", testDeadlineDuringSync},
 	{"RetryDuringFailingSync", testRetryDuringSync},
 	{"PauseDuringFailingSync", testPauseDuringSync},
+	{"PauseDuringSyncPastDeadline", testPauseDuringSyncPastDeadline},
 	{"CreateItemsAtCapacity", testCreateItemsCapacity},
 	{"CreateItemsSyncOnCreate", testCreateItemsSyncOnCreate},
 }
@@ -129,6 +130,46 @@ func testPauseDuringSync(t *testing.T, f Factory) {
 	}
 	_ = s.Sync(ctx, "jobs")
 	waitItem(t, s, "jobs", "e", "failed once resumed", func(it autorefresh.Item) bool { return it.StateOf() == record.StateFailed })
+}
+
+// testPauseDuringSyncPastDeadline: nor is an item expired while its cache
+// is paused, though its deadline passes while a sync of it, begun before
+// the pause, is under way and answers after it; resumed, it expires
+// without being sent again.
+func testPauseDuringSyncPastDeadline(t *testing.T, f Factory) {
+	const period = 200 * time.Millisecond
+	u := newScriptUpstream(t, map[string]string{"x": `"action": "unchanged"`})
+	s, ctx := openJobs(t, f, cfg(u.url, period, false)) // webhook timeout: 1s
+	it, _, err := s.CreateItem(ctx, "jobs", autorefresh.NewItem{ID: "x", Data: json.RawMessage(`{}`), TTL: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.park()
+	if err := s.Sync(ctx, "jobs"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "x sent", 10*time.Second, func() bool { return u.count("x") > 0 })
+	if _, err := s.SetPaused(ctx, "jobs", true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "x's deadline to pass", 10*time.Second, func() bool { return time.Now().After(it.ExpiresAt.Add(period)) })
+	u.release()
+	waitSettled(t, s, "jobs")
+	// A live cache's syncs show the service's cycles going on meanwhile.
+	mustPut(t, s, "clock", cfg(u.url, period, true), true)
+	mustCreate(t, s, "clock", "tick", `{}`, false)
+	waitFor(t, "three periods of the clock", 15*time.Second, func() bool { return u.count("tick") >= 3 })
+	if got := getItem(t, s, "jobs", "x"); got.StateOf() != record.StateActive || got.Terminal {
+		t.Fatalf("x was expired while its cache was paused: %s", describe(got, nil))
+	}
+	n := u.count("x")
+	if _, err := s.SetPaused(ctx, "jobs", false); err != nil {
+		t.Fatal(err)
+	}
+	waitItem(t, s, "jobs", "x", "expired once resumed", func(it autorefresh.Item) bool { return it.StateOf() == record.StateExpired })
+	if u.count("x") != n {
+		t.Fatalf("x, past its deadline, was sent once resumed")
+	}
 }
 
 // testCreateItemsCapacity: at the item cap, the entries of a batch that
