@@ -106,6 +106,10 @@ func testDeadline(t *testing.T, f Factory) {
 	if u.count("own") != ownN || u.count("cache") != cacheN {
 		t.Fatalf("an expired item was sent again: own %d→%d, cache %d→%d", ownN, u.count("own"), cacheN, u.count("cache"))
 	}
+	// far asked for 30 s: sent on create only, and expired all the same.
+	if n := u.count("far"); n != 1 {
+		t.Fatalf("far was sent %d times, want once (on create)", n)
+	}
 
 	// A retry without a ttl: active, no deadline (not even the cache's),
 	// due now.
