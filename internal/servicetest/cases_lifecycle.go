@@ -357,6 +357,25 @@ func testStatesFiltered(t *testing.T, f Factory) {
 	if got := list(autorefresh.Filter{Terminal: &no}); !reflect.DeepEqual(got, want[record.StateActive]) {
 		t.Fatalf("not terminal: %v, want only the active items", got)
 	}
+	// Pages of one, filtered by state: the cursor goes on past the items
+	// of other states between them.
+	var paged []string
+	cursor := ""
+	for range 10 {
+		items, next, err := s.ListItems(ctx, "jobs", cursor, 1, autorefresh.Filter{State: record.StateCompleted})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			paged = append(paged, it.ID)
+		}
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
+	if !reflect.DeepEqual(paged, want[record.StateCompleted]) {
+		t.Fatalf("completed in pages of one: %v, want %v", paged, want[record.StateCompleted])
+	}
 }
 
 // testRestartKeepsItemState: attempts, lastError, state and deadline are
