@@ -65,7 +65,7 @@ var coreCases = []testCase{
 // Run runs every case against the implementation f makes. The cases live
 // in one file per concern (core here, the others in cases_*.go).
 func Run(t *testing.T, f Factory) {
-	for _, group := range [][]testCase{coreCases, configCases, refreshCases, scheduleCases, syncReplyCases, limitCases} {
+	for _, group := range [][]testCase{coreCases, configCases, refreshCases, scheduleCases, syncReplyCases, limitCases, perItemCases, lifecycleCases, controlCases, raceCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) { c.run(t, f) })
 		}
