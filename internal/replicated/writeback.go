@@ -153,6 +153,12 @@ func (w *worker) applyEach(items []wbItem, ok, dueNow bool) (written, refused in
 // with (a PUT that changed it while the call was under way applies from
 // the next cycle); dueNow makes it due at once. Never after the item's
 // deadline, though: the claim that finds it due then expires it.
+//
+// A failed call (ok false) whose cache was paused by the time it is
+// written back fails no item, as in the embedded mode: nothing is failed
+// while a cache is paused. Its records are dropped and the leases
+// released; the items are due again one period on. The check is in the
+// statement, so a pause committed before it is always seen.
 func (w *worker) apply(items []wbItem, ok, dueNow bool) (int, error) {
 	n := len(items)
 	var (
@@ -182,17 +188,17 @@ func (w *worker) apply(items []wbItem, ok, dueNow bool) (int, error) {
 	defer cancel()
 	tag, err := w.s.pool.Exec(ctx, `
 		UPDATE items i SET
-			data       = CASE WHEN u.upd AND NOT i.pending_delete THEN u.data ELSE i.data END,
-			terminal   = CASE WHEN u.upd AND NOT i.pending_delete THEN u.terminal ELSE i.terminal END,
-			version    = CASE WHEN u.upd AND NOT i.pending_delete THEN u.version ELSE i.version END,
-			state      = CASE WHEN u.upd AND NOT i.pending_delete THEN u.state ELSE i.state END,
-			attempts   = CASE WHEN u.upd AND NOT i.pending_delete THEN u.attempts ELSE i.attempts END,
-			last_error = CASE WHEN u.upd AND NOT i.pending_delete THEN u.last_error ELSE i.last_error END,
-			updated_at = CASE WHEN u.upd AND NOT i.pending_delete THEN u.updated_at ELSE i.updated_at END,
+			data       = CASE WHEN u.upd AND NOT i.pending_delete AND ($3 OR NOT c.paused) THEN u.data ELSE i.data END,
+			terminal   = CASE WHEN u.upd AND NOT i.pending_delete AND ($3 OR NOT c.paused) THEN u.terminal ELSE i.terminal END,
+			version    = CASE WHEN u.upd AND NOT i.pending_delete AND ($3 OR NOT c.paused) THEN u.version ELSE i.version END,
+			state      = CASE WHEN u.upd AND NOT i.pending_delete AND ($3 OR NOT c.paused) THEN u.state ELSE i.state END,
+			attempts   = CASE WHEN u.upd AND NOT i.pending_delete AND ($3 OR NOT c.paused) THEN u.attempts ELSE i.attempts END,
+			last_error = CASE WHEN u.upd AND NOT i.pending_delete AND ($3 OR NOT c.paused) THEN u.last_error ELSE i.last_error END,
+			updated_at = CASE WHEN u.upd AND NOT i.pending_delete AND ($3 OR NOT c.paused) THEN u.updated_at ELSE i.updated_at END,
 			synced_at  = CASE WHEN $3 AND NOT i.pending_delete THEN now() ELSE i.synced_at END,
 			next_sync_at = least(now() + CASE
 				WHEN $4 THEN interval '0'
-				WHEN u.after >= 0 THEN u.after * interval '1 microsecond'
+				WHEN u.after >= 0 AND ($3 OR NOT c.paused) THEN u.after * interval '1 microsecond'
 				ELSE c.resync_period * (0.9 + 0.2 * random()) END, i.expires_at),
 			lease_owner = NULL, lease_until = NULL
 		FROM unnest($5::text[], $6::bigint[], $7::boolean[], $8::bigint[], $9::jsonb[], $10::boolean[],
