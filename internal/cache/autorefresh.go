@@ -62,6 +62,10 @@ type Entry[T Item] struct {
 	Item T
 	// SyncedAt is when a sync last answered for the item; zero if never.
 	SyncedAt time.Time
+	// DueAt is when the item's next sync is due, set by a sync answer's
+	// NextSyncAfter or by Modify's dueNow; zero means the regular cadence
+	// (the next resync tick, see NextTick). Restore takes it back.
+	DueAt time.Time
 	// PendingDelete is set by DeleteDelayed until the next cycle removes it.
 	PendingDelete bool
 
@@ -102,6 +106,13 @@ type AutoRefreshCache[T Item] struct {
 	// retired is set by Retire; read under a shard's lock before a change
 	// that a background goroutine would make to it (see retire.go).
 	retired atomic.Bool
+
+	// due holds the entries with an explicit due time or a deadline
+	// (schedule.go); tickBase is when the resync ticker started.
+	due      dueHeap[T]
+	tickBase atomic.Int64
+	// paused stops the cutting and sending of batches (pause.go).
+	paused atomic.Bool
 }
 
 // New validates opts and builds a cache. Its metrics are registered on
@@ -113,13 +124,14 @@ func New[T Item](opts Options[T]) (*AutoRefreshCache[T], error) {
 	}
 	c := &AutoRefreshCache[T]{
 		opts:    opts,
-		sh:      newShards[T](),
+		sh:      newShards[T](classCount(opts)),
 		pending: make(map[ItemID]*entry[T]),
 		trigger: make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 	}
 	c.created.ready = make(chan struct{}, 1)
 	c.removed.ready = make(chan struct{}, 1)
+	c.due.ready = make(chan struct{}, 1)
 	m, err := newMetrics(c, opts.Registerer)
 	if err != nil {
 		return nil, err
@@ -203,62 +215,86 @@ func (c *AutoRefreshCache[T]) GetOrCreate(id ItemID, item T) (T, error) {
 
 // Create is GetOrCreate that also says whether this call inserted the item.
 // A new non-terminal item is queued for sync at once unless sync-on-create is
-// off or the cache is not started.
+// off, the cache is paused or not started.
 func (c *AutoRefreshCache[T]) Create(id ItemID, item T) (Entry[T], bool, error) {
-	if isNil(item) {
-		return Entry[T]{}, false, errs.Errorf(errs.Invalid, "item %q: nil item", id)
-	}
-	s := c.sh.of(id)
-	s.mu.Lock()
-	if e, ok := s.m[id]; ok {
-		c.promote(s, e)
-		out := e.entry()
-		seq := e.seq
-		s.mu.Unlock()
-		if err := c.awaitDurable(seq); err != nil {
-			return Entry[T]{}, false, err
+	in := c.insert(id, item)
+	if in.err != nil || !in.created {
+		if in.err == nil {
+			in.err = c.awaitDurable(in.out.seq)
 		}
-		return out, false, nil
+		if in.err != nil {
+			return Entry[T]{}, false, in.err
+		}
+		return in.out, false, nil
 	}
-	if !c.opts.Budget.take() {
-		s.mu.Unlock()
-		return Entry[T]{}, false, capacityError(c.opts.Budget)
-	}
-	stamp := c.clock.Add(1)
-	e := &entry[T]{id: id, item: item, stamp: stamp}
-	syncNow := c.queue.Load() != nil && !c.opts.DisableSyncOnCreate && !item.IsTerminal()
-	e.inFlight = syncNow
-	s.m[id] = e
-	s.pushFront(e)
-	s.publishTail()
-	seq := c.change(s, Change[T]{Kind: ChangePut, ID: id, Item: item}, Event[T]{Type: Created, ID: id, Item: item})
-	e.seq = seq
-	s.mu.Unlock()
-	c.n.Add(1)
-
 	last, evictedFrom := c.evictOverflow()
 	// The create is acknowledged, and its events (with those of the
 	// evictions it caused) delivered, only once durable. On failure the
 	// item stays in memory: the journal has failed and every later call
 	// that would show it fails the same way.
-	err := c.awaitDurable(max(seq, last))
+	err := c.awaitDurable(max(in.out.seq, last))
 	if err == nil {
-		c.deliver(s)
+		c.deliver(in.s)
 		for _, from := range evictedFrom {
 			c.deliver(from)
 		}
 	}
-	if syncNow {
-		if err != nil {
-			c.release(e)
-		} else {
-			c.syncOnCreate(&itemWrapper[T]{id: id, item: item, e: e})
-		}
-	}
+	c.afterCreate(in, err)
 	if err != nil {
 		return Entry[T]{}, false, err
 	}
-	return Entry[T]{ID: id, Item: item, seq: seq}, true, nil
+	return in.out, true, nil
+}
+
+// inserted is what insert did.
+type inserted[T Item] struct {
+	out     Entry[T]
+	created bool
+	s       *shard[T]
+	e       *entry[T] // set when created
+	syncNow bool      // e was marked in flight for sync-on-create
+	err     error
+}
+
+// insert is the locked part of Create: it returns the existing entry, or
+// inserts item and journals it, without waiting for the journal and
+// without evicting.
+func (c *AutoRefreshCache[T]) insert(id ItemID, item T) inserted[T] {
+	if isNil(item) {
+		return inserted[T]{err: errs.Errorf(errs.Invalid, "item %q: nil item", id)}
+	}
+	s := c.sh.of(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.m[id]; ok {
+		c.promote(s, e)
+		return inserted[T]{out: e.entry(), s: s}
+	}
+	if !c.opts.Budget.take() {
+		return inserted[T]{err: capacityError(c.opts.Budget)}
+	}
+	stamp := c.clock.Add(1)
+	e := &entry[T]{id: id, item: item, stamp: stamp}
+	syncNow := c.queue.Load() != nil && !c.opts.DisableSyncOnCreate && !item.IsTerminal() && !c.paused.Load()
+	e.inFlight = syncNow
+	c.put(s, e)
+	e.seq = c.change(s, Change[T]{Kind: ChangePut, ID: id, Item: item}, Event[T]{Type: Created, ID: id, Item: item})
+	c.reschedule(e, 0, 0) // its deadline, if it has one
+	c.n.Add(1)
+	return inserted[T]{out: Entry[T]{ID: id, Item: item, seq: e.seq}, created: true, s: s, e: e, syncNow: syncNow}
+}
+
+// afterCreate queues a created item for sync-on-create once its create is
+// durable (err nil), or releases it.
+func (c *AutoRefreshCache[T]) afterCreate(in inserted[T], err error) {
+	if !in.syncNow {
+		return
+	}
+	if err != nil {
+		c.release(in.e)
+		return
+	}
+	c.syncOnCreate(&itemWrapper[T]{id: in.e.id, item: in.out.Item, e: in.e})
 }
 
 // DeleteDelayed marks the item for deletion by the next sync cycle. Until

@@ -60,7 +60,7 @@ func (c *AutoRefreshCache[T]) evictOne(withEvent bool) (*shard[T], uint64, bool)
 			best.mu.Unlock()
 			return nil, 0, false
 		}
-		best.remove(t)
+		c.drop(best, t)
 		var seq uint64
 		if !t.removing { // else its removal is journaled, its event queued
 			var ev Event[T]
@@ -130,7 +130,7 @@ func (c *AutoRefreshCache[T]) deletePending() {
 		s.mu.Lock()
 		gone := !e.removed // an eviction may have taken it meanwhile
 		if gone {
-			s.remove(e)
+			c.drop(s, e)
 		}
 		s.mu.Unlock()
 		if gone {

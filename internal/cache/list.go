@@ -119,16 +119,17 @@ func (c *AutoRefreshCache[T]) Restore(entries []Entry[T]) {
 		s := c.sh.of(en.ID)
 		s.mu.Lock()
 		if old, ok := s.m[en.ID]; ok {
-			s.remove(old)
+			c.drop(s, old)
 			c.n.Add(-1)
 			c.opts.Budget.release(1)
 		}
 		c.opts.Budget.force(1)
 		e := &entry[T]{id: en.ID, item: en.Item, syncedAt: nanos(en.SyncedAt), pendingDelete: en.PendingDelete,
-			stamp: c.clock.Add(1), seq: en.seq}
-		s.m[en.ID] = e
-		s.pushFront(e)
-		s.publishTail()
+			stamp: c.clock.Add(1), seq: en.seq, due: nanos(en.DueAt)}
+		c.put(s, e)
+		// Due at its DueAt (a restart has none: the regular cadence) or
+		// at its deadline, whichever comes first.
+		c.reschedule(e, 0, 0)
 		if e.pendingDelete {
 			c.pendingMu.Lock()
 			c.pending[en.ID] = e

@@ -108,7 +108,10 @@ func (m *metrics) unregister() {
 
 // syncError counts one failed batch under reason, folding reasons past the
 // cap into "other".
-func (m *metrics) syncError(reason string) {
+func (m *metrics) syncError(reason string) { m.syncErrorN(reason, 1) }
+
+// syncErrorN counts n failures under reason, as syncError does.
+func (m *metrics) syncErrorN(reason string, n float64) {
 	m.mu.Lock()
 	if _, ok := m.reasons[reason]; !ok {
 		if len(m.reasons) >= maxErrorReasons {
@@ -117,7 +120,7 @@ func (m *metrics) syncError(reason string) {
 		m.reasons[reason] = struct{}{}
 	}
 	m.mu.Unlock()
-	m.syncErrors.WithLabelValues(reason).Inc()
+	m.syncErrors.WithLabelValues(reason).Add(n)
 }
 
 // queueMetrics implements workqueue.MetricsProvider for the cache's single

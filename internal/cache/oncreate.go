@@ -87,7 +87,8 @@ func (c *AutoRefreshCache[T]) createBatchLeft() {
 func (c *AutoRefreshCache[T]) cutCreated(ctx context.Context, items []ItemWrapperOf[T]) {
 	items = c.newestLive(items)
 	q := c.queue.Load()
-	if len(items) == 0 || q == nil {
+	if len(items) == 0 || q == nil || c.paused.Load() {
+		// Paused: the items wait, with the others, for Resume's cycle.
 		for _, w := range items {
 			c.release(w.(*itemWrapper[T]).e)
 		}

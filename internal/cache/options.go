@@ -75,7 +75,27 @@ type Options[T Item] struct {
 	// all locks, on the goroutine that made the change. It must not block:
 	// it runs on the request path and on sync workers.
 	OnEvent func(Event[T])
+	// Deadline, if set, gives an item's deadline (zero: none). A
+	// non-terminal item is due at its deadline at the latest, and no sync
+	// of it starts after it: the cache replaces it with Expire's result
+	// instead (a change like Modify's: journaled, an Updated event). Both
+	// or neither of Deadline and Expire must be set, and Expire's result
+	// must be terminal or have a later deadline, else it is expired again.
+	Deadline func(T) time.Time
+	// Expire returns the item that a non-terminal item past its deadline
+	// becomes, at now.
+	Expire func(item T, now time.Time) T
+	// Class, if set, puts each item into one of Classes classes (a value
+	// outside [0, Classes) counts in none), and Stats.ByClass counts the
+	// items of each, kept up to date at every change without a scan. It is
+	// called with a shard lock held: it must be quick and must not call
+	// the cache.
+	Class   func(T) int
+	Classes int
 }
+
+// maxClasses bounds Options.Classes: the counts are per shard.
+const maxClasses = 64
 
 // MaxCreateLinger bounds Options.CreateLinger: a created item is meant to be
 // synced soon, and the linger only gathers a batch for it.
@@ -119,6 +139,10 @@ func (o *Options[T]) validate() error {
 		return errs.Errorf(errs.Invalid, "size: must be positive, got %d", o.Size)
 	case o.CreateLinger < 0 || o.CreateLinger > MaxCreateLinger:
 		return errs.Errorf(errs.Invalid, "createLinger: must be between 0 and %v, got %v", MaxCreateLinger, o.CreateLinger)
+	case (o.Deadline == nil) != (o.Expire == nil):
+		return errs.Errorf(errs.Invalid, "deadline: Deadline and Expire go together")
+	case o.Class != nil && (o.Classes <= 0 || o.Classes > maxClasses):
+		return errs.Errorf(errs.Invalid, "classes: must be between 1 and %d with a Class func, got %d", maxClasses, o.Classes)
 	}
 	if o.CreateBatches == nil {
 		o.CreateBatches = SingleItemBatchesOf[T]

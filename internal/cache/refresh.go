@@ -24,6 +24,7 @@ type itemWrapper[T Item] struct {
 	item    T
 	e       *entry[T]
 	cycle   uint64 // the cycle whose snapshot holds it; 0 for sync-on-create
+	ver     uint32 // the entry's change counter when the batch was cut
 	claimed bool   // already placed in a batch of this cycle
 }
 
@@ -52,6 +53,7 @@ func (c *AutoRefreshCache[T]) Start(ctx context.Context) error {
 	// The ticker is made here, not in the loop, so that a fake clock stepped
 	// right after Start returns always reaches it.
 	ticker := c.opts.Clock.NewTicker(c.opts.ResyncPeriod)
+	c.tickBase.Store(c.opts.Clock.Now().UnixNano())
 
 	// Syncs run under their own context so that a stop can let the calls
 	// already under way finish, for up to DrainTimeout, while nothing new
@@ -85,6 +87,7 @@ func (c *AutoRefreshCache[T]) Start(ctx context.Context) error {
 		wg.Wait()
 		workers.Wait()
 		c.releaseAll()
+		c.due.clear()
 		c.Close()
 		close(c.stopped)
 	}()
@@ -107,7 +110,12 @@ func (c *AutoRefreshCache[T]) loop(ctx context.Context, q workQueue[T], ticker c
 			linger.Stop()
 		}
 	}()
+	// due wakes the loop for the earliest explicit due time or deadline
+	// (see schedule.go); it is unset while nothing has one.
+	var due dueTimer
+	defer due.stop()
 	var cycle uint64
+	c.runDue(ctx, q, &due, &cycle) // restored items past their deadline
 	for {
 		select {
 		case <-ctx.Done():
@@ -122,12 +130,20 @@ func (c *AutoRefreshCache[T]) loop(ctx context.Context, q workQueue[T], ticker c
 			lingerC = nil
 			c.cutCreated(ctx, c.takeCreated())
 			continue
+		case <-c.due.ready:
+			c.runDue(ctx, q, &due, &cycle)
+			continue
+		case <-due.C:
+			due.C, due.at = nil, 0
+			c.runDue(ctx, q, &due, &cycle)
+			continue
 		case <-ticker.C():
 		case <-c.trigger:
 		}
 		cycle++
 		c.cycle(ctx, q, cycle)
 		c.stats.cycles.Add(1)
+		c.runDue(ctx, q, &due, &cycle)
 	}
 }
 
@@ -136,10 +152,16 @@ func (c *AutoRefreshCache[T]) loop(ctx context.Context, q workQueue[T], ticker c
 // batches and queues them.
 func (c *AutoRefreshCache[T]) cycle(ctx context.Context, q workQueue[T], cycle uint64) {
 	c.deletePending()
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || c.paused.Load() {
 		return
 	}
 	snapshot := c.snapshot(cycle)
+	c.cut(ctx, q, snapshot, cycle)
+}
+
+// cut cuts a cycle's snapshot into batches and queues them; the items left
+// out are released.
+func (c *AutoRefreshCache[T]) cut(ctx context.Context, q workQueue[T], snapshot []ItemWrapperOf[T], cycle uint64) {
 	if len(snapshot) == 0 {
 		return
 	}
@@ -161,14 +183,27 @@ func (c *AutoRefreshCache[T]) cycle(ctx context.Context, q workQueue[T], cycle u
 }
 
 // snapshot marks every due item in flight and returns wrappers for them.
+// An item whose explicit due time is ahead is skipped; one past its
+// deadline is expired instead (and the expiries are durable before it
+// returns).
 func (c *AutoRefreshCache[T]) snapshot(cycle uint64) []ItemWrapperOf[T] {
 	var out []ItemWrapperOf[T]
 	var wrappers []itemWrapper[T]
+	now := c.opts.Clock.Now()
+	nowN := now.UnixNano()
+	deadlines := c.opts.Deadline != nil
+	var expired []*entry[T]
+	var last uint64
 	for i := range c.sh.s {
 		s := &c.sh.s[i]
 		s.mu.Lock()
 		for id, e := range s.m {
-			if e.inFlight || e.pendingDelete || e.item.IsTerminal() {
+			if e.inFlight || e.pendingDelete || e.due > nowN || e.item.IsTerminal() {
+				continue
+			}
+			if deadlines && c.pastDeadline(e, nowN) && !c.retired.Load() {
+				last = max(last, c.expireLocked(s, e, now))
+				expired = append(expired, e)
 				continue
 			}
 			e.inFlight = true
@@ -177,11 +212,12 @@ func (c *AutoRefreshCache[T]) snapshot(cycle uint64) []ItemWrapperOf[T] {
 				// one per item, and earlier chunks stay where they are.
 				wrappers = make([]itemWrapper[T], 0, max(64, len(out)))
 			}
-			wrappers = append(wrappers, itemWrapper[T]{id: id, item: e.item, e: e, cycle: cycle})
+			wrappers = append(wrappers, itemWrapper[T]{id: id, item: e.item, e: e, cycle: cycle, ver: e.ver})
 			out = append(out, &wrappers[len(wrappers)-1])
 		}
 		s.mu.Unlock()
 	}
+	c.settleChanges(expired, last)
 	return out
 }
 

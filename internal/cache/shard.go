@@ -23,6 +23,13 @@ type entry[T Item] struct {
 	syncedAt      int64  // Unix nanoseconds of the last sync answer; 0 if never (8 bytes, not a time.Time's 24)
 	stamp         uint64 // the cache clock at the last create or use; the shard's list is ordered by it
 	seq           uint64 // journal sequence of the last change; 0 without a journal
+	// due is when the item's next sync is due, in Unix nanoseconds; 0 is
+	// the regular cadence (the next resync tick). See schedule.go.
+	due int64
+	// ver counts the changes made to the item other than by a sync answer
+	// (Modify, an expiry): a batch remembers it, and an answer for an
+	// entry changed since its batch was cut is dropped (later change wins).
+	ver           uint32
 	pendingDelete bool
 	inFlight      bool
 	// removing: its removal is journaled but not yet durable, so it is
@@ -45,6 +52,10 @@ type shard[T Item] struct {
 	// Counted under mu because Get holds it anyway; a shared atomic would be a
 	// contended cache line on every read.
 	hits, misses uint64
+
+	// classes counts the shard's items per Options.Class; nil without
+	// classes. Kept at every change, so Stats never scans the items.
+	classes []int64
 
 	// events is the shard's outbox (see events.go): the events of its
 	// changes, in change order, waiting to be durable. delivering is set
@@ -103,7 +114,8 @@ func (s *shard[T]) touch(e *entry[T], stamp uint64) {
 
 // entry returns the public view of e. Callers hold the shard's lock.
 func (e *entry[T]) entry() Entry[T] {
-	return Entry[T]{ID: e.id, Item: e.item, SyncedAt: unixNano(e.syncedAt), PendingDelete: e.pendingDelete, seq: e.seq}
+	return Entry[T]{ID: e.id, Item: e.item, SyncedAt: unixNano(e.syncedAt), DueAt: unixNano(e.due),
+		PendingDelete: e.pendingDelete, seq: e.seq}
 }
 
 // remove deletes e from the shard and marks it removed. Callers hold s.mu.
@@ -137,10 +149,13 @@ type shards[T Item] struct {
 	tails [shardCount]atomic.Uint64
 }
 
-func newShards[T Item]() *shards[T] {
+func newShards[T Item](classes int) *shards[T] {
 	sh := &shards[T]{seed: maphash.MakeSeed()}
 	for i := range sh.s {
 		sh.s[i].m = make(map[ItemID]*entry[T])
+		if classes > 0 {
+			sh.s[i].classes = make([]int64, classes)
+		}
 		sh.s[i].tails = &sh.tails[i]
 		sh.tails[i].Store(math.MaxUint64)
 	}

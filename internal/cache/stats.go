@@ -10,6 +10,7 @@ import (
 type counters struct {
 	syncs, syncErrors, enqueuedTotal, evictions, deletions atomic.Uint64
 	cycles                                                 atomic.Uint64 // refresh cycles run
+	dueCycles                                              atomic.Uint64 // due cycles run (schedule.go)
 	queued                                                 atomic.Int64  // items waiting for a worker
 	syncing                                                atomic.Int64  // batches in a SyncFunc call
 	lastSyncAt, lastErrorAt                                atomic.Int64

@@ -52,9 +52,18 @@ func (c *AutoRefreshCache[T]) process(ctx, syncCtx context.Context, q workQueue[
 	if len(batch) > 0 && batch[0].(*itemWrapper[T]).cycle == 0 {
 		c.createBatchLeft()
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || c.paused.Load() {
+		// Stopped, or paused: not sent. A paused cache's items keep their
+		// due times, and Resume's cycle takes them again.
 		c.finish(batch, nil, errAbandoned)
 		return
+	}
+	if c.opts.Deadline != nil {
+		// No sync starts after an item's deadline, however long its
+		// batch waited in the queue.
+		if batch = c.expireLate(batch); len(batch) == 0 {
+			return
+		}
 	}
 	c.stats.syncing.Add(1)
 	defer c.stats.syncing.Add(-1)
@@ -75,22 +84,28 @@ func (c *AutoRefreshCache[T]) callSync(ctx context.Context, batch BatchOf[T]) (r
 }
 
 // finish applies a sync result to the batch's entries and clears their
-// in-flight marks. On error nothing but the marks changes, so the items are
-// tried again at the next resync period, not in a loop.
+// in-flight marks. On error the batch counts as failed and only the
+// answers returned with the error are applied (a SyncFunc may say what it
+// made of each item, a failed attempt say); the other items keep their
+// state and their due time, so they are tried again at the next resync
+// period, not in a loop.
 func (c *AutoRefreshCache[T]) finish(batch BatchOf[T], resp []ItemSyncResponseOf[T], err error) {
 	if err != nil {
-		for _, w := range batch {
-			c.release(w.(*itemWrapper[T]).e)
-		}
 		if err != errAbandoned {
 			c.m.batches.WithLabelValues("error").Inc()
 			c.recordError(ReasonOf(err), err)
 		}
-		return
+		if len(resp) == 0 || err == errAbandoned {
+			for _, w := range batch {
+				c.release(w.(*itemWrapper[T]).e)
+			}
+			return
+		}
+	} else {
+		c.stats.syncs.Add(1)
+		c.stats.lastSyncAt.Store(c.opts.Clock.Now().UnixNano())
+		c.m.batches.WithLabelValues("ok").Inc()
 	}
-	c.stats.syncs.Add(1)
-	c.stats.lastSyncAt.Store(c.opts.Clock.Now().UnixNano())
-	c.m.batches.WithLabelValues("ok").Inc()
 
 	// Index the answers by id. The first answer for an id wins; answers for
 	// ids outside the batch are dropped: a SyncFunc cannot create items.
@@ -115,7 +130,10 @@ func (c *AutoRefreshCache[T]) finish(batch BatchOf[T], resp []ItemSyncResponseOf
 	}
 
 	now := c.opts.Clock.Now()
+	nowN := now.UnixNano()
 	var unchanged, dropped float64
+	var itemErrs int
+	var lastItemErr error
 	// An update changes the entry and queues its event under the shard's
 	// lock, in one step with its journal record: a DeleteDelayed or another
 	// change of the item lands wholly before or after it, never between.
@@ -123,22 +141,40 @@ func (c *AutoRefreshCache[T]) finish(batch BatchOf[T], resp []ItemSyncResponseOf
 	// it, and its event leaves only then; the item stays in flight until
 	// then too, so no cycle sends the upstream a state a crash could take
 	// back.
-	var updated []*entry[T]
+	var updated, expired []*entry[T]
 	var lastSeq uint64
 	for _, w := range batch {
 		iw := w.(*itemWrapper[T])
 		r, answered := answers[iw.id]
+		if answered && r.Err != nil {
+			itemErrs++
+			lastItemErr = r.Err
+		}
 		s := c.sh.of(iw.id)
 		s.mu.Lock()
 		e := iw.e
+		old := c.wake(e)
 		switch {
 		case e.removed, c.retired.Load():
 			// Deleted or evicted meanwhile: the result must not bring it
 			// back. Or the cache was retired: its successor has the items.
 			e.inFlight = false
 			dropped++
+		case e.ver != iw.ver:
+			// Changed (Modify, an expiry) since the batch was cut: the
+			// answer is about a state the item no longer has, and the
+			// later change wins.
+			e.inFlight = false
+			dropped++
+		case !answered && err != nil:
+			// The failed batch said nothing of it: as it was, and tried
+			// again at the next tick (a due time kept would retry it at
+			// once, in a loop).
+			e.inFlight = false
+			e.due = 0
 		case answered && r.Action == Update && !isNil(r.Item) && !e.pendingDelete:
-			e.item, e.syncedAt = r.Item, now.UnixNano()
+			c.setItem(s, e, r.Item)
+			e.syncedAt, e.due = nowN, dueAfter(nowN, r.NextSyncAfter)
 			e.seq = c.change(s, Change[T]{Kind: ChangePut, ID: iw.id, Item: r.Item, SyncedAt: now},
 				Event[T]{Type: Updated, ID: iw.id, Item: r.Item})
 			lastSeq = max(lastSeq, e.seq)
@@ -148,39 +184,93 @@ func (c *AutoRefreshCache[T]) finish(batch BatchOf[T], resp []ItemSyncResponseOf
 			e.inFlight = false
 			dropped++
 		default:
-			e.syncedAt = now.UnixNano()
+			e.syncedAt = nowN
+			e.due = 0
+			if answered {
+				e.due = dueAfter(nowN, r.NextSyncAfter)
+			}
 			e.inFlight = false
 			unchanged++
+		}
+		if !e.removed && c.pastDeadline(e, nowN) && !c.retired.Load() && !c.paused.Load() && !e.pendingDelete {
+			// Its deadline came while it was being synced.
+			if !e.inFlight {
+				expired = append(expired, e)
+			}
+			lastSeq = max(lastSeq, c.expireLocked(s, e, now))
+		} else if !e.removed {
+			c.reschedule(e, old, nowN)
 		}
 		s.mu.Unlock()
 	}
 	c.m.items.WithLabelValues("unchanged").Add(unchanged)
 	c.m.items.WithLabelValues("dropped").Add(dropped)
-	if len(updated) > 0 {
-		c.settle(updated, lastSeq)
+	if itemErrs > 0 {
+		c.recordItemErrors(itemErrs, lastItemErr)
+	}
+	if len(updated) > 0 || len(expired) > 0 {
+		c.settle(updated, expired, lastSeq)
 	}
 }
 
-// settle waits for a batch's updates to be durable (one wait for the whole
-// batch: the journal commits in order), then clears their in-flight marks
-// and delivers their events.
-func (c *AutoRefreshCache[T]) settle(updated []*entry[T], lastSeq uint64) {
-	err := c.awaitDurable(lastSeq)
-	if err != nil {
-		c.opts.Logger.Error("sync results not durable", zap.String("cache", c.opts.Name), zap.Error(err))
+// dueAfter is the explicit due time that a NextSyncAfter of d sets at now;
+// 0 (the regular cadence) when d is not positive.
+func dueAfter(now int64, d time.Duration) int64 {
+	if d <= 0 {
+		return 0
 	}
-	var last *shard[T]
-	for _, e := range updated {
-		s := c.sh.of(e.id)
+	return now + int64(d)
+}
+
+// expireLate takes out of a batch about to be sent the items whose
+// deadline has passed, expiring them instead, and returns the rest.
+func (c *AutoRefreshCache[T]) expireLate(batch BatchOf[T]) BatchOf[T] {
+	now := c.opts.Clock.Now()
+	nowN := now.UnixNano()
+	var expired []*entry[T]
+	var last uint64
+	kept := batch
+	for i, w := range batch {
+		iw := w.(*itemWrapper[T])
+		s := c.sh.of(iw.id)
 		s.mu.Lock()
-		e.inFlight = false
+		e := iw.e
+		late := !e.removed && !c.retired.Load() && !e.pendingDelete && e.ver == iw.ver && c.pastDeadline(e, nowN)
+		if late {
+			last = max(last, c.expireLocked(s, e, now))
+			expired = append(expired, e)
+		}
 		s.mu.Unlock()
-		if err == nil && s != last {
-			c.deliver(s)
-			last = s
+		switch {
+		case late && len(expired) == 1:
+			kept = append(make(BatchOf[T], 0, len(batch)-1), batch[:i]...)
+		case !late && len(expired) > 0:
+			kept = append(kept, w)
 		}
 	}
+	c.settleChanges(expired, last)
+	return kept
+}
+
+// settle waits for a batch's updates and expiries to be durable (one wait
+// for the whole batch: the journal commits in order), then clears their
+// in-flight marks and delivers their events.
+func (c *AutoRefreshCache[T]) settle(updated, expired []*entry[T], lastSeq uint64) {
+	c.settleChanges(append(updated, expired...), lastSeq)
 	c.m.items.WithLabelValues("update").Add(float64(len(updated)))
+}
+
+// recordItemErrors counts n items that a SyncFunc answered with Err, as
+// sync errors under the reason "item_error", and keeps the last one's text
+// as the last error. They are not logged one by one: an upstream with
+// many failing items would flood the log, and the SyncFunc knows more.
+func (c *AutoRefreshCache[T]) recordItemErrors(n int, last error) {
+	c.stats.syncErrors.Add(uint64(n))
+	c.m.syncErrorN("item_error", float64(n))
+	msg := last.Error()
+	c.stats.lastError.Store(&msg)
+	c.stats.lastErrorAt.Store(c.opts.Clock.Now().UnixNano())
+	c.opts.Logger.Debug("items failed", zap.String("cache", c.opts.Name), zap.Int("items", n), zap.Error(last))
 }
 
 // recordError counts a failure and remembers its text as the last error.

@@ -21,10 +21,10 @@ import (
 // writes, HTML escaping included; itemjson_test.go and FuzzItemJSON hold the
 // two side by side.
 
-// itemJSONSize is an item's JSON without its id and data, with room to
-// spare: keys, punctuation, three timestamps and the final newline take
-// about 205 bytes.
-const itemJSONSize = 256
+// itemJSONSize is an item's JSON without its id, data and last error, with
+// room to spare: keys, punctuation, five timestamps, the state, the
+// attempts and the final newline take about 350 bytes.
+const itemJSONSize = 512
 
 // errBadItemJSON reports an item whose data or timestamps cannot be written
 // as JSON. The service only stores valid JSON, so this means a bug.
@@ -52,14 +52,41 @@ func (v itemView) appendJSON(b []byte) ([]byte, error) {
 		return b, err
 	}
 	b = append(b, `,"syncedAt":`...)
-	if v.SyncedAt == nil {
-		b = append(b, "null"...)
-	} else if b, err = appendTime(b, *v.SyncedAt); err != nil {
+	if b, err = appendOptionalTime(b, v.SyncedAt); err != nil {
 		return b, err
 	}
 	b = append(b, `,"pendingDelete":`...)
 	b = strconv.AppendBool(b, v.PendingDelete)
+	b = append(b, `,"state":`...)
+	b = appendString(b, v.State.String())
+	b = append(b, `,"attempts":`...)
+	b = strconv.AppendInt(b, int64(v.Attempts), 10)
+	b = append(b, `,"lastError":`...)
+	if v.LastError == nil {
+		b = append(b, "null"...)
+	} else {
+		// Upstream text: appendString hands anything that needs escaping
+		// (quotes, control and HTML characters, invalid UTF-8) to
+		// encoding/json.
+		b = appendString(b, *v.LastError)
+	}
+	b = append(b, `,"nextSyncAt":`...)
+	if b, err = appendOptionalTime(b, v.NextSyncAt); err != nil {
+		return b, err
+	}
+	b = append(b, `,"expiresAt":`...)
+	if b, err = appendOptionalTime(b, v.ExpiresAt); err != nil {
+		return b, err
+	}
 	return append(b, '}'), nil
+}
+
+// appendOptionalTime appends *t, or null for nil.
+func appendOptionalTime(b []byte, t *time.Time) ([]byte, error) {
+	if t == nil {
+		return append(b, "null"...), nil
+	}
+	return appendTime(b, *t)
 }
 
 // appendJSON appends the list's JSON object to b, ended before it would
@@ -113,7 +140,7 @@ const pageChunk = 64 << 10
 // writeItem answers with one item.
 func (s *server) writeItem(w http.ResponseWriter, r *http.Request, status int, it autorefresh.Item) {
 	v := viewItem(it)
-	buf := s.bodies.get(itemJSONSize + len(v.ID) + len(v.Data))
+	buf := s.bodies.get(itemJSONSize + len(v.ID) + len(v.Data) + len(it.LastError))
 	body, err := v.appendJSON(buf.b)
 	s.writeEncoded(w, r, status, body, err)
 	buf.put(body)
@@ -135,7 +162,7 @@ func (s *server) writeItems(w http.ResponseWriter, r *http.Request, page []autor
 	size := 64 + len(next)
 	for i, it := range page {
 		out.Items[i] = viewItem(it)
-		size += itemJSONSize + len(it.ID) + len(out.Items[i].Data)
+		size += itemJSONSize + len(it.ID) + len(out.Items[i].Data) + len(it.LastError)
 	}
 	if next != "" {
 		out.NextCursor = &next

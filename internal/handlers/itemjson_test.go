@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 // encodingJSON is what the handlers wrote before itemjson.go: the reference.
@@ -44,6 +46,15 @@ var itemJSONData = []string{
 	`{"name":"Zoë 日本"}`,
 }
 
+// lastErrors are upstream texts an item's lastError may hold: plain, and
+// with everything that needs escaping.
+var lastErrors = []string{
+	"webhook answered 502 Bad Gateway",
+	`upstream says "no" <b>&</b>` + "\n\t\x00\x1f\u2028\u2029 \\ é",
+	"invalid UTF-8 \xff\xfe",
+	"",
+}
+
 func TestItemJSONMatchesEncodingJSON(t *testing.T) {
 	created := time.Date(2026, 11, 25, 22, 30, 1, 123456789, time.UTC)
 	synced := created.Add(1500 * time.Millisecond)
@@ -53,9 +64,14 @@ func TestItemJSONMatchesEncodingJSON(t *testing.T) {
 	for _, data := range itemJSONData {
 		for _, id := range ids {
 			for _, v := range []itemView{
-				{ID: id, Data: json.RawMessage(data), CreatedAt: created, UpdatedAt: created},
+				{ID: id, Data: json.RawMessage(data), CreatedAt: created, UpdatedAt: created, State: record.StateActive},
 				{ID: id, Data: json.RawMessage(data), Terminal: true, Version: math.MaxInt64, CreatedAt: roundSecond,
-					UpdatedAt: inZone, SyncedAt: &synced, PendingDelete: true},
+					UpdatedAt: inZone, SyncedAt: &synced, PendingDelete: true, State: record.StateCompleted},
+				{ID: id, Data: json.RawMessage(data), Terminal: true, Version: 7, CreatedAt: created, UpdatedAt: created,
+					State: record.StateFailed, Attempts: math.MaxInt32, LastError: &lastErrors[len(id)%len(lastErrors)],
+					NextSyncAt: &synced, ExpiresAt: &inZone},
+				{ID: id, Data: json.RawMessage(data), Version: 2, CreatedAt: created, UpdatedAt: created,
+					State: record.StateExpired, Attempts: 1, LastError: &lastErrors[0], ExpiresAt: &roundSecond},
 			} {
 				if got, want := handWritten(t, v), encodingJSON(t, v); got != want {
 					t.Errorf("id %q data %q:\n got %s\nwant %s", id, data, got, want)
@@ -103,6 +119,8 @@ func TestItemJSONRefusesWhatEncodingJSONRefuses(t *testing.T) {
 		"bad data":   {ID: "a", Data: json.RawMessage(`{"a": }`), CreatedAt: at, UpdatedAt: at},
 		"year 10000": {ID: "a", Data: json.RawMessage(`1`), CreatedAt: at.AddDate(8000, 0, 0), UpdatedAt: at},
 		"year -1":    {ID: "a", Data: json.RawMessage(`1`), CreatedAt: at, UpdatedAt: at, SyncedAt: new(at.AddDate(-2028, 0, 0))},
+		"nextSyncAt": {ID: "a", Data: json.RawMessage(`1`), CreatedAt: at, UpdatedAt: at, NextSyncAt: new(at.AddDate(8000, 0, 0))},
+		"expiresAt":  {ID: "a", Data: json.RawMessage(`1`), CreatedAt: at, UpdatedAt: at, ExpiresAt: new(at.AddDate(-2028, 0, 0))},
 	} {
 		if _, err := v.appendJSON(nil); err == nil {
 			t.Errorf("%s: appendJSON accepted it", name)
@@ -116,16 +134,20 @@ func TestItemJSONRefusesWhatEncodingJSONRefuses(t *testing.T) {
 // FuzzItemJSON holds the hand-written encoder to encoding/json for any valid
 // JSON data and any id.
 func FuzzItemJSON(f *testing.F) {
-	for _, d := range itemJSONData {
-		f.Add("item1", []byte(d), int64(1), int64(0))
+	for i, d := range itemJSONData {
+		f.Add("item1", []byte(d), int64(1), int64(0), lastErrors[i%len(lastErrors)], uint8(i), int32(i))
 	}
-	f.Add("<&>\u2028\xff", []byte(`"\u2028"`), int64(-5), int64(1<<40))
-	f.Fuzz(func(t *testing.T, id string, data []byte, version, nanos int64) {
+	f.Add("<&>\u2028\xff", []byte(`"\u2028"`), int64(-5), int64(1<<40), "<\xff>", uint8(200), int32(-1))
+	f.Fuzz(func(t *testing.T, id string, data []byte, version, nanos int64, lastError string, state uint8, attempts int32) {
 		if !json.Valid(data) {
 			t.Skip() // the service never stores it
 		}
 		at := time.Unix(0, nanos).UTC()
-		v := itemView{ID: id, Data: data, Version: version, CreatedAt: at, UpdatedAt: at, SyncedAt: &at}
+		v := itemView{ID: id, Data: data, Version: version, CreatedAt: at, UpdatedAt: at, SyncedAt: &at,
+			State: record.State(state), Attempts: attempts, LastError: &lastError, NextSyncAt: &at}
+		if state%2 == 0 {
+			v.LastError, v.NextSyncAt, v.ExpiresAt = nil, nil, &at
+		}
 		if got, want := handWritten(t, v), encodingJSON(t, v); got != want {
 			t.Fatalf("\n got %s\nwant %s", got, want)
 		}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
+	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 // The JSON shapes of api/openapi.yaml. They live here, not in the domain,
@@ -75,6 +76,9 @@ func viewCache(in autorefresh.Info) cacheView {
 	}
 }
 
+// itemView is an item as GET, lists, creates, PATCH and retry show it.
+// The fields after pendingDelete came with per-item control (issue 15);
+// they are last so that the older fields keep their place.
 type itemView struct {
 	ID            string          `json:"id"`
 	Data          json.RawMessage `json:"data"`
@@ -84,6 +88,11 @@ type itemView struct {
 	UpdatedAt     time.Time       `json:"updatedAt"`
 	SyncedAt      *time.Time      `json:"syncedAt"`
 	PendingDelete bool            `json:"pendingDelete"`
+	State         record.State    `json:"state"`
+	Attempts      int32           `json:"attempts"`
+	LastError     *string         `json:"lastError"`
+	NextSyncAt    *time.Time      `json:"nextSyncAt"`
+	ExpiresAt     *time.Time      `json:"expiresAt"`
 }
 
 func viewItem(it autorefresh.Item) itemView {
@@ -91,10 +100,29 @@ func viewItem(it autorefresh.Item) itemView {
 	if len(data) == 0 {
 		data = json.RawMessage("null")
 	}
-	return itemView{
+	v := itemView{
 		ID: it.ID, Data: data, Terminal: it.Terminal, Version: it.Version,
 		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, SyncedAt: it.SyncedAt, PendingDelete: it.PendingDelete,
+		State: it.StateOf(), Attempts: it.Attempts, NextSyncAt: it.NextSyncAt,
+		LastError: nonEmpty(it.LastError), ExpiresAt: nonZero(it.ExpiresAt),
 	}
+	return v
+}
+
+// nonEmpty is s, or nil (JSON null) for "": the wire says "none" with null.
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// nonZero is t, or nil (JSON null) for the zero time, which means "none".
+func nonZero(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 type itemCreate struct {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/autorefresh/autorefresh/internal/record"
 	"github.com/autorefresh/autorefresh/internal/watch"
 )
 
@@ -93,16 +94,24 @@ func (s *sseStream) flush() error {
 	return s.rc.Flush()
 }
 
-// watchedItem is the payload of created, updated and terminal events: the
-// item after the change. It has no syncedAt or pendingDelete, which the
-// events do not carry; GET the item for those.
+// watchedItem is the payload of created, updated, terminal, failed and
+// expired events: the item after the change. It has no syncedAt or
+// pendingDelete, which the events do not carry; GET the item for those.
+// nextSyncAt is always null: the schedule is the storage mode's, not part
+// of the change (the key is there so that every item shape has the same
+// fields).
 type watchedItem struct {
-	ID        string          `json:"id"`
-	Data      json.RawMessage `json:"data"`
-	Terminal  bool            `json:"terminal"`
-	Version   int64           `json:"version"`
-	CreatedAt time.Time       `json:"createdAt"`
-	UpdatedAt time.Time       `json:"updatedAt"`
+	ID         string          `json:"id"`
+	Data       json.RawMessage `json:"data"`
+	Terminal   bool            `json:"terminal"`
+	Version    int64           `json:"version"`
+	CreatedAt  time.Time       `json:"createdAt"`
+	UpdatedAt  time.Time       `json:"updatedAt"`
+	State      record.State    `json:"state"`
+	Attempts   int32           `json:"attempts"`
+	LastError  *string         `json:"lastError"`
+	NextSyncAt *time.Time      `json:"nextSyncAt"`
+	ExpiresAt  *time.Time      `json:"expiresAt"`
 }
 
 // goneItem is the payload of deleted and evicted events.
@@ -127,5 +136,6 @@ func eventPayload(ev watch.Event) any {
 	if len(data) == 0 {
 		data = json.RawMessage("null")
 	}
-	return watchedItem{ID: it.ID, Data: data, Terminal: it.Terminal, Version: it.Version, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt}
+	return watchedItem{ID: it.ID, Data: data, Terminal: it.Terminal, Version: it.Version, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
+		State: it.StateOf(), Attempts: it.Attempts, LastError: nonEmpty(it.LastError), ExpiresAt: nonZero(it.ExpiresAt)}
 }

@@ -12,12 +12,20 @@ type Kind string
 const (
 	// Created: a new item was inserted.
 	Created Kind = "created"
-	// Updated: a sync changed the item and it is still not terminal.
+	// Updated: a change (a sync, a failed attempt, a PATCH, a retry) left
+	// the item active.
 	Updated Kind = "updated"
-	// Terminal: a sync changed the item and made it terminal. It replaces
-	// Updated for that change, so a watcher that only cares about the end
-	// of an item can listen for this one kind.
+	// Terminal: a change completed the item (a sync's or a PATCH's
+	// terminal update). It replaces Updated for that change, so a watcher
+	// that only cares about the end of an item can listen for this kind
+	// and the two below.
 	Terminal Kind = "terminal"
+	// Failed: the item was given up after retry.maxAttempts consecutive
+	// failed attempts (record.StateFailed). It replaces Updated too.
+	Failed Kind = "failed"
+	// Expired: the item's deadline passed before it finished
+	// (record.StateExpired). It replaces Updated too.
+	Expired Kind = "expired"
 	// Deleted: a sync cycle removed an item marked by a delete.
 	Deleted Kind = "deleted"
 	// Evicted: the item was dropped to keep the cache within its size.
@@ -55,10 +63,7 @@ func fromCache(cacheName string, ev autorefresh.Event) (out Event, last *record.
 	case autorefresh.EventCreated:
 		out.Kind = Created
 	case autorefresh.EventUpdated:
-		out.Kind = Updated
-		if ev.Item != nil && ev.Item.IsTerminal() {
-			out.Kind = Terminal
-		}
+		out.Kind = updatedKind(ev.Item)
 	case autorefresh.EventDeleted:
 		out.Kind = Deleted
 	case autorefresh.EventEvicted:
@@ -70,6 +75,28 @@ func fromCache(cacheName string, ev autorefresh.Event) (out Event, last *record.
 		out.Item = last
 	}
 	return out, last
+}
+
+// updatedKind names an update by the state it left the item in, so that a
+// watcher learns how an item ended from the event alone: a failed or an
+// expired item is terminal too, but not completed, and telling them apart
+// from "terminal" is the point of having states.
+func updatedKind(it *record.Record) Kind {
+	if it == nil {
+		return Updated
+	}
+	switch it.StateOf() {
+	case record.StateFailed:
+		return Failed
+	case record.StateExpired:
+		return Expired
+	}
+	// By the flag, not by StateCompleted: a terminal record is completed
+	// unless it says otherwise, whatever wrote it.
+	if it.IsTerminal() {
+		return Terminal
+	}
+	return Updated
 }
 
 // weight approximates the memory an event holds in a replay buffer: the
