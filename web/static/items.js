@@ -30,11 +30,20 @@ const STATE_OF_EVENT = { failed: 'failed', expired: 'expired', terminal: 'comple
  * was (old): fields the payload leaves out are worked out from the kind.
  */
 function fromEvent(kind, payload, old) {
-  const synced = kind === 'updated' || kind === 'terminal'; // the answer of a sync
-  const it = { ...payload, pendingDelete: old?.pendingDelete ?? false, changed: true };
   const has = (k) => Object.hasOwn(payload, k);
-  // An update is the answer of a sync, so the item was just synced.
-  if (!has('syncedAt')) it.syncedAt = synced ? payload.updatedAt : (old?.syncedAt ?? null);
+  // A successful answer leaves no error behind; the older servers' events
+  // (without the field) came from syncs only.
+  const ok = (kind === 'updated' || kind === 'terminal') && !payload.lastError && !(payload.attempts > 0);
+  const same = old && old.createdAt === payload.createdAt;
+  const it = { ...payload, pendingDelete: old?.pendingDelete ?? false, changed: true };
+  // Events do not carry syncedAt: a successful change of the version is
+  // taken for the answer of a sync (a PATCH from elsewhere looks the same).
+  // The same version again (a retry, say, or this tab's own PATCH, already
+  // shown from its answer) keeps what was known.
+  if (!has('syncedAt')) {
+    it.syncedAt = ok && !(same && old.version === payload.version) ? payload.updatedAt : (same ? old.syncedAt ?? null : null);
+  }
+  const synced = ok;
   if (!has('state')) it.state = STATE_OF_EVENT[kind] ?? (payload.terminal ? 'completed' : 'active');
   if (!has('attempts')) it.attempts = synced ? 0 : (old?.attempts ?? 0);
   if (!has('lastError')) it.lastError = synced ? null : (old?.lastError ?? null);
