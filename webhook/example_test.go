@@ -141,6 +141,53 @@ func ExampleUpdate() {
 	// {"id":"item3","action":"update","data":null,"terminal":false}
 }
 
+// An upstream that knows when its items can next change says so with
+// nextSyncAfter, and reports an item it cannot look up with Error rather
+// than failing the whole batch.
+func ExampleReplyHandler() {
+	type job struct {
+		status string
+		eta    time.Duration // until the status can next change
+	}
+	jobs := map[string]job{"job1": {"Running", 30 * time.Second}, "job2": {"Running", 0}} // your system
+
+	upstream := webhook.ReplyHandler(func(ctx context.Context, batch webhook.Batch) (webhook.Reply, error) {
+		// Items without a time of their own come back in 5 minutes.
+		reply := webhook.Reply{NextSyncAfter: webhook.Duration(5 * time.Minute)}
+		for _, item := range batch.Items {
+			j, ok := jobs[item.ID]
+			switch {
+			case !ok:
+				reply.Items = append(reply.Items, webhook.Error(item.ID, "no such job in the scheduler"))
+			case j.eta > 0:
+				reply.Items = append(reply.Items, webhook.Unchanged(item.ID).WithNextSyncAfter(j.eta))
+			}
+		}
+		return reply, nil
+	}, webhook.Options{AllowUnsigned: true}) // a demo: sign in production
+
+	body := `{"cache":"jobs","items":[{"id":"job1","data":null,"terminal":false,"version":4,"attempts":0},` +
+		`{"id":"job2","data":null,"terminal":false,"version":2,"attempts":0},` +
+		`{"id":"job3","data":null,"terminal":false,"version":1,"attempts":2}]}`
+	req := httptest.NewRequest(http.MethodPost, "/sync", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	upstream.ServeHTTP(rec, req)
+	fmt.Print(rec.Code, " ", rec.Body.String())
+	// Output:
+	// 200 {"items":[{"id":"job1","action":"unchanged","nextSyncAfter":"30s"},{"id":"job3","action":"error","error":"no such job in the scheduler"}],"nextSyncAfter":"5m0s"}
+}
+
+func ExampleError() {
+	b, _ := json.Marshal(webhook.Error("item1", "job store unreachable"))
+	fmt.Println(string(b))
+	b, _ = json.Marshal(webhook.Update("item2", json.RawMessage(`{"status":"Started"}`), false).WithNextSyncAfter(90 * time.Second))
+	fmt.Println(string(b))
+	// Output:
+	// {"id":"item1","action":"error","error":"job store unreachable"}
+	// {"id":"item2","action":"update","data":{"status":"Started"},"terminal":false,"nextSyncAfter":"1m30s"}
+}
+
 func ExampleUnchanged() {
 	b, _ := json.Marshal(webhook.Unchanged("item1"))
 	fmt.Println(string(b))

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,9 +81,10 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// handler is what Handler returns; its options are filled in.
+// handler is what Handler and ReplyHandler return; its options are filled
+// in.
 type handler struct {
-	fn   SyncFunc
+	fn   ReplyFunc
 	opts Options
 }
 
@@ -101,7 +103,8 @@ type handler struct {
 //     so a broken sender is noticed rather than guessed at);
 //   - calls fn with the request's context, answering 500 when it fails;
 //   - writes the Results as {"items": [...]} with Content-Type
-//     application/json, or 204 No Content when there are none.
+//     application/json, or 204 No Content when there are none (see
+//     ReplyHandler to add a top-level nextSyncAfter).
 //
 // Error answers carry a JSON body {"code", "message"} for people reading
 // logs (autorefresh ignores it). A 500 says only "internal error": fn's
@@ -114,6 +117,20 @@ type handler struct {
 func Handler(fn SyncFunc, opts Options) http.Handler {
 	if fn == nil {
 		panic("webhook: Handler with a nil SyncFunc")
+	}
+	return ReplyHandler(func(ctx context.Context, b Batch) (Reply, error) {
+		items, err := fn(ctx, b)
+		return Reply{Items: items}, err
+	}, opts)
+}
+
+// ReplyHandler is Handler for a ReplyFunc, which can set the reply's
+// top-level NextSyncAfter. A Reply with no Items and no NextSyncAfter is
+// answered 204 No Content; one with a NextSyncAfter is always written out,
+// "items" then being [] if there are none.
+func ReplyHandler(fn ReplyFunc, opts Options) http.Handler {
+	if fn == nil {
+		panic("webhook: ReplyHandler with a nil ReplyFunc")
 	}
 	if err := opts.Validate(); err != nil {
 		panic(err)
@@ -135,27 +152,25 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, rerr)
 		return
 	}
-	results, err := h.fn(r.Context(), batch)
+	rep, err := h.fn(r.Context(), batch)
 	if err != nil {
 		h.fail(w, r, internalError(err))
 		return
 	}
-	if len(results) == 0 {
+	if len(rep.Items) == 0 && rep.NextSyncAfter == 0 {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	body, err := json.Marshal(reply{Items: results})
+	if rep.Items == nil {
+		rep.Items = []Result{} // "items" is required: null would fail the batch
+	}
+	body, err := json.Marshal(rep)
 	if err != nil {
 		// Only a Result whose Data is not valid JSON gets here.
 		h.fail(w, r, internalError(fmt.Errorf("webhook: cannot encode the reply: %w", err)))
 		return
 	}
 	writeJSON(w, http.StatusOK, body)
-}
-
-// reply is the body of a 200 answer (schema SyncResponse).
-type reply struct {
-	Items []Result `json:"items"`
 }
 
 // readBatch checks the request line, headers, size and signature, and

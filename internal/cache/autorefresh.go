@@ -111,6 +111,7 @@ type AutoRefreshCache[T Item] struct {
 	// (schedule.go); tickBase is when the resync ticker started.
 	due      dueHeap[T]
 	tickBase atomic.Int64
+	dueArmed atomic.Int64 // the wake time the loop's timer was last set for (tests wait on it)
 	// paused stops the cutting and sending of batches (pause.go).
 	paused atomic.Bool
 }

@@ -74,3 +74,7 @@ func classCount[T Item](o Options[T]) int {
 	}
 	return o.Classes
 }
+
+// ByClass returns the items held in each class (Options.Class), as
+// Stats.ByClass does, without the rest of Stats: for a metrics scrape.
+func (c *AutoRefreshCache[T]) ByClass() []int { return c.byClass() }

@@ -187,6 +187,7 @@ func (c *AutoRefreshCache[T]) runDue(ctx context.Context, q workQueue[T], timer 
 	timer.stop()
 	timer.t = c.opts.Clock.NewTimer(time.Duration(at - now))
 	timer.C, timer.at = timer.t.C(), at
+	c.dueArmed.Store(at)
 }
 
 // signal wakes the refresh loop to look at the heap again.

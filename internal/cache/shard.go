@@ -18,11 +18,11 @@ const shardCount = 64
 // a new entry, which is how late sync results for the old one are recognised
 // and dropped.
 type entry[T Item] struct {
-	id            ItemID
-	item          T
-	syncedAt      int64  // Unix nanoseconds of the last sync answer; 0 if never (8 bytes, not a time.Time's 24)
-	stamp         uint64 // the cache clock at the last create or use; the shard's list is ordered by it
-	seq           uint64 // journal sequence of the last change; 0 without a journal
+	id       ItemID
+	item     T
+	syncedAt int64  // Unix nanoseconds of the last sync answer; 0 if never (8 bytes, not a time.Time's 24)
+	stamp    uint64 // the cache clock at the last create or use; the shard's list is ordered by it
+	seq      uint64 // journal sequence of the last change; 0 without a journal
 	// due is when the item's next sync is due, in Unix nanoseconds; 0 is
 	// the regular cadence (the next resync tick). See schedule.go.
 	due int64

@@ -42,6 +42,9 @@ type Stats struct {
 	// LastErrorAt its time.
 	LastError   string
 	LastErrorAt time.Time
+	// ByClass counts the items held in each class (Options.Class), pending
+	// deletions included; nil without classes.
+	ByClass []int
 }
 
 // Stats returns the cache's counters.
@@ -60,6 +63,7 @@ func (c *AutoRefreshCache[T]) Stats() Stats {
 		Deletions:     c.stats.deletions.Load(),
 		LastSyncAt:    unixNano(c.stats.lastSyncAt.Load()),
 		LastErrorAt:   unixNano(c.stats.lastErrorAt.Load()),
+		ByClass:       c.byClass(),
 	}
 	if p := c.stats.lastError.Load(); p != nil {
 		st.LastError = *p

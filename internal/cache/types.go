@@ -69,12 +69,16 @@ type ItemSyncResponseOf[T Item] struct {
 	Item   T
 	Action SyncAction
 	// NextSyncAfter, when above zero, is how long from now the item's next
-	// sync is due, instead of the next resync period: the upstream knows
-	// when its state can next change.
+	// sync is due, instead of the next resync tick: the upstream knows
+	// when its state can next change. The item is skipped by the ticks
+	// before then and synced at the first chance after, between ticks if
+	// need be (it is the SyncFunc's to bound it). Zero keeps it on the
+	// regular cadence.
 	NextSyncAfter time.Duration
 	// Err, when set, says that the SyncFunc could not get this item's
-	// state: the item is counted as a failed attempt under the reason
-	// "item_error" and otherwise handled as Action says.
+	// state: it counts as one sync error under the reason "item_error"
+	// (not logged one by one), and the item is otherwise handled as
+	// Action says.
 	Err error
 }
 
@@ -82,8 +86,15 @@ type ItemSyncResponseOf[T Item] struct {
 type ItemSyncResponse = ItemSyncResponseOf[Item]
 
 // SyncFuncOf refreshes a batch. It must not retain the batch after returning.
-// Returning an error (or panicking) leaves every item of the batch as it was;
-// the items are tried again at the next resync period.
+// Returning an error (or panicking) counts the batch as failed; the answers
+// returned with the error, if any, are applied as they would be without it
+// (a SyncFunc may say what a failure made of each item, a failed attempt
+// with its backoff as NextSyncAfter), and the items it says nothing of stay
+// as they were, tried again at the next resync period. Flyte's SyncFuncs
+// return nil answers with an error, so for them nothing changes.
+//
+// An answer for an item that was changed (Modify, an expiry) after its
+// batch was cut is dropped: the later change wins.
 //
 // An error that implements SyncErrorReasoner is counted under that reason.
 type SyncFuncOf[T Item] func(ctx context.Context, batch BatchOf[T]) ([]ItemSyncResponseOf[T], error)

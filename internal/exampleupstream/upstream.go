@@ -15,7 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 	"k8s.io/utils/clock"
@@ -55,21 +57,39 @@ type Options struct {
 	// Logger receives a line per answered batch and per rejected request.
 	// Nil means no logging.
 	Logger *zap.Logger
+	// NextSyncAfter, when above zero, is sent as every reply's top-level
+	// nextSyncAfter, showing an upstream that paces its items (autorefresh
+	// clamps it to [resyncPeriod/10, 100 × resyncPeriod]). Zero sends none,
+	// and a batch with no changes is answered 204, as the example always
+	// did.
+	NextSyncAfter time.Duration
+	// ErrorPrefix, when set, makes the upstream answer every item whose id
+	// starts with it with an item error (action "error") instead of moving
+	// it on, showing an item the upstream cannot look up: autorefresh backs
+	// it off and gives it up (state "failed") after the cache's
+	// retry.maxAttempts, while the rest of the batch goes on. Empty answers
+	// every item as the example always did.
+	ErrorPrefix string
 }
 
 // Upstream is the example webhook upstream. It is an http.Handler for the
 // webhook URL and is safe for concurrent use.
 type Upstream struct {
-	handler http.Handler // webhook.Handler around sync
-	log     *zap.Logger
-	states  *statusTable
-	calls   atomic.Int64
+	handler     http.Handler // webhook.ReplyHandler around sync
+	log         *zap.Logger
+	states      *statusTable
+	calls       atomic.Int64
+	next        webhook.Duration
+	errorPrefix string
 }
 
 // New returns an Upstream configured by opts. It fails when the secret is
 // malformed or MaxIDs is negative.
 func New(opts Options) (*Upstream, error) {
-	u := &Upstream{log: opts.Logger}
+	if opts.NextSyncAfter < 0 {
+		return nil, errors.New("exampleupstream: NextSyncAfter must not be negative")
+	}
+	u := &Upstream{log: opts.Logger, next: webhook.Duration(opts.NextSyncAfter), errorPrefix: opts.ErrorPrefix}
 	if u.log == nil {
 		u.log = zap.NewNop()
 	}
@@ -100,7 +120,7 @@ func New(opts Options) (*Upstream, error) {
 	default:
 		u.states = newStatusTable(opts.MaxIDs)
 	}
-	u.handler = webhook.Handler(u.sync, wopts)
+	u.handler = webhook.ReplyHandler(u.sync, wopts)
 	return u, nil
 }
 
@@ -128,25 +148,38 @@ type itemData struct {
 	Status string `json:"status"`
 }
 
+// ErrorMessage is the item error the upstream answers for an id that starts
+// with Options.ErrorPrefix.
+const ErrorMessage = "the example upstream has no job with this id (its id starts with the configured error prefix)"
+
 // sync moves every item of the batch one step and returns the items whose
-// status changed (none, and so a 204, once all are Completed).
-func (u *Upstream) sync(_ context.Context, batch webhook.Batch) ([]webhook.Result, error) {
-	var results []webhook.Result
+// status changed (none, and so a 204, once all are Completed), an item
+// error for each id with the ErrorPrefix, and the configured NextSyncAfter.
+func (u *Upstream) sync(_ context.Context, batch webhook.Batch) (webhook.Reply, error) {
+	reply := webhook.Reply{NextSyncAfter: u.next}
+	updated, failed := 0, 0
 	for _, item := range batch.Items {
+		if u.errorPrefix != "" && strings.HasPrefix(item.ID, u.errorPrefix) {
+			reply.Items = append(reply.Items, webhook.Error(item.ID, ErrorMessage))
+			failed++
+			continue
+		}
 		status, changed := u.states.advance(item.ID)
 		if !changed {
 			continue
 		}
 		data, err := json.Marshal(itemData{Status: status})
 		if err != nil {
-			return nil, err // a struct of one string always encodes
+			return webhook.Reply{}, err // a struct of one string always encodes
 		}
-		results = append(results, webhook.Update(item.ID, data, status == StatusCompleted))
+		reply.Items = append(reply.Items, webhook.Update(item.ID, data, status == StatusCompleted))
+		updated++
 	}
 	u.calls.Add(1)
 	u.log.Info("answered webhook call",
 		zap.String("cache", batch.Cache),
 		zap.Int("items", len(batch.Items)),
-		zap.Int("updated", len(results)))
-	return results, nil
+		zap.Int("updated", updated),
+		zap.Int("errors", failed))
+	return reply, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/autorefresh/autorefresh/internal/exampleupstream"
 )
@@ -110,6 +111,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{Secret: "whsec_not base64!"},
 		{Secret: "whsec_"},
 		{MaxIDs: -1},
+		{NextSyncAfter: -time.Second},
 	} {
 		if _, err := exampleupstream.New(opts); err == nil {
 			t.Errorf("New(%+v) succeeded", opts)

@@ -182,6 +182,17 @@ func (e *env) send(method, path string, header map[string]string, body string) r
 func (e *env) checkAgainstSpec(req *http.Request, res *http.Response, body []byte) {
 	e.t.Helper()
 	route, params, err := e.router.FindRoute(req)
+	if err != nil && strings.HasSuffix(req.URL.Path, "/items/batch") {
+		// OpenAPI matches the concrete path .../items/batch (createItems,
+		// POST only) before .../items/{id}, so a router finds no GET,
+		// PATCH or DELETE there; the server serves those as the item
+		// whose id is "batch", and so they are checked.
+		alias := req.Clone(req.Context())
+		alias.URL.Path = strings.TrimSuffix(req.URL.Path, "batch") + "x"
+		if route, params, err = e.router.FindRoute(alias); err == nil {
+			params["id"] = "batch"
+		}
+	}
 	if err != nil {
 		// Unknown routes and methods must still answer in the JSON error form.
 		var m map[string]any

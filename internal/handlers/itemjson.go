@@ -137,8 +137,9 @@ func (l itemList) encode(b []byte, flush func([]byte)) ([]byte, error) {
 // pageChunk is the piece a page is written in.
 const pageChunk = 64 << 10
 
-// writeItem answers with one item.
+// writeItem answers with one item, tagged with its version (see etag.go).
 func (s *server) writeItem(w http.ResponseWriter, r *http.Request, status int, it autorefresh.Item) {
+	w.Header().Set("ETag", etag(it.Version))
 	v := viewItem(it)
 	buf := s.bodies.get(itemJSONSize + len(v.ID) + len(v.Data) + len(it.LastError))
 	body, err := v.appendJSON(buf.b)
@@ -196,6 +197,7 @@ func (s *server) writeItems(w http.ResponseWriter, r *http.Request, page []autor
 // written before, so a failure still gets a proper error response.
 func (s *server) writeEncoded(w http.ResponseWriter, r *http.Request, status int, body []byte, err error) {
 	if err != nil {
+		w.Header().Del("ETag") // an error is not the item
 		s.writeError(w, r, errs.Wrap(errs.Internal, err, "encode response"))
 		return
 	}

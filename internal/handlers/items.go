@@ -1,13 +1,16 @@
 package handlers
 
 import (
-	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/errs"
+	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 func (s *server) createItem(w http.ResponseWriter, r *http.Request) {
@@ -16,7 +19,11 @@ func (s *server) createItem(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	it, created, err := s.svc.CreateItem(r.Context(), chi.URLParam(r, "cache"), autorefresh.NewItem{ID: in.ID, Data: in.Data, Terminal: in.Terminal})
+	if err := checkTTL(in.TTL); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	it, created, err := s.svc.CreateItem(r.Context(), chi.URLParam(r, "cache"), in.newItem())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -32,6 +39,15 @@ func (s *server) getItem(w http.ResponseWriter, r *http.Request) {
 	it, err := s.svc.GetItem(r.Context(), chi.URLParam(r, "cache"), chi.URLParam(r, "id"))
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	s.readItem(w, r, it)
+}
+
+// readItem answers a GET of an item: 304 without a body while the client's
+// If-None-Match names its version, else the item.
+func (s *server) readItem(w http.ResponseWriter, r *http.Request, it autorefresh.Item) {
+	if notModified(w, r, it.Version) {
 		return
 	}
 	s.writeItem(w, r, http.StatusOK, it)
@@ -66,10 +82,37 @@ func (s *server) listItems(w http.ResponseWriter, r *http.Request) {
 		}
 		terminal = &b
 	}
-	page, next, err := s.svc.ListItems(r.Context(), chi.URLParam(r, "cache"), q.Get("cursor"), limit, autorefresh.Filter{Terminal: terminal})
+	f := autorefresh.Filter{Terminal: terminal}
+	if v := q.Get("state"); v != "" {
+		state, ok := record.ParseState(v)
+		if !ok {
+			s.writeError(w, r, errs.Errorf(errs.Invalid, "query.state: must be one of %s", stateNames()))
+			return
+		}
+		f.State = state
+	}
+	page, next, err := s.svc.ListItems(r.Context(), chi.URLParam(r, "cache"), q.Get("cursor"), limit, f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.writeItems(w, r, page, next)
+}
+
+// checkTTL is autorefresh.CheckTTL for a body's "ttl": the HTTP layer
+// checks it so that every mode answers a bad one alike, naming the field.
+func checkTTL(ttl autorefresh.Duration) error {
+	if err := autorefresh.CheckTTL(time.Duration(ttl)); err != nil {
+		return errs.Errorf(errs.Invalid, "body.%s", errs.MessageOf(err))
+	}
+	return nil
+}
+
+// stateNames lists the states a client may filter by.
+func stateNames() string {
+	names := make([]string, len(record.States))
+	for i, s := range record.States {
+		names[i] = s.String()
+	}
+	return strings.Join(names, ", ")
 }

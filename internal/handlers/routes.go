@@ -45,9 +45,18 @@ func (s *server) routes() http.Handler {
 		r.Get("/v1/caches/{cache}", s.getCache)
 		r.Delete("/v1/caches/{cache}", s.deleteCache)
 		r.Post("/v1/caches/{cache}/sync", s.syncCache)
+		r.Post("/v1/caches/{cache}/pause", s.pauseCache)
+		r.Post("/v1/caches/{cache}/resume", s.resumeCache)
 		r.Post("/v1/caches/{cache}/items", s.createItem)
 		r.Get("/v1/caches/{cache}/items", s.listItems)
+		// Only POST of .../items/batch is the bulk create: chi prefers the
+		// static segment for POST alone, so GET, PATCH and DELETE of an
+		// item whose id is "batch" reach the {id} routes below, and so
+		// does its retry.
+		r.Post("/v1/caches/{cache}/items/batch", s.createItems)
 		r.Get("/v1/caches/{cache}/items/{id}", s.getItemOrWait)
+		r.Patch("/v1/caches/{cache}/items/{id}", s.patchItem)
+		r.Post("/v1/caches/{cache}/items/{id}/retry", s.retryItem)
 		r.Get("/v1/caches/{cache}/events", s.streamEvents)
 		r.Delete("/v1/caches/{cache}/items/{id}", s.deleteItem)
 	})
@@ -58,7 +67,7 @@ func (s *server) routes() http.Handler {
 // a 405 (chi's own 405 handler sets it, a custom one must).
 func allowed(routes chi.Routes, path string) string {
 	var out []string
-	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodPatch, http.MethodDelete} {
 		if routes.Match(chi.NewRouteContext(), m, path) {
 			out = append(out, m)
 		}

@@ -112,7 +112,8 @@ func NewServer(d Deps) (http.Handler, error) {
 	if s.hosts, err = newHostCheck(d.AllowedHosts); err != nil {
 		return nil, errs.Wrap(errs.Invalid, err, err.Error())
 	}
-	s.validate, err = newValidator(d.Spec, d.MaxBodyBytes, s.writeError)
+	limits := map[routeKey]int64{batchRoute: max(d.MaxBodyBytes, MaxBatchBodyBytes)}
+	s.validate, err = newValidator(d.Spec, d.MaxBodyBytes, limits, s.writeError)
 	if err != nil {
 		return nil, err
 	}

@@ -30,7 +30,6 @@ type validator struct {
 	// noQuery is options for a request without a query string.
 	options, noQuery *openapi3filter.Options
 	inputs           sync.Pool // of *validation, to spare two allocations per request
-	maxBody          int64
 	writeErr         func(http.ResponseWriter, *http.Request, error)
 }
 
@@ -46,6 +45,8 @@ type operation struct {
 	// skipped: kin-openapi would parse the empty query once per declared
 	// parameter, and a GET of an item declares three.
 	queryOptional bool
+	// maxBody bounds the route's request body.
+	maxBody int64
 }
 
 // validation is one request's input to kin-openapi, kept for reuse.
@@ -54,7 +55,9 @@ type validation struct {
 	params map[string]string
 }
 
-func newValidator(doc *openapi3.T, maxBody int64, writeErr func(http.ResponseWriter, *http.Request, error)) (*validator, error) {
+// newValidator builds the validator of doc's operations. Bodies are bounded
+// by maxBody, or by bodyLimits for the routes it names.
+func newValidator(doc *openapi3.T, maxBody int64, bodyLimits map[routeKey]int64, writeErr func(http.ResponseWriter, *http.Request, error)) (*validator, error) {
 	v := &validator{
 		routes: map[routeKey]operation{},
 		options: &openapi3filter.Options{
@@ -66,7 +69,6 @@ func newValidator(doc *openapi3.T, maxBody int64, writeErr func(http.ResponseWri
 			// and re-encode the body on every request.
 			SkipSettingDefaults: true,
 		},
-		maxBody:  maxBody,
 		writeErr: writeErr,
 	}
 	noQuery := *v.options
@@ -82,7 +84,12 @@ func newValidator(doc *openapi3.T, maxBody int64, writeErr func(http.ResponseWri
 			checked := *op
 			checked.Security = &openapi3.SecurityRequirements{}
 			route := &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: &checked}
-			v.routes[routeKey{method, path}] = operation{route: route, queryOptional: !requiresQuery(item.Parameters, op.Parameters)}
+			key := routeKey{method, path}
+			limit, ok := bodyLimits[key]
+			if !ok {
+				limit = maxBody
+			}
+			v.routes[key] = operation{route: route, queryOptional: !requiresQuery(item.Parameters, op.Parameters), maxBody: limit}
 		}
 	}
 	return v, nil
@@ -128,7 +135,7 @@ func (v *validator) middleware(next http.Handler) http.Handler {
 			}
 			// Operations without a body ignore a JSON one.
 			r.Body, r.ContentLength = http.NoBody, 0
-		} else if !v.readBody(w, r) {
+		} else if !v.readBody(w, r, op) {
 			return
 		}
 		if err := v.check(r, op, rc); err != nil {
@@ -165,15 +172,15 @@ func (v *validator) check(r *http.Request, op operation, rc *chi.Context) error 
 // readBody reads the body through the size limit, checks its media type and
 // shape, and puts it back for the schema check and the handler. It answers
 // the request itself and reports false when the body is refused.
-func (v *validator) readBody(w http.ResponseWriter, r *http.Request) bool {
+func (v *validator) readBody(w http.ResponseWriter, r *http.Request, op operation) bool {
 	if r.Body == nil {
 		r.Body = http.NoBody
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(connWriter(w), r.Body, v.maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(connWriter(w), r.Body, op.maxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			v.writeErr(w, r, errs.Errorf(errs.TooLarge, "body: larger than %d bytes", v.maxBody))
+			v.writeErr(w, r, errs.Errorf(errs.TooLarge, "body: larger than %d bytes", op.maxBody))
 			return false
 		}
 		v.writeErr(w, r, errs.Errorf(errs.Invalid, "body: could not be read"))
@@ -181,7 +188,12 @@ func (v *validator) readBody(w http.ResponseWriter, r *http.Request) bool {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
-	if len(body) > 0 && !isJSON(r.Header.Get("Content-Type")) {
+	// An empty body of an operation whose body is optional (a retry) is
+	// held to bodyless's rule: a form's content type is refused even
+	// without a body, or a page elsewhere could send the write as a form.
+	ct := r.Header.Get("Content-Type")
+	optional := !op.route.Operation.RequestBody.Value.Required
+	if (len(body) > 0 || optional && ct != "") && !isJSON(ct) {
 		v.writeErr(w, r, &errs.Error{Code: codeUnsupportedMedia, Message: "body: Content-Type must be application/json"})
 		return false
 	}

@@ -30,6 +30,9 @@ type statsView struct {
 	Deletions  uint64     `json:"deletions"`
 	LastSyncAt *time.Time `json:"lastSyncAt"`
 	LastError  *string    `json:"lastError"`
+	// ItemsByState counts the items held in each state, every state
+	// named (0 included), so that a client need not know the list.
+	ItemsByState map[string]int `json:"itemsByState"`
 }
 
 type cacheView struct {
@@ -41,7 +44,19 @@ type cacheView struct {
 	BatchSize    int                   `json:"batchSize"`
 	SyncOnCreate bool                  `json:"syncOnCreate"`
 	RateLimit    autorefresh.RateLimit `json:"rateLimit"`
-	Stats        statsView             `json:"stats"`
+	Retry        retryView             `json:"retry"`
+	// ItemTTL is "0s" when items have no default deadline, as it is
+	// written in a PUT.
+	ItemTTL autorefresh.Duration `json:"itemTTL"`
+	Paused  bool                 `json:"paused"`
+	Stats   statsView            `json:"stats"`
+}
+
+// retryView is the retry policy in force, maxBackoff resolved (its default
+// is ten resync periods).
+type retryView struct {
+	MaxAttempts int                  `json:"maxAttempts"`
+	MaxBackoff  autorefresh.Duration `json:"maxBackoff"`
 }
 
 func viewCache(in autorefresh.Info) cacheView {
@@ -63,6 +78,15 @@ func viewCache(in autorefresh.Info) cacheView {
 		msg := st.LastError
 		sv.LastError = &msg
 	}
+	sv.ItemsByState = make(map[string]int, len(record.States))
+	for _, state := range record.States {
+		sv.ItemsByState[state.String()] = st.ByState[state]
+	}
+	p := c.Policy()
+	retry := retryView{MaxAttempts: p.MaxAttempts, MaxBackoff: autorefresh.Duration(p.MaxBackoff)}
+	if retry.MaxBackoff <= 0 {
+		retry.MaxBackoff = 10 * c.ResyncPeriod // record.Policy's default
+	}
 	return cacheView{
 		Name:         in.Name,
 		Webhook:      webhookView{URL: c.Webhook.URL, SecretSet: in.SecretSet, Timeout: c.Webhook.Timeout, Headers: headers},
@@ -72,6 +96,9 @@ func viewCache(in autorefresh.Info) cacheView {
 		BatchSize:    c.BatchSize,
 		SyncOnCreate: *c.SyncOnCreate,
 		RateLimit:    *c.RateLimit,
+		Retry:        retry,
+		ItemTTL:      c.ItemTTL,
+		Paused:       in.Paused,
 		Stats:        sv,
 	}
 }
@@ -129,6 +156,14 @@ type itemCreate struct {
 	ID       string          `json:"id"`
 	Data     json.RawMessage `json:"data"`
 	Terminal bool            `json:"terminal"`
+	// TTL is the item's deadline from now; absent or 0 takes the cache's
+	// itemTTL.
+	TTL autorefresh.Duration `json:"ttl"`
+}
+
+// newItem is the create as the service takes it.
+func (in itemCreate) newItem() autorefresh.NewItem {
+	return autorefresh.NewItem{ID: in.ID, Data: in.Data, Terminal: in.Terminal, TTL: time.Duration(in.TTL)}
 }
 
 type itemList struct {

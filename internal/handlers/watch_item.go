@@ -79,7 +79,7 @@ func (s *server) getItemOrWait(w http.ResponseWriter, r *http.Request) {
 		}
 		if it.Version > version {
 			waiter.Stop()
-			s.writeItem(w, r, http.StatusOK, it)
+			s.readItem(w, r, it)
 			return
 		}
 		done := s.awaitChange(r, waiter.C(), deadline.C, hub.Done())
@@ -132,5 +132,5 @@ func (s *server) answerCurrent(w http.ResponseWriter, r *http.Request, name, id 
 		}
 		it = last
 	}
-	s.writeItem(w, r, http.StatusOK, it)
+	s.readItem(w, r, it)
 }

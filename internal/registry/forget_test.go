@@ -46,6 +46,7 @@ type slowDeleteJournal struct {
 func (j *slowDeleteJournal) Append(cache.Change[*record.Record]) uint64 { return j.seq.Add(1) }
 func (j *slowDeleteJournal) Durable() uint64                            { return j.seq.Load() }
 func (j *slowDeleteJournal) AppendCache(string, json.RawMessage) uint64 { return j.seq.Add(1) }
+func (j *slowDeleteJournal) AppendPaused(string, bool) uint64           { return j.seq.Add(1) }
 func (j *slowDeleteJournal) AppendDeleteCache(string) uint64 {
 	s := j.seq.Add(1)
 	j.deleteSeq.Store(s)

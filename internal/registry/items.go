@@ -10,16 +10,6 @@ import (
 	"github.com/autorefresh/autorefresh/internal/record"
 )
 
-// itemOf is an engine entry as clients see it.
-func itemOf(e cache.Entry[*record.Record]) autorefresh.Item {
-	it := autorefresh.Item{Record: e.Item, PendingDelete: e.PendingDelete}
-	if !e.SyncedAt.IsZero() {
-		t := e.SyncedAt
-		it.SyncedAt = &t
-	}
-	return it
-}
-
 // CreateItem is GetOrCreate: it inserts a new item at version 1, or returns
 // the existing one unchanged. created says which.
 func (r *Registry) CreateItem(_ context.Context, name string, in autorefresh.NewItem) (it autorefresh.Item, created bool, err error) {
@@ -38,7 +28,7 @@ func (r *Registry) CreateItem(_ context.Context, name string, in autorefresh.New
 		if err != nil {
 			return err
 		}
-		it, created = itemOf(e), c
+		it, created = m.itemOf(e), c
 		return nil
 	})
 	return it, created, err
@@ -52,7 +42,7 @@ func (r *Registry) GetItem(_ context.Context, name, id string) (autorefresh.Item
 		if err != nil {
 			return err
 		}
-		it = itemOf(e)
+		it = m.itemOf(e)
 		return nil
 	})
 	return it, err
@@ -67,7 +57,7 @@ func (r *Registry) DeleteItem(_ context.Context, name, id string) (autorefresh.I
 		if err != nil {
 			return err
 		}
-		it = itemOf(e)
+		it = m.itemOf(e)
 		return nil
 	})
 	return it, err
@@ -100,7 +90,7 @@ func (r *Registry) ListItems(_ context.Context, name, cursor string, limit int, 
 		}
 		page = make([]autorefresh.Item, len(entries))
 		for i, e := range entries {
-			page[i] = itemOf(e)
+			page[i] = m.itemOf(e)
 		}
 		if more {
 			next = autorefresh.Cursor(entries[len(entries)-1].ID)
@@ -110,26 +100,100 @@ func (r *Registry) ListItems(_ context.Context, name, cursor string, limit int, 
 	return page, next, err
 }
 
-// errPending is what the per-item controls answer until the embedded mode
-// implements them.
-var errPending = errs.Errorf(errs.Unavailable, "not available in this build yet")
-
-// CreateItems implements autorefresh.Service.
-func (r *Registry) CreateItems(context.Context, string, []autorefresh.NewItem) ([]autorefresh.Created, error) {
-	return nil, errPending
+// CreateItems creates up to autorefresh.MaxBatchCreate items, each as
+// CreateItem would, acknowledged by one durable commit: an entry that is
+// invalid or past the capacity fails alone.
+func (r *Registry) CreateItems(_ context.Context, name string, in []autorefresh.NewItem) ([]autorefresh.Created, error) {
+	if len(in) == 0 || len(in) > autorefresh.MaxBatchCreate {
+		return nil, errs.Errorf(errs.Invalid, "items: must be between 1 and %d", autorefresh.MaxBatchCreate)
+	}
+	out := make([]autorefresh.Created, len(in))
+	err := r.with(name, func(m *managed) error {
+		now := r.opts.Clock.Now().UTC()
+		ids := make([]string, 0, len(in))
+		recs := make([]*record.Record, 0, len(in))
+		at := make([]int, 0, len(in)) // index in `in` of each id sent
+		for i, n := range in {
+			data, err := autorefresh.CheckCreate(n.ID, n.Data)
+			if err == nil {
+				err = autorefresh.CheckTTL(n.TTL)
+			}
+			if err != nil {
+				out[i].Err = err
+				continue
+			}
+			ids = append(ids, n.ID)
+			recs = append(recs, autorefresh.NewRecord(n, data, m.cfg, now))
+			at = append(at, i)
+		}
+		for k, res := range m.engine.CreateAll(ids, recs) {
+			i := at[k]
+			if res.Err != nil {
+				out[i].Err = res.Err
+				continue
+			}
+			out[i] = autorefresh.Created{Item: m.itemOf(res.Entry), Created: res.Created}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// PatchItem implements autorefresh.Service.
-func (r *Registry) PatchItem(context.Context, string, string, autorefresh.Patch) (autorefresh.Item, error) {
-	return autorefresh.Item{}, errPending
+// PatchItem changes an item as a sync reply's update would (record.Patch),
+// in one step with its If-Match check; a sync answer for the state it had
+// before is dropped.
+func (r *Registry) PatchItem(_ context.Context, name, id string, p autorefresh.Patch) (autorefresh.Item, error) {
+	if p.Data != nil {
+		if err := record.CheckData(p.Data); err != nil {
+			return autorefresh.Item{}, errs.Errorf(errs.Invalid, "data: %s", err)
+		}
+	}
+	var it autorefresh.Item
+	err := r.with(name, func(m *managed) error {
+		e, err := m.engine.Modify(id, func(old *record.Record) (*record.Record, error) {
+			if p.IfMatch > 0 && old.Version != p.IfMatch {
+				return nil, errs.Errorf(errs.PreconditionFailed, "item %q is at version %d, not %d", id, old.Version, p.IfMatch)
+			}
+			return old.Patch(p.Data, p.Terminal, r.opts.Clock.Now().UTC()), nil
+		}, false)
+		if err != nil {
+			return err
+		}
+		it = m.itemOf(e)
+		return nil
+	})
+	return it, err
 }
 
-// RetryItem implements autorefresh.Service.
-func (r *Registry) RetryItem(context.Context, string, string, time.Duration) (autorefresh.Item, error) {
-	return autorefresh.Item{}, errPending
-}
-
-// SetPaused implements autorefresh.Service.
-func (r *Registry) SetPaused(context.Context, string, bool) (autorefresh.Info, error) {
-	return autorefresh.Info{}, errPending
+// RetryItem makes a failed or expired item active again with its deadline
+// ttl from now (0: none), or an active one due now; either is synced at
+// once (unless the cache is paused). A completed item is a Conflict.
+func (r *Registry) RetryItem(_ context.Context, name, id string, ttl time.Duration) (autorefresh.Item, error) {
+	if err := autorefresh.CheckTTL(ttl); err != nil {
+		return autorefresh.Item{}, err
+	}
+	var it autorefresh.Item
+	err := r.with(name, func(m *managed) error {
+		e, err := m.engine.Modify(id, func(old *record.Record) (*record.Record, error) {
+			now := r.opts.Clock.Now().UTC()
+			var expiresAt time.Time
+			if ttl > 0 {
+				expiresAt = now.Add(ttl)
+			}
+			n, _, ok := old.Retry(expiresAt, now)
+			if !ok {
+				return nil, errs.Errorf(errs.Conflict, "item %q is completed: a retry does not reopen it", id)
+			}
+			return n, nil // old itself when it was active: no change, only due now
+		}, true)
+		if err != nil {
+			return err
+		}
+		it = m.itemOf(e)
+		return nil
+	})
+	return it, err
 }

@@ -27,6 +27,9 @@ type managed struct {
 	wh     *syncers.Webhook
 	cfg    autorefresh.Config
 	cancel context.CancelFunc // nil until the engine runs
+	// paused is the cache's durable pause flag (SetPaused); every engine
+	// built for the cache is paused while it is set.
+	paused bool
 }
 
 // syncOnCreateLinger is how long a created item waits for others to share
@@ -37,7 +40,28 @@ const syncOnCreateLinger = 20 * time.Millisecond
 // info builds the client view. Callers hold m.mu.
 func (m *managed) info() autorefresh.Info {
 	cfg, secretSet := autorefresh.Redact(m.cfg)
-	return autorefresh.Info{Name: m.name, Config: cfg, SecretSet: secretSet, Stats: statsOf(m.engine.Stats())}
+	return autorefresh.Info{Name: m.name, Config: cfg, SecretSet: secretSet, Paused: m.paused, Stats: statsOf(m.engine.Stats())}
+}
+
+// itemOf is an engine entry as clients see it. Callers hold m.mu.
+func (m *managed) itemOf(e cache.Entry[*record.Record]) autorefresh.Item {
+	it := autorefresh.Item{Record: e.Item, PendingDelete: e.PendingDelete}
+	if !e.SyncedAt.IsZero() {
+		t := e.SyncedAt
+		it.SyncedAt = &t
+	}
+	if !e.Item.Terminal && !m.paused {
+		// An explicit due time (an upstream's nextSyncAfter, a retry),
+		// else the next regular tick; unknown before the engine runs.
+		next := e.DueAt
+		if next.IsZero() {
+			next = m.engine.NextTick()
+		}
+		if !next.IsZero() {
+			it.NextSyncAt = &next
+		}
+	}
+	return it
 }
 
 // engineOptions maps a registration onto the engine's options.
@@ -74,6 +98,14 @@ func (r *Registry) engineOptions(name string, cfg autorefresh.Config, sync cache
 		Budget:              r.budget,
 		Logger:              r.opts.Logger,
 		OnEvent:             onEvent,
+		// An item's deadline is its record's: past it, the record is
+		// expired instead of synced.
+		Deadline: func(rec *record.Record) time.Time { return rec.ExpiresAt },
+		Expire:   func(rec *record.Record, now time.Time) *record.Record { return rec.Expire(now.UTC()) },
+		// Items are counted by state as they change, for Stats.ByState
+		// and autorefresh_cache_items_by_state, without a scan.
+		Class:   func(rec *record.Record) int { return int(rec.StateOf()) },
+		Classes: int(record.NumStates),
 	}
 }
 
@@ -97,8 +129,11 @@ func eventOf(ev cache.Event[*record.Record]) autorefresh.Event {
 
 // statsOf is the engine's counters as the domain's Stats.
 func statsOf(st cache.Stats) autorefresh.Stats {
+	var byState [record.NumStates]int
+	copy(byState[:], st.ByClass)
+	byState[record.StateUnset] = 0 // StateOf never answers it
 	return autorefresh.Stats{
-		Size: st.Size, Syncs: st.Syncs, SyncErrors: st.SyncErrors,
+		Size: st.Size, ByState: byState, Syncs: st.Syncs, SyncErrors: st.SyncErrors,
 		Enqueued: st.Enqueued, InFlight: st.InFlight, EnqueuedTotal: st.EnqueuedTotal,
 		Hits: st.Hits, Misses: st.Misses, Evictions: st.Evictions, Deletions: st.Deletions,
 		LastSyncAt: st.LastSyncAt, LastError: st.LastError, LastErrorAt: st.LastErrorAt,

@@ -111,7 +111,11 @@ func New(opts Options) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{opts: opts, metrics: m, caches: make(map[string]*managed), budget: cache.NewBudget(opts.MaxItems)}, nil
+	r := &Registry{opts: opts, metrics: m, caches: make(map[string]*managed), budget: cache.NewBudget(opts.MaxItems)}
+	if err := opts.Registerer.Register(newStateMetrics(r)); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // Start runs every registered cache, and every cache registered later, until
@@ -280,6 +284,7 @@ func (r *Registry) build(m *managed, cfg autorefresh.Config, items []cache.Entry
 		Cache: m.name, Webhook: cfg.WebhookConfig(), Policy: r.opts.Egress, Client: r.opts.HTTPClient,
 		Calls: r.opts.Calls, Clock: r.opts.Clock, Logger: r.opts.Logger, Metrics: r.metrics,
 		Tracing: r.opts.Tracing,
+		// TODO(issue 15, after the syncers merge): Schedule: cfg.Policy(),
 	})
 	if err != nil {
 		return err
@@ -295,6 +300,9 @@ func (r *Registry) build(m *managed, cfg autorefresh.Config, items []cache.Entry
 		return errs.Wrap(errs.Internal, err, "cache: could not be set up")
 	}
 	engine.Restore(items)
+	if m.paused {
+		engine.Pause()
+	}
 	m.engine, m.wh, m.cfg = engine, wh, cfg
 	return nil
 }

@@ -18,6 +18,8 @@ type Journal interface {
 	cache.Journal[*record.Record]
 	AppendCache(name string, config json.RawMessage) uint64
 	AppendDeleteCache(name string) uint64
+	// AppendPaused records a cache's pause flag beside its config.
+	AppendPaused(name string, paused bool) uint64
 }
 
 // Restore registers the caches loaded from storage, with their items, before
@@ -48,7 +50,7 @@ func (r *Registry) Restore(states []store.CacheState) error {
 			}
 			entries[i] = en
 		}
-		m := &managed{name: st.Name}
+		m := &managed{name: st.Name, paused: st.Paused}
 		m.mu.Lock()
 		r.mu.Lock()
 		if _, dup := r.caches[st.Name]; dup {

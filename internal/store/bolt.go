@@ -20,6 +20,7 @@ const FileName = "autorefresh.db"
 var (
 	bucketCaches = []byte("caches") // cache name -> config JSON
 	bucketItems  = []byte("items")  // cache name -> bucket of id -> item JSON
+	bucketPaused = []byte("paused") // cache name -> "1", for a paused cache only
 )
 
 // Bolt is the embedded Store: one bbolt file in a data directory that only
@@ -58,6 +59,9 @@ func OpenBolt(dir string) (b *Bolt, err error) {
 		if _, err := tx.CreateBucketIfNotExists(bucketCaches); err != nil {
 			return err
 		}
+		if _, err := tx.CreateBucketIfNotExists(bucketPaused); err != nil {
+			return err
+		}
 		_, err := tx.CreateBucketIfNotExists(bucketItems)
 		return err
 	})
@@ -74,9 +78,9 @@ func (b *Bolt) Path() string { return b.path }
 // Apply commits the batch in one transaction: one fsync for all of it.
 func (b *Bolt) Apply(_ context.Context, batch []Mutation) error {
 	return b.db.Update(func(tx *bolt.Tx) error {
-		caches, items := tx.Bucket(bucketCaches), tx.Bucket(bucketItems)
+		caches, items, paused := tx.Bucket(bucketCaches), tx.Bucket(bucketItems), tx.Bucket(bucketPaused)
 		for _, m := range batch {
-			if err := apply(caches, items, m); err != nil {
+			if err := apply(caches, items, paused, m); err != nil {
 				return fmt.Errorf("mutation %d on cache %q: %w", m.Seq, m.Cache, err)
 			}
 		}
@@ -84,9 +88,14 @@ func (b *Bolt) Apply(_ context.Context, batch []Mutation) error {
 	})
 }
 
-func apply(caches, items *bolt.Bucket, m Mutation) error {
+func apply(caches, items, paused *bolt.Bucket, m Mutation) error {
 	name := []byte(m.Cache)
 	switch m.Op {
+	case PausePut:
+		if !m.Paused {
+			return paused.Delete(name)
+		}
+		return paused.Put(name, []byte("1"))
 	case PutCache:
 		if _, err := items.CreateBucketIfNotExists(name); err != nil {
 			return err
@@ -94,6 +103,9 @@ func apply(caches, items *bolt.Bucket, m Mutation) error {
 		return caches.Put(name, m.Config)
 	case DeleteCache:
 		if err := items.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return err
+		}
+		if err := paused.Delete(name); err != nil {
 			return err
 		}
 		return caches.Delete(name)
@@ -139,9 +151,9 @@ func (b *Bolt) Load(_ context.Context) (out []CacheState, err error) {
 		}
 	}()
 	err = b.db.View(func(tx *bolt.Tx) error {
-		caches, items := tx.Bucket(bucketCaches), tx.Bucket(bucketItems)
+		caches, items, paused := tx.Bucket(bucketCaches), tx.Bucket(bucketItems), tx.Bucket(bucketPaused)
 		return caches.ForEach(func(k, v []byte) error {
-			cs := CacheState{Name: string(k), Config: bytes.Clone(v)}
+			cs := CacheState{Name: string(k), Config: bytes.Clone(v), Paused: paused.Get(k) != nil}
 			if !json.Valid(cs.Config) {
 				return fmt.Errorf("data file %s: cache %q: config is not valid JSON", b.path, k)
 			}

@@ -136,6 +136,11 @@ func (j *Journal) AppendDeleteCache(name string) uint64 {
 	return j.append(Mutation{Op: DeleteCache, Cache: name})
 }
 
+// AppendPaused queues whether a cache's refresh is paused.
+func (j *Journal) AppendPaused(name string, paused bool) uint64 {
+	return j.append(Mutation{Op: PausePut, Cache: name, Paused: paused})
+}
+
 func (j *Journal) append(m Mutation) uint64 {
 	j.mu.Lock()
 	for len(j.queue) >= j.maxPending && !j.closed && !j.broken {

@@ -32,6 +32,10 @@ const (
 	PutCache
 	// DeleteCache removes the cache, its config and all its items.
 	DeleteCache
+	// PausePut stores whether Cache's refresh is paused (Paused). It is
+	// kept beside the config, not in it: a PUT of a new config keeps it,
+	// and DeleteCache removes it.
+	PausePut
 )
 
 // Item is an item as stored.
@@ -49,12 +53,15 @@ type Mutation struct {
 	ID     string
 	Item   *Item           // PutItem
 	Config json.RawMessage // PutCache
+	Paused bool            // PausePut
 }
 
 // CacheState is a cache as loaded back from a Store.
 type CacheState struct {
 	Name   string
 	Config json.RawMessage
+	// Paused says whether the cache's refresh was paused.
+	Paused bool
 	Items  []Item
 }
 

@@ -6,6 +6,12 @@
 // and applies the upstream's answer. PROTOCOL.md in this directory describes
 // the wire protocol for people writing upstreams.
 //
+// The webhook also applies the per-item schedule (record.Policy) that both
+// storage modes share: an upstream's nextSyncAfter, its per-item "error"
+// answers, and the failed attempts a failed batch charges to its items are
+// all turned into responses here, so the embedded engine and the PostgreSQL
+// mode only apply them.
+//
 // Each cache gets its own *Webhook (and, by default, its own HTTP transport),
 // so a slow or dead upstream only ever delays the cache that uses it. Every
 // failure is returned as an *Error whose SyncErrorReason is one of a small

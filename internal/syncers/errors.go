@@ -44,8 +44,10 @@ var Reasons = []string{
 	ReasonBadReply, ReasonTooLarge, ReasonThrottled, ReasonCanceled, ReasonInternal,
 }
 
-// Error is the error returned by a failed Sync. The whole batch failed: the
-// cache leaves every item as it was and retries at the next resync.
+// Error is the error returned by a failed Sync. The whole batch failed: no
+// item's data changes, and (but for ReasonThrottled and ReasonCanceled)
+// Sync returns with it a response per item that charges it one failed
+// attempt, with this error's text as the item's last error.
 //
 // Its text is built only from fixed phrases, status codes, addresses and
 // library error texts with the cache's secret and header values removed, so it

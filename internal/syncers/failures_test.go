@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/autorefresh/autorefresh/internal/cache"
+	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 // hang blocks until the client gives up on the request.
@@ -93,10 +96,8 @@ func TestFailureReasons(t *testing.T) {
 				}
 			})
 			resps, err := h.sync(t, batchOf(rec("a", `{"s":1}`, false, 1)))
-			if resps != nil {
-				t.Fatalf("failed sync returned responses %+v", resps)
-			}
 			e := syncError(t, err, tc.reason)
+			assertCharged(t, resps, err, "a")
 			t.Logf("error: %v", err)
 			if e.Status != tc.status {
 				t.Errorf("status %d, want %d", e.Status, tc.status)
@@ -112,6 +113,28 @@ func TestFailureReasons(t *testing.T) {
 			}
 			assertFailureLogged(t, h, tc.reason, tc.status)
 		})
+	}
+}
+
+// assertCharged checks that a failed batch of version-1 items, with no
+// failures before, answers each id with one failed attempt: the error's
+// text as its last error, and the schedule's first backoff.
+func assertCharged(t *testing.T, resps []cache.ItemSyncResponseOf[*record.Record], err error, ids ...string) {
+	t.Helper()
+	got := byID(t, resps)
+	if len(got) != len(ids) {
+		t.Fatalf("responses %+v, want one per item of %v", resps, ids)
+	}
+	for _, id := range ids {
+		r, ok := got[id]
+		if !ok {
+			t.Fatalf("no response for %s", id)
+		}
+		n := r.Item
+		if r.Action != cache.Update || r.Err != nil || n.Attempts != 1 || n.LastError != err.Error() ||
+			n.Version != 2 || n.Terminal || !n.UpdatedAt.Equal(t0) || r.NextSyncAfter != time.Minute {
+			t.Errorf("%s: %+v, record %+v; want one failed attempt with the error's text, due in 1m", id, r, n)
+		}
 	}
 }
 
@@ -192,8 +215,11 @@ func TestCallerCancellation(t *testing.T) {
 		}
 		cancel()
 	}()
-	_, err := h.w.Sync(ctx, batchOf(rec("a", "", false, 1)))
+	resps, err := h.w.Sync(ctx, batchOf(rec("a", "", false, 1)))
 	syncError(t, err, ReasonCanceled)
+	if resps != nil {
+		t.Fatalf("a canceled sync charged its items: %+v", resps)
+	}
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v does not match context.Canceled", err)
 	}

@@ -108,8 +108,14 @@ type harness struct {
 	logs    *observer.ObservedLogs
 }
 
+// schedule is the harness's per-item policy: a one-minute period, so that
+// nextSyncAfter clamps to [6s, 100m] and the backoff runs 1m, 2m, 4m...,
+// giving up at the third failure in a row.
+var schedule = record.Policy{ResyncPeriod: time.Minute, MaxAttempts: 3}
+
 // newHarness builds a Webhook for url that may reach loopback, with a fake
-// clock, observed logs and fresh metrics. mod adjusts the options.
+// clock, observed logs, fresh metrics, schedule and no jitter (so that
+// backoffs are exact). mod adjusts the options.
 func newHarness(t *testing.T, url string, mod func(*Options)) *harness {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
@@ -119,12 +125,14 @@ func newHarness(t *testing.T, url string, mod func(*Options)) *harness {
 	}
 	h := &harness{clock: clocktesting.NewFakeClock(t0), metrics: m, logs: logs}
 	o := Options{
-		Cache:   "jobs",
-		Webhook: WebhookConfig{URL: url, Timeout: 5 * time.Second},
-		Policy:  &egress.Policy{AllowPrivate: true},
-		Clock:   h.clock,
-		Logger:  zap.New(core),
-		Metrics: m,
+		Cache:    "jobs",
+		Webhook:  WebhookConfig{URL: url, Timeout: 5 * time.Second},
+		Policy:   &egress.Policy{AllowPrivate: true},
+		Clock:    h.clock,
+		Logger:   zap.New(core),
+		Metrics:  m,
+		Schedule: schedule,
+		Jitter:   func() float64 { return 0 },
 	}
 	if mod != nil {
 		mod(&o)
@@ -162,6 +170,27 @@ func syncError(t *testing.T, err error, reason string) *Error {
 		t.Fatalf("reason %q, want %q (error: %v)", e.Reason, reason, err)
 	}
 	return e
+}
+
+// byID indexes responses by id, failing on a repeated one.
+func byID(t *testing.T, resps []cache.ItemSyncResponseOf[*record.Record]) map[string]cache.ItemSyncResponseOf[*record.Record] {
+	t.Helper()
+	got := make(map[string]cache.ItemSyncResponseOf[*record.Record], len(resps))
+	for _, r := range resps {
+		if _, dup := got[r.ID]; dup {
+			t.Fatalf("two responses for %s", r.ID)
+		}
+		got[r.ID] = r
+	}
+	return got
+}
+
+// failing returns rec(id, data, false, version) with attempts failures
+// behind it.
+func failing(id, data string, version int64, attempts int32) *record.Record {
+	r := rec(id, data, false, version)
+	r.Attempts, r.LastError = attempts, "earlier failure"
+	return r
 }
 
 // data returns an updated record's data as a string.

@@ -30,7 +30,8 @@ const OutcomeOK = "ok"
 //     HTTP exchanges that were sent, whatever their outcome.
 //   - autorefresh_webhook_ignored_entries_total{cache,reason}: reply entries
 //     ignored for reason unknown_id, duplicate_id, unknown_action or
-//     unstorable_value.
+//     unstorable_value, and nextSyncAfter values dropped as bad_next_sync
+//     (the rest of such an entry still applies).
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -3,6 +3,7 @@ package syncers
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
@@ -52,6 +53,17 @@ type Options struct {
 	// Tracing's TracerProvider and Propagator trace the batches; the zero
 	// value traces nothing.
 	Tracing
+	// Schedule is the cache's per-item policy (the caller passes its
+	// config's Policy()): it clamps the upstream's nextSyncAfter and
+	// decides the backoff after failed attempts and when an item is given
+	// up. The zero value clamps every nextSyncAfter to 0 (the engine's
+	// resync period) and retries failed items at once, for ever.
+	Schedule record.Policy
+	// Jitter draws the jitter of each failed item's backoff, in [-1, 1]
+	// (see record.Policy.Backoff), so that items failed together do not
+	// come back together. Nil draws uniformly with math/rand/v2; tests
+	// inject a fixed value. It may be called from several Syncs at once.
+	Jitter func() float64
 }
 
 // Webhook syncs one cache's batches with its upstream. Its Sync method is a
@@ -75,6 +87,8 @@ type Webhook struct {
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
 	closeOnce  sync.Once
+	schedule   record.Policy
+	jitter     func() float64
 
 	// failures and ignored sample the log lines about failed calls and
 	// ignored reply entries, per cache (see logSampler).
@@ -103,8 +117,13 @@ func New(o Options) (*Webhook, error) {
 		clock:    o.Clock,
 		log:      o.Logger,
 		metrics:  o.Metrics,
+		schedule: o.Schedule,
+		jitter:   o.Jitter,
 
 		propagator: o.Propagator,
+	}
+	if w.jitter == nil {
+		w.jitter = uniformJitter
 	}
 	if o.TracerProvider != nil {
 		w.tracer = o.TracerProvider.Tracer(tracerName)
@@ -147,9 +166,25 @@ func (w *Webhook) String() string { return "webhook(cache=" + w.cache + ")" }
 func (w *Webhook) GoString() string { return w.String() }
 
 // Sync sends the batch to the upstream and returns what it says changed; it
-// is the cache's SyncFunc. On failure it returns an *Error and no responses,
-// so the cache leaves the whole batch as it was. An empty batch is answered
-// without a request (and no span).
+// is the cache's SyncFunc, the same for both storage modes, so the whole
+// per-item rule lives here (see responses for a reply's, failed for a
+// failure's). An empty batch is answered without a request (and no span).
+//
+// Responses may come together with an error, and the caller must apply
+// them: when the batch fails (an *Error: timeout, connect, a 4xx or 5xx,
+// redirect, bad reply, too large, internal) every item of the batch gets a
+// response with Action Update, the record after old.Fail (one more attempt,
+// the error's text as its last error, StateFailed once Schedule.MaxAttempts
+// is reached) and NextSyncAfter the backoff (0 when given up). The error
+// itself is the batch's failure, counted once under its reason. Only a
+// throttled call (ReasonThrottled: no request was made) and a canceled one
+// (ReasonCanceled: the cache is stopping) return no responses: nobody
+// attempted anything.
+//
+// A response's NextSyncAfter above 0 is when the item is next due;
+// 0 means the cache's resync period. A response whose Err is set (an
+// *ItemError, reason "item_error") is an item that the upstream itself
+// reported in error.
 func (w *Webhook) Sync(ctx context.Context, batch cache.BatchOf[*record.Record]) ([]cache.ItemSyncResponseOf[*record.Record], error) {
 	if len(batch) == 0 {
 		return nil, nil
@@ -167,15 +202,15 @@ func (w *Webhook) sync(ctx context.Context, batch cache.BatchOf[*record.Record])
 		return nil, &Error{Reason: ReasonThrottled, HeldUntil: until,
 			msg: "upstream asked not to be called (Retry-After) until " + until.UTC().Format(time.RFC3339)}
 	}
-	body, olds, err := encodeRequest(w.cache, batch)
+	body, s, err := encodeRequest(w.cache, batch)
 	if err != nil {
-		return nil, w.fail(&Error{Reason: ReasonInternal, msg: err.Error(), cause: err}, len(batch), 0)
+		return w.failBatch(&Error{Reason: ReasonInternal, msg: err.Error(), cause: err}, s, 0)
 	}
 
 	release, err := w.calls.Acquire(ctx, w.cache)
 	if err != nil {
 		// Only the cache stopping ends the wait for a slot.
-		return nil, w.fail(&Error{Reason: ReasonCanceled, msg: "sync canceled by the cache while waiting for a free webhook call", cause: err}, len(batch), 0)
+		return w.failBatch(&Error{Reason: ReasonCanceled, msg: "sync canceled by the cache while waiting for a free webhook call", cause: err}, s, 0)
 	}
 	start := time.Now() // real time: this is a measurement, not a decision
 	reply, status, xerr := w.exchange(ctx, body)
@@ -183,15 +218,15 @@ func (w *Webhook) sync(ctx context.Context, batch cache.BatchOf[*record.Record])
 	elapsed := time.Since(start)
 	w.metrics.observe(w.cache, elapsed.Seconds())
 	if xerr != nil {
-		return nil, w.fail(xerr, len(batch), elapsed)
+		return w.failBatch(xerr, s, elapsed)
 	}
 	if status == http.StatusNoContent { // nothing changed
 		w.metrics.outcome(w.cache, OutcomeOK)
-		return nil, nil
+		return w.responses(parsedReply{}, s, w.clock.Now()), nil
 	}
-	parsed, err := parseReply(reply, func(id string) bool { _, ok := olds[id]; return ok })
+	parsed, err := parseReply(reply, func(id string) bool { _, ok := s.byID[id]; return ok }, w.schedule)
 	if err != nil {
-		return nil, w.fail(&Error{Reason: ReasonBadReply, Status: status, msg: err.Error(), cause: err}, len(batch), elapsed)
+		return w.failBatch(&Error{Reason: ReasonBadReply, Status: status, msg: err.Error(), cause: err}, s, elapsed)
 	}
 	if len(parsed.ignored) > 0 {
 		w.metrics.ignore(w.cache, parsed.ignored)
@@ -206,8 +241,18 @@ func (w *Webhook) sync(ctx context.Context, batch cache.BatchOf[*record.Record])
 		}
 	}
 	w.metrics.outcome(w.cache, OutcomeOK)
-	return responses(parsed.entries, olds, w.clock.Now()), nil
+	return w.responses(parsed, s, w.clock.Now()), nil
 }
+
+// failBatch counts and logs a failed batch (fail) and returns it with the
+// responses that charge it to the batch's items (failed).
+func (w *Webhook) failBatch(e *Error, s sent, elapsed time.Duration) ([]cache.ItemSyncResponseOf[*record.Record], error) {
+	err := w.fail(e, len(s.ids), elapsed)
+	return w.failed(e, s, w.clock.Now()), err
+}
+
+// uniformJitter is the default Options.Jitter.
+func uniformJitter() float64 { return rand.Float64()*2 - 1 }
 
 // fail counts a failed call, logs it (at most one line per cache every
 // failureLogEvery, saying how many were left out) and returns its error.

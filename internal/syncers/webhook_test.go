@@ -113,17 +113,17 @@ func TestRequestCarriesExactlyTheBatch(t *testing.T) {
 		rec("a", `{"status": "Started", "n": [1, 2]}`, false, 3),
 		rec("b", "", false, 1), // no data yet: sent as null
 		rec("a", `{"ignored":"repeat"}`, false, 9),
-		rec("c", `"just a string"`, false, 7),
+		failing("c", `"just a string"`, 7, 2),
 	)
 	resps, err := h.sync(t, b)
-	if err != nil || resps != nil {
-		t.Fatalf("204 answered %v, %v", resps, err)
+	if err != nil || len(resps) != 1 || resps[0].ID != "c" || resps[0].Item.Attempts != 0 {
+		t.Fatalf("204 answered %+v, %v; want only c, recovered", resps, err)
 	}
 	got := up.last(t)
 	want := `{"cache":"jobs","items":[` +
-		`{"id":"a","data":{"status":"Started","n":[1,2]},"terminal":false,"version":3},` +
-		`{"id":"b","data":null,"terminal":false,"version":1},` +
-		`{"id":"c","data":"just a string","terminal":false,"version":7}]}`
+		`{"id":"a","data":{"status":"Started","n":[1,2]},"terminal":false,"version":3,"attempts":0},` +
+		`{"id":"b","data":null,"terminal":false,"version":1,"attempts":0},` +
+		`{"id":"c","data":"just a string","terminal":false,"version":7,"attempts":2}]}`
 	if string(got.body) != want {
 		t.Fatalf("body\n got %s\nwant %s", got.body, want)
 	}
@@ -206,13 +206,18 @@ func TestEmptyBatchSendsNothing(t *testing.T) {
 func TestUnencodableBatchIsInternalError(t *testing.T) {
 	up := newUpstream(t, replyJSON(`{"items":[]}`))
 	h := newHarness(t, up.URL, nil)
-	_, err := h.sync(t, cache.BatchOf[*record.Record]{noRecord{}})
+	resps, err := h.sync(t, cache.BatchOf[*record.Record]{noRecord{}})
 	syncError(t, err, ReasonInternal)
 	if up.hits.Load() != 0 {
 		t.Fatal("request sent")
 	}
-	_, err = h.sync(t, batchOf(rec("x", `{not json`, false, 1)))
+	if resps != nil {
+		t.Fatalf("responses for an item without a record: %+v", resps)
+	}
+	// The failure is charged to every item that has a record.
+	resps, err = h.sync(t, batchOf(rec("x", `{not json`, false, 1), rec("y", `{}`, false, 1)))
 	syncError(t, err, ReasonInternal)
+	assertCharged(t, resps, err, "x", "y")
 }
 
 // noRecord is a batch item without a record.

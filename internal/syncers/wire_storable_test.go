@@ -1,6 +1,11 @@
 package syncers
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/autorefresh/autorefresh/internal/record"
+)
 
 // TestParseReplyRefusesUnstorableEntryAlone: an entry whose data one of the
 // storage modes cannot keep is ignored and counted under its own reason;
@@ -11,7 +16,7 @@ func TestParseReplyRefusesUnstorableEntryAlone(t *testing.T) {
 		{"id": "huge", "action": "update", "data": 1e1000000},
 		{"id": "ok", "action": "update", "data": {"s": "\ud83d\ude00"}},
 		{"id": "nul", "action": "update", "data": {"second": "opinion"}}]}`)
-	got, err := parseReply(body, func(string) bool { return true })
+	got, err := parseReply(body, func(string) bool { return true }, record.Policy{ResyncPeriod: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
