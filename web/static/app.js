@@ -13,6 +13,9 @@ import { ItemsView } from './items.js';
 import { ItemStream } from './stream.js';
 
 const POLL_MS = 2000;
+// The items are read again at most this often when their next syncs are
+// out of date (syncs that change nothing send no event).
+const REFRESH_MS = 10_000;
 const $ = (id) => document.getElementById(id);
 
 /** Shows a short message in the corner; errors stay longer. */
@@ -57,7 +60,7 @@ class Dashboard {
     window.addEventListener('hashchange', () => {
       if (!this.locked) this.pick(this.fromHash(), false);
     });
-    setInterval(() => this.items.tick(), 1000);
+    setInterval(() => this.tick(), 1000);
     this.gate = new AuthGate(
       { panel: $('auth-panel'), form: $('auth-form'), input: $('token'), message: $('auth-message'), signOut: $('sign-out') },
       { check: () => this.check(), signedOut: () => this.lock(false, true) },
@@ -171,8 +174,17 @@ class Dashboard {
     this.stream.open();
   }
 
+  // Every second: the times shown, and a list read when they are stale.
+  tick() {
+    this.items.tick();
+    const name = this.current;
+    if (!name || this.locked || this.items.pending || document.hidden) return;
+    if (Date.now() - (this.loadedAt ?? 0) >= REFRESH_MS && this.items.stale()) this.reload(name);
+  }
+
   // Reads the list again; events that arrive meanwhile wait for it.
   async reload(name) {
+    this.loadedAt = Date.now();
     const seq = ++this.loadSeq;
     this.items.beginReload();
     try {

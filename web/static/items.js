@@ -22,6 +22,10 @@ export function stateOf(it) {
   return it.terminal ? 'completed' : 'active';
 }
 
+// What a row shows besides the version and state.
+const shownKey = (it) =>
+  [it.terminal, it.attempts, it.lastError, it.nextSyncAt, it.syncedAt, it.expiresAt, it.pendingDelete].join('\u0000');
+
 // The state an event means when its payload does not say.
 const STATE_OF_EVENT = { failed: 'failed', expired: 'expired', terminal: 'completed' };
 
@@ -81,7 +85,18 @@ export class ItemsView {
   endReload(items, partial) {
     const waiting = this.pending ?? [];
     this.pending = null;
-    this.items = new Map(items.map((it) => [it.id, it]));
+    const olds = this.items;
+    this.items = new Map(items.map((it) => {
+      const old = olds.get(it.id);
+      // Rows are drawn again only when something shown changed, and
+      // flash only when the item itself did (not just its schedule).
+      if (!old || old.version !== it.version || old.createdAt !== it.createdAt || stateOf(old) !== stateOf(it)) {
+        it.changed = true;
+      } else if (shownKey(old) !== shownKey(it)) {
+        it.changed = 'quiet';
+      }
+      return [it.id, it];
+    }));
     this.partial = partial;
     for (const [kind, payload] of waiting) this.apply(kind, payload, false);
     this.render();
@@ -166,9 +181,10 @@ export class ItemsView {
       const it = this.items.get(id);
       const existing = byId.get(id);
       if (existing && !it.changed) return existing;
+      const quiet = it.changed === 'quiet';
       it.changed = false;
       const tr = this.row(it);
-      if (existing) tr.classList.add('flash');
+      if (existing && !quiet) tr.classList.add('flash');
       return tr;
     });
     // Keeps the focus on the row's button it was on when the row is redrawn.
@@ -279,6 +295,19 @@ export class ItemsView {
       delete button.dataset.armed;
       button.textContent = 'Delete';
     }
+  }
+
+  /**
+   * Whether a shown item's schedule is out of date: an active item due more
+   * than a few seconds ago, or with none known. A sync that leaves an item
+   * unchanged sends no event, so only a list read tells its next sync.
+   */
+  stale(now = Date.now()) {
+    for (const it of this.items.values()) {
+      if (stateOf(it) !== 'active' || it.pendingDelete) continue;
+      if (!it.nextSyncAt || Date.parse(it.nextSyncAt) < now - 3000) return true;
+    }
+    return false;
   }
 
   /** Refreshes the "… ago" and "in …" texts. */
