@@ -245,7 +245,7 @@ export class ItemsView {
     return el(
       'tr',
       { dataset: { id: it.id, state }, class: it.pendingDelete ? 'pending' : undefined },
-      el('td', { class: 'id', dataset: { label: 'Id' }, text: it.id }),
+      el('td', { class: 'id', dataset: { label: 'Id' }, title: it.id, text: it.id }),
       el('td', { dataset: { label: 'State', col: 'state' } },
         el('span', { class: `badge state-${state}`, text: state, title: `${state}${expires}` })),
       el('td', { class: 'data', dataset: { label: 'Data', col: 'data' }, title: shortJSON(it.data, 2000), text: shortJSON(it.data) }),
@@ -255,7 +255,8 @@ export class ItemsView {
       el('td', { dataset: { label: 'Next sync', col: 'next', until: it.nextSyncAt ?? '' }, title: it.nextSyncAt ?? '', text: until(it.nextSyncAt) }),
       el('td', { dataset: { label: 'Last synced', col: 'synced', time: it.syncedAt ?? '' }, title: it.syncedAt ?? '', text: ago(it.syncedAt) }),
       // The upstream writes the error: text only, never markup.
-      el('td', { class: lastError ? 'error-text' : 'muted', dataset: { label: 'Last error', col: 'error' }, title: lastError ?? undefined, text: lastError ?? '—' }),
+      el('td', { class: lastError ? 'error-text' : 'muted', dataset: { label: 'Last error', col: 'error' }, title: lastError ?? undefined },
+        el('span', { text: lastError ?? '—' })),
       el('td', { class: 'actions' }, retry, edit, del),
     );
   }

@@ -15,8 +15,8 @@ export const CAPACITY = Math.ceil(WINDOW_MS / SAMPLE_MS) + 1;
 
 // The SVG namespace (a name, not a resource).
 const SVG = 'http://www.w3.org/2000/svg';
-const W = 120;
-const H = 28;
+const W = 300;
+const H = 32;
 
 /** A ring buffer of at most capacity values: push drops the oldest. */
 export class Ring {
@@ -103,8 +103,6 @@ export function sparkline(series, name, now = Date.now()) {
   const svg = svgEl('svg', {
     class: 'sparkline',
     viewBox: `0 0 ${W} ${H}`,
-    width: W,
-    height: H,
     role: 'img',
     'aria-label': label,
     preserveAspectRatio: 'none',
@@ -126,6 +124,9 @@ export function sparkline(series, name, now = Date.now()) {
       : ds.map((d) => `${x(d.t)},${y(d[key])}`);
     return svgEl('polyline', { class: cls, points: pts.join(' ') });
   };
-  svg.append(line('syncs', 'syncs'), line('errors', 'errors'));
+  // The latest values as dots, so that a young series shows.
+  const end = ds[ds.length - 1];
+  const dot = (key, cls) => svgEl('circle', { class: `last ${cls}`, cx: x(end.t), cy: y(end[key]), r: 2 });
+  svg.append(line('syncs', 'syncs'), line('errors', 'errors'), dot('syncs', 'syncs'), dot('errors', 'errors'));
   return svg;
 }
