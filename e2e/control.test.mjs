@@ -256,6 +256,20 @@ test('per-item control from the dashboard', async (t) => {
     assert.equal((await raw(server, null, 'POST', '/v1/caches/e2e-ctl/items/bad-1/retry')).status, 409);
   });
 
+  await t.test('retries an expired item', async () => {
+    upstream.modes.set('exp-1', 'hold');
+    await api('POST', '/v1/caches/e2e-ctl/items', { id: 'exp-1', data: null, ttl: '2s' });
+    await cell(page, 'exp-1', 'state').getByText('expired', { exact: true }).waitFor({ timeout: 20_000 });
+    assert.equal(await cell(page, 'exp-1', 'next').textContent(), '—');
+    await row(page, 'exp-1').getByRole('button', { name: 'Retry item exp-1' }).click();
+    // Retried without a ttl, it has no deadline any more.
+    await cell(page, 'exp-1', 'state').getByText('active', { exact: true }).waitFor();
+    const item = await api('GET', '/v1/caches/e2e-ctl/items/exp-1');
+    assert.equal(item.state, 'active');
+    assert.equal(item.expiresAt, null);
+    assert.equal(await row(page, 'exp-1').getByRole('button', { name: 'Retry item exp-1' }).count(), 0);
+  });
+
   await t.test('edits an item: its JSON is checked, and it is sent with If-Match', async () => {
     const edit = row(page, 'held-1').getByRole('button', { name: 'Edit item held-1' });
     // By keyboard.
