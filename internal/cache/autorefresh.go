@@ -7,7 +7,11 @@
 //
 // Locking: each item lives in one of a fixed number of shards, each with its
 // own mutex. No callback (SyncFunc, CreateBatchesFunc, OnEvent) is ever called
-// with a shard lock held.
+// with a shard lock held. The item functions (Options.Deadline, Expire and
+// Class, Modify's fn, List's keep) are: they decide a change in the same
+// step as it is made, so they must be quick and must not call the cache.
+// Other locks (pendingMu, the due heap's) are taken inside a shard's lock,
+// never the reverse.
 package cache
 
 import (
@@ -355,6 +359,7 @@ func (c *AutoRefreshCache[T]) Close() {
 		// The items leave the shared budget with the cache; whoever takes
 		// them over (Restore) claims them again.
 		c.opts.Budget.release(c.n.Load())
+		c.due.clear() // a cache that never ran holds its restored wake times
 	})
 }
 

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -175,4 +176,30 @@ func TestAQueuedBatchIsNotSentOncePaused(t *testing.T) {
 	}
 	h.c.Resume()
 	h.settled(a, "b", 1)
+}
+
+// TestAFailureThatEndsWhilePausedFailsNoItem: a call under way when the
+// cache is paused fails; the failed attempts it reports are not applied.
+func TestAFailureThatEndsWhilePausedFailsNoItem(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	syncFn := func(_ context.Context, b Batch) ([]ItemSyncResponse, error) {
+		close(entered)
+		<-release
+		return []ItemSyncResponse{{ID: b[0].GetID(), Item: item("failed"), Action: Update}}, errors.New("down")
+	}
+	h := newHarness(t, Options[Item]{Sync: syncFn})
+	h.start()
+	if _, err := h.c.GetOrCreate("a", item("new")); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	h.c.Pause()
+	close(release)
+	h.idle()
+	if got := mustGet(t, h.c, "a").status; got != "new" {
+		t.Fatalf("status = %q: a paused cache failed an item", got)
+	}
+	if st := h.c.Stats(); st.SyncErrors != 1 {
+		t.Fatalf("the failed call is still counted: %+v", st)
+	}
 }

@@ -104,3 +104,10 @@ func TestRestoreKeepsDueTimes(t *testing.T) {
 		t.Fatalf("b, on the regular cadence, synced before the tick")
 	}
 }
+
+func TestTheCacheIsAnAutoRefreshWithUpdate(t *testing.T) {
+	var c AutoRefresh = newHarness(t, Options[Item]{Sync: newAnswering(nil).sync}).c
+	if _, ok := c.(AutoRefreshWithUpdate); !ok {
+		t.Fatal("*AutoRefreshCache[Item] does not implement AutoRefreshWithUpdate")
+	}
+}

@@ -143,6 +143,7 @@ func (c *AutoRefreshCache[T]) loop(ctx context.Context, q workQueue[T], ticker c
 		cycle++
 		c.cycle(ctx, q, cycle)
 		c.stats.cycles.Add(1)
+		c.maybeCompact() // removed entries wait in the heap for their time otherwise
 		c.runDue(ctx, q, &due, &cycle)
 	}
 }

@@ -188,6 +188,12 @@ func (c *AutoRefreshCache[T]) runDue(ctx context.Context, q workQueue[T], timer 
 	timer.t = c.opts.Clock.NewTimer(time.Duration(at - now))
 	timer.C, timer.at = timer.t.C(), at
 	c.dueArmed.Store(at)
+	if c.opts.Clock.Now().UnixNano() >= at {
+		// The clock passed it between the read above and the timer's
+		// start (a fake clock stepped meanwhile): the timer would be
+		// late, so look again now.
+		c.due.signal()
+	}
 }
 
 // signal wakes the refresh loop to look at the heap again.

@@ -270,3 +270,55 @@ func TestItemErrorsAreCountedUnderItemError(t *testing.T) {
 		t.Fatalf("item_error count = %v", got)
 	}
 }
+
+// TestEachItemIsSyncedAtItsOwnDueTime: items answered with different waits
+// are each synced when theirs is up, between ticks, and no earlier.
+func TestEachItemIsSyncedAtItsOwnDueTime(t *testing.T) {
+	wait := func(id ItemID) time.Duration { return time.Duration(id[0]-'a'+1) * 10 * time.Second }
+	a := newAnswering(func(w ItemWrapper) ItemSyncResponse {
+		return ItemSyncResponse{ID: w.GetID(), NextSyncAfter: wait(w.GetID())}
+	})
+	h := newHarness(t, Options[Item]{Sync: a.sync, ResyncPeriod: time.Hour, CreateBatches: FixedSizeBatches(3)})
+	h.start()
+	ids := []ItemID{"a", "b", "c", "d"}
+	for _, id := range ids {
+		if _, err := h.c.GetOrCreate(id, item("new")); err != nil {
+			t.Fatal(err)
+		}
+		h.settled(a, id, 1)
+	}
+	start := h.clock.Now()
+	want := map[ItemID]int{"a": 1, "b": 1, "c": 1, "d": 1}
+	for step := 1; step <= 12; step++ {
+		// The loop's timer is set for the earliest due time of all.
+		var next time.Time
+		for _, id := range ids {
+			e, _ := h.c.Lookup(id)
+			if next.IsZero() || e.DueAt.Before(next) {
+				next = e.DueAt
+			}
+		}
+		if next.After(start.Add(time.Duration(step) * 10 * time.Second)) {
+			h.clock.Step(10 * time.Second)
+			h.idle()
+		} else {
+			h.armedFor(next)
+			h.clock.Step(10 * time.Second)
+		}
+		now := h.clock.Now().Sub(start)
+		for _, id := range ids {
+			if now%wait(id) == 0 {
+				want[id]++
+			}
+		}
+		for _, id := range ids {
+			eventually(t, "the syncs due", func() bool { return a.count(id) >= want[id] })
+		}
+		h.idle()
+		for _, id := range ids {
+			if got := a.count(id); got != want[id] {
+				t.Fatalf("at +%v: %s synced %d times, want %d", now, id, got, want[id])
+			}
+		}
+	}
+}

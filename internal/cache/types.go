@@ -179,3 +179,12 @@ type AutoRefresh interface {
 	// then Get and GetOrCreate return the item as it was.
 	DeleteDelayed(id ItemID) error
 }
+
+// AutoRefreshWithUpdate is Flyte 2's AutoRefreshWithUpdate: an AutoRefresh
+// whose items the caller may also replace. *AutoRefreshCache[Item]
+// implements it. Update reports false for an id the cache does not hold;
+// err says the change could not be made durable (with a Journal).
+type AutoRefreshWithUpdate interface {
+	AutoRefresh
+	Update(id ItemID, item Item) (ok bool, err error)
+}

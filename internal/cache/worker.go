@@ -95,7 +95,10 @@ func (c *AutoRefreshCache[T]) finish(batch BatchOf[T], resp []ItemSyncResponseOf
 			c.m.batches.WithLabelValues("error").Inc()
 			c.recordError(ReasonOf(err), err)
 		}
-		if len(resp) == 0 || err == errAbandoned {
+		// Paused since the call began: what a failure made of the items
+		// (failed attempts) is not applied, since a paused cache fails no
+		// item; they are synced again once resumed.
+		if len(resp) == 0 || err == errAbandoned || c.paused.Load() {
 			for _, w := range batch {
 				c.release(w.(*itemWrapper[T]).e)
 			}
@@ -149,6 +152,9 @@ func (c *AutoRefreshCache[T]) finish(batch BatchOf[T], resp []ItemSyncResponseOf
 		if answered && r.Err != nil {
 			itemErrs++
 			lastItemErr = r.Err
+			if c.paused.Load() {
+				answered = false // as for a failed batch: a paused cache fails no item
+			}
 		}
 		s := c.sh.of(iw.id)
 		s.mu.Lock()
@@ -166,7 +172,7 @@ func (c *AutoRefreshCache[T]) finish(batch BatchOf[T], resp []ItemSyncResponseOf
 			// later change wins.
 			e.inFlight = false
 			dropped++
-		case !answered && err != nil:
+		case !answered && (err != nil || r.Err != nil):
 			// The failed batch said nothing of it: as it was, and tried
 			// again at the next tick (a due time kept would retry it at
 			// once, in a loop).

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
@@ -147,6 +148,9 @@ func (r *Registry) CreateItems(_ context.Context, name string, in []autorefresh.
 // before is dropped.
 func (r *Registry) PatchItem(_ context.Context, name, id string, p autorefresh.Patch) (autorefresh.Item, error) {
 	if p.Data != nil {
+		if !json.Valid(p.Data) {
+			return autorefresh.Item{}, errs.Errorf(errs.Invalid, "data: not valid JSON")
+		}
 		if err := record.CheckData(p.Data); err != nil {
 			return autorefresh.Item{}, errs.Errorf(errs.Invalid, "data: %s", err)
 		}

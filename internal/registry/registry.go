@@ -107,14 +107,17 @@ func New(opts Options) (*Registry, error) {
 	if opts.MaxItems <= 0 {
 		opts.MaxItems = autorefresh.DefaultMaxItems
 	}
+	r := &Registry{opts: opts, caches: make(map[string]*managed), budget: cache.NewBudget(opts.MaxItems)}
+	states := newStateMetrics(r)
+	if err := opts.Registerer.Register(states); err != nil {
+		return nil, err
+	}
 	m, err := syncers.NewMetrics(opts.Registerer)
 	if err != nil {
+		opts.Registerer.Unregister(states) // leave the registerer as it was
 		return nil, err
 	}
-	r := &Registry{opts: opts, metrics: m, caches: make(map[string]*managed), budget: cache.NewBudget(opts.MaxItems)}
-	if err := opts.Registerer.Register(newStateMetrics(r)); err != nil {
-		return nil, err
-	}
+	r.metrics = m
 	return r, nil
 }
 
