@@ -234,6 +234,8 @@ test('per-item control from the dashboard', async (t) => {
       await listed;
       await row(page, 'bad-1').waitFor();
       await page.waitForFunction(() => document.querySelectorAll('#items tbody tr').length === 1);
+      // Each state's count, from the cache's stats.
+      await page.locator('#state-filter option[value="failed"]', { hasText: 'failed items (1)' }).waitFor({ state: 'attached' });
       await page.getByLabel('Show').selectOption('expired');
       await page.getByText('No expired items.').waitFor();
     } finally {
@@ -351,6 +353,7 @@ test('per-item control from the dashboard', async (t) => {
     upstream.modes.set('late-1', 'complete');
     await api('POST', '/v1/caches/e2e-ctl/items', { id: 'late-1', data: null });
     await row(page, 'late-1').waitFor();
+    assert.equal(await cell(page, 'late-1', 'next').textContent(), 'paused');
     await page.keyboard.press('Enter'); // Resume, by keyboard
     await badge.getByText('Syncing').waitFor();
     assert.equal((await api('GET', '/v1/caches/e2e-ctl')).paused, false);

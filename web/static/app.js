@@ -179,6 +179,7 @@ class Dashboard {
     this.items.tick();
     const name = this.current;
     if (!name || this.locked || this.items.pending || document.hidden) return;
+    if (this.caches.get(name)?.paused) return; // nothing is scheduled
     if (Date.now() - (this.loadedAt ?? 0) >= REFRESH_MS && this.items.stale()) this.reload(name);
   }
 
@@ -262,6 +263,13 @@ class Dashboard {
     badge.className = `badge ${known && view.paused ? 'paused' : 'running'}`;
     $('pause').disabled = !known || view.paused;
     $('resume').disabled = !known || !view.paused;
+    this.items.setPaused(Boolean(known && view.paused));
+    // The filter says how many items each state has.
+    const counts = view?.stats?.itemsByState;
+    for (const opt of $('state-filter').options) {
+      const n = opt.value ? counts?.[opt.value] : view?.stats?.size;
+      opt.textContent = `${opt.value || 'all'} items${typeof n === 'number' ? ` (${n})` : ''}`;
+    }
   }
 
   async setPaused(paused) {

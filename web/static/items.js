@@ -70,6 +70,7 @@ export class ItemsView {
     this.more = more;
     this.actions = actions;
     this.filter = ''; // '' or one of STATES: the rows shown
+    this.paused = false; // the cache is paused: nothing is scheduled
     this.items = new Map();
     this.partial = false;
     this.pending = null; // events seen while a list read is under way
@@ -156,6 +157,14 @@ export class ItemsView {
       this.scheduled = false;
       this.render();
     });
+  }
+
+  /** Says whether the cache is paused (its active items show "paused"). */
+  setPaused(paused) {
+    if (paused === this.paused) return;
+    this.paused = paused;
+    for (const it of this.items.values()) it.changed = 'quiet';
+    this.render();
   }
 
   /** The item with this id, or undefined. */
@@ -252,7 +261,11 @@ export class ItemsView {
       el('td', { dataset: { label: 'Terminal', col: 'terminal' } }, terminal),
       el('td', { class: 'num', dataset: { label: 'Version', col: 'version' }, text: String(it.version) }),
       el('td', { class: 'num', dataset: { label: 'Attempts', col: 'attempts' }, text: String(it.attempts ?? 0) }),
-      el('td', { dataset: { label: 'Next sync', col: 'next', until: it.nextSyncAt ?? '' }, title: it.nextSyncAt ?? '', text: until(it.nextSyncAt) }),
+      el('td', {
+        dataset: { label: 'Next sync', col: 'next', until: it.nextSyncAt ?? '' },
+        title: it.nextSyncAt ?? '',
+        text: !it.nextSyncAt && state === 'active' && this.paused ? 'paused' : until(it.nextSyncAt),
+      }),
       el('td', { dataset: { label: 'Last synced', col: 'synced', time: it.syncedAt ?? '' }, title: it.syncedAt ?? '', text: ago(it.syncedAt) }),
       // The upstream writes the error: text only, never markup.
       el('td', { class: lastError ? 'error-text' : 'muted', dataset: { label: 'Last error', col: 'error' }, title: lastError ?? undefined },
@@ -316,8 +329,8 @@ export class ItemsView {
     for (const td of this.tbody.querySelectorAll('td[data-time]')) {
       td.textContent = ago(td.dataset.time || null);
     }
-    for (const td of this.tbody.querySelectorAll('td[data-until]')) {
-      td.textContent = until(td.dataset.until || null);
+    for (const td of this.tbody.querySelectorAll('td[data-until]:not([data-until=""])')) {
+      td.textContent = until(td.dataset.until);
     }
   }
 }
