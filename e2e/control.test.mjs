@@ -141,6 +141,14 @@ test('per-item control from the dashboard', async (t) => {
   const api = (method, urlPath, body, headers) => call(server, null, method, urlPath, body, headers);
   const problems = [];
   const page = await openPage(browser, DESKTOP, problems);
+  // The page keeps to the server's Content-Security-Policy: the browser
+  // reports every refusal here (and on the console).
+  await page.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__cspViolations.push(`${e.violatedDirective} refused ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`);
+    });
+  });
   const requests = [];
   page.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}${new URL(r.url()).search}`));
   const dialog = page.getByRole('dialog');
@@ -225,6 +233,20 @@ test('per-item control from the dashboard', async (t) => {
     assert.equal(await row(page, 'held-1').getByRole('button', { name: 'Retry item held-1' }).count(), 0);
     await row(page, 'bad-1').getByRole('button', { name: 'Retry item bad-1' }).waitFor();
     await page.screenshot({ path: path.join(OUT, 'control-desktop.png'), fullPage: true });
+  });
+
+  await t.test('every control has a name, and every badge says its state in words', async () => {
+    const unnamed = await page.evaluate(() =>
+      [...document.querySelectorAll('button, select, input, textarea, svg[role="img"]')]
+        .filter((e) => !(e.getAttribute('aria-label') || e.labels?.length || e.textContent.trim()))
+        .map((e) => e.outerHTML.slice(0, 80)));
+    assert.deepEqual(unnamed, []);
+    const badges = await page.locator('#items .badge').allTextContents();
+    assert.ok(badges.length >= 3 && badges.every((b) => ['active', 'completed', 'failed', 'expired'].includes(b)), badges.join());
+    const csp = (await page.goto(server.url + '/')).headers()['content-security-policy'];
+    assert.match(csp, /script-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe/);
+    await row(page, 'bad-1').waitFor();
   });
 
   await t.test('filters the items by state, on the server', async () => {
@@ -428,7 +450,9 @@ test('per-item control from the dashboard', async (t) => {
     await page.screenshot({ path: path.join(OUT, 'control-phone.png'), fullPage: true });
   });
 
+  const violations = await page.evaluate(() => window.__cspViolations);
   await page.context().close();
+  assert.deepEqual(violations, [], 'Content-Security-Policy violations');
   assert.deepEqual(problems.filter((p) => !statusLine.test(p)), [], 'the page had errors');
 });
 
