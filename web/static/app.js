@@ -128,9 +128,17 @@ class Dashboard {
     clearTimeout(this.pollTimer);
     if (this.locked) return;
     const epoch = this.epoch;
+    const started = Date.now();
     try {
       const list = await api.listCaches();
       if (epoch !== this.epoch) return;
+      // A read begun before this page paused or resumed a cache may show
+      // its state from before: the answer of the pause call is newer.
+      const o = this.pauseOverride;
+      if (o && started <= o.at) {
+        const c = list.find((x) => x.name === o.name);
+        if (c) c.paused = o.paused;
+      }
       this.caches.update(list);
       this.showPaused();
       $('caches-status').textContent = `${list.length} ${list.length === 1 ? 'cache' : 'caches'}`;
@@ -280,8 +288,10 @@ class Dashboard {
       const view = await (paused ? api.pauseCache(name) : api.resumeCache(name));
       if (name !== this.current) return;
       // The counters come with the next poll; the state is shown now.
+      this.pauseOverride = { name, paused: view.paused, at: Date.now() };
       const known = this.caches.get(name);
       if (known) known.paused = view.paused;
+      this.caches.render();
       this.showPaused(known ?? view);
       toast(view.paused ? `${name} is paused: no syncs until it is resumed.` : `${name} syncs again.`);
       if (!other.disabled) other.focus();
