@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { describe, ApiError } from '../web/static/api.js';
-import { fieldOf, hiddenConfig } from '../web/static/forms.js';
+import { durationMs, fieldOf, hiddenConfig } from '../web/static/forms.js';
 import { until } from '../web/static/format.js';
 import { stateOf } from '../web/static/items.js';
 import { CAPACITY, Ring, SAMPLE_MS, Series, WINDOW_MS } from '../web/static/spark.js';
@@ -103,4 +103,15 @@ test('an item\'s state is the server\'s, or its terminal flag from an older serv
   assert.equal(stateOf({ terminal: true }), 'completed');
   assert.equal(stateOf({ terminal: false }), 'active');
   assert.equal(stateOf({ state: 'bogus', terminal: false }), 'active');
+});
+
+test('Go durations are read as the server writes them', () => {
+  assert.equal(durationMs('10s'), 10_000);
+  assert.equal(durationMs('1m40s'), 100_000);
+  assert.equal(durationMs('1h0m0s'), 3_600_000);
+  assert.equal(durationMs('1.5h'), 5_400_000);
+  assert.equal(durationMs('500ms'), 500);
+  assert.equal(durationMs('16m40s'), 1_000_000);
+  assert.ok(Number.isNaN(durationMs('soon')));
+  assert.ok(Number.isNaN(durationMs(undefined)));
 });

@@ -8,6 +8,16 @@ import * as api from './api.js';
 // A Go duration, as the server parses them: 300ms, 1.5h, 2h45m.
 const DURATION = /^([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))*$/;
 
+const UNIT_MS = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A Go duration in ms, or NaN. */
+export function durationMs(text) {
+  if (typeof text !== 'string' || !DURATION.test(text)) return NaN;
+  let ms = 0;
+  for (const [, n, unit] of text.matchAll(/([0-9]*\.?[0-9]+\.?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(n) * UNIT_MS[unit];
+  return ms;
+}
+
 // The config fields of the form, by the path the server's messages name,
 // and the id of their input.
 export const FIELDS = {
@@ -223,7 +233,10 @@ export class CacheForm {
     set('resyncPeriod', view.resyncPeriod);
     set('batchSize', view.batchSize);
     set('retry.maxAttempts', view.retry?.maxAttempts);
-    set('retry.maxBackoff', view.retry?.maxBackoff);
+    // The default backoff (ten resync periods) is left out, so that it
+    // follows a new resync period.
+    const backoff = view.retry?.maxBackoff;
+    set('retry.maxBackoff', durationMs(backoff) === 10 * durationMs(view.resyncPeriod) ? '' : backoff);
     set('itemTTL', view.itemTTL && !/^0[a-zµ]*$/.test(view.itemTTL) ? view.itemTTL : '');
     const hidden = hiddenConfig(view);
     this.note.hidden = hidden.length === 0;
