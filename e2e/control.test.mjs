@@ -185,6 +185,7 @@ test('per-item control from the dashboard', async (t) => {
     await page.getByLabel('Webhook URL').fill('http://10.1.2.3/sync');
     await dialog.getByRole('button', { name: 'Register' }).click();
     await page.locator('#cf-url-error', { hasText: 'private' }).waitFor();
+    await dialog.screenshot({ path: path.join(OUT, 'control-config-error.png') });
     assert.equal(await page.locator('#cf-resync-error').textContent(), '');
 
     // retry.maxAttempts out of range.
@@ -448,6 +449,12 @@ test('per-item control from the dashboard', async (t) => {
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= PHONE.width, `the page is ${width}px wide on a ${PHONE.width}px screen`);
     await page.screenshot({ path: path.join(OUT, 'control-phone.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Edit config' }).click();
+    const box = await dialog.boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= PHONE.width, `the form spans ${box.x}..${box.x + box.width}`);
+    await page.screenshot({ path: path.join(OUT, 'control-phone-config.png') });
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
   });
 
   const violations = await page.evaluate(() => window.__cspViolations);
