@@ -217,21 +217,22 @@ test('per-item control from the dashboard', async (t) => {
       await api('POST', '/v1/caches/e2e-ctl/items', { id, data: { status: 'Not-started' } });
     }
     await cell(page, 'ok-1', 'state').getByText('completed', { exact: true }).waitFor({ timeout: 20_000 });
+    assert.equal(await cell(page, 'ok-1', 'error').textContent(), '—');
+    // The held item waits for the upstream's nextSyncAfter (5m, which the
+    // server may shorten to its bound). That answer changes nothing, so no
+    // event says it: the page reads the list again when its times are stale.
+    await cell(page, 'held-1', 'state').getByText('active', { exact: true }).waitFor();
+    await cell(page, 'held-1', 'next').filter({ hasText: /^in ([3-9]\d s|[1-5] min)$/ }).waitFor({ timeout: 25_000 });
+    // Retry is offered on failed and expired items only.
+    assert.equal(await row(page, 'ok-1').getByRole('button', { name: 'Retry item ok-1' }).count(), 0);
+    assert.equal(await row(page, 'held-1').getByRole('button', { name: 'Retry item held-1' }).count(), 0);
+    // retry.maxAttempts is 1: the upstream's first error gives the item up.
     await cell(page, 'bad-1', 'state').getByText('failed', { exact: true }).waitFor({ timeout: 20_000 });
     assert.equal(await cell(page, 'bad-1', 'attempts').textContent(), '1');
     // The error is the upstream's text, shown as text.
     assert.equal(await cell(page, 'bad-1', 'error').textContent(), EVIL);
     assert.equal(await row(page, 'bad-1').locator('img, b').count(), 0);
     assert.equal(await cell(page, 'bad-1', 'next').textContent(), '—');
-    // The held item waits for the upstream's nextSyncAfter (5m, which the
-    // server may shorten to its bound). That answer changes nothing, so no
-    // event says it: the page reads the list again when its times are stale.
-    await cell(page, 'held-1', 'state').getByText('active', { exact: true }).waitFor();
-    await cell(page, 'held-1', 'next').filter({ hasText: /^in ([3-9]\d s|[1-5] min)$/ }).waitFor({ timeout: 25_000 });
-    assert.equal(await cell(page, 'ok-1', 'error').textContent(), '—');
-    // Retry is offered on failed items only.
-    assert.equal(await row(page, 'ok-1').getByRole('button', { name: 'Retry item ok-1' }).count(), 0);
-    assert.equal(await row(page, 'held-1').getByRole('button', { name: 'Retry item held-1' }).count(), 0);
     await row(page, 'bad-1').getByRole('button', { name: 'Retry item bad-1' }).waitFor();
     await page.screenshot({ path: path.join(OUT, 'control-desktop.png'), fullPage: true });
   });
