@@ -305,6 +305,7 @@ class Dashboard {
   // A cache was registered or its config saved from the form.
   saved(cache, created) {
     toast(created ? `Registered ${cache.name}.` : `Saved the config of ${cache.name}.`);
+    if (created) this.caches.registered(cache.name);
     this.poll().then(() => {
       if (!this.locked) this.pick(cache.name);
     });

@@ -45,6 +45,16 @@ export class CachesView {
     this.render();
   }
 
+  /**
+   * Starts the sparkline of a cache this page just registered from zero:
+   * its counters were 0 at time t, so its first syncs are drawn too.
+   */
+  registered(name, t = Date.now()) {
+    const s = new Series();
+    s.sample(t, 0, 0);
+    this.series.set(name, s);
+  }
+
   /** The cache of this name as last polled, or undefined. */
   get(name) {
     return this.caches.find((c) => c.name === name);
