@@ -234,6 +234,7 @@ test('per-item control from the dashboard', async (t) => {
     assert.equal(await row(page, 'bad-1').locator('img, b').count(), 0);
     assert.equal(await cell(page, 'bad-1', 'next').textContent(), '—');
     await row(page, 'bad-1').getByRole('button', { name: 'Retry item bad-1' }).waitFor();
+    await page.locator('.card[data-name="e2e-ctl"]').getByText('Items given up: 1 failed').waitFor();
     await page.screenshot({ path: path.join(OUT, 'control-desktop.png'), fullPage: true });
   });
 

@@ -86,6 +86,13 @@ export class CachesView {
     if (focused) this.list.querySelector(`.card[data-name="${CSS.escape(focused)}"] button`)?.focus();
   }
 
+  // "2 failed · 1 expired" when some items were given up, else nothing.
+  givenUp(c) {
+    const by = c.stats.itemsByState ?? {};
+    const parts = ['failed', 'expired'].filter((k) => by[k] > 0).map((k) => `${count(by[k])} ${k}`);
+    return parts.length ? el('p', { class: 'given-up', text: `Items given up: ${parts.join(' · ')}` }) : null;
+  }
+
   card(c) {
     const st = c.stats;
     const r = this.rates(c.name);
@@ -123,6 +130,7 @@ export class CachesView {
         el('span', { class: 'legend', 'aria-hidden': 'true' },
           el('span', { class: 'key syncs', text: 'syncs' }), ' ',
           el('span', { class: 'key errors', text: 'errors' }), ' · 10 min')),
+      this.givenUp(c),
       st.lastError ? el('p', { class: 'last-error', text: `Last error: ${st.lastError}` }) : null,
     );
   }
