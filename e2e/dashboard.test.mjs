@@ -20,12 +20,17 @@ import { launch, openPage } from './lib/browser.mjs';
 import { build, start } from './lib/procs.mjs';
 // The parser of the page's event stream, tested on its own (no browser).
 import './sse.test.mjs';
+// The dashboard's other pure helpers (field map, sparkline ring, times).
+import './units.test.mjs';
 // Swagger UI at /docs under its Content-Security-Policy, with a server and
 // browser of its own.
 import './docs.test.mjs';
 // The open server's Host and cross-site checks, with Swagger UI writing
 // through them; a server and browsers of its own.
 import './access.test.mjs';
+// Per-item control (states, retry, edit, pause, the config form), with and
+// without tokens; a server, an upstream and a browser of its own.
+import './control.test.mjs';
 
 const OUT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'out');
 const DESKTOP = { width: 1280, height: 860 };

@@ -112,7 +112,10 @@ func TestNoOutsideResourcesOrInlineCode(t *testing.T) {
 	all := files(t)
 	url := regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}`)
 	for name, text := range all {
+		// The SVG namespace is a name, not a resource: markup declares it,
+		// and scripts pass it to createElementNS.
 		text = strings.ReplaceAll(text, `xmlns="http://www.w3.org/2000/svg"`, "")
+		text = strings.ReplaceAll(text, `'http://www.w3.org/2000/svg'`, "")
 		if strings.HasSuffix(name, ".js") {
 			// Comments may name documents; code may not load them.
 			text = regexp.MustCompile(`(?m)^\s*//.*$`).ReplaceAllString(text, "")

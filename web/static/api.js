@@ -16,6 +16,17 @@ export class ApiError extends Error {
   }
 }
 
+/** An error as the page says it: what went wrong, and what to do. */
+export function describe(err) {
+  if (!(err instanceof ApiError)) return String(err);
+  if (err.status === 401) return 'this server needs an access token';
+  if (err.status === 403) {
+    return 'this token may only read. Sign out and enter a write token to make changes';
+  }
+  if (err.status === 412) return 'it changed meanwhile. Reload it to see the latest version, then try again';
+  return `${err.message} (${err.code})`;
+}
+
 const enc = encodeURIComponent;
 
 // ---- The access token ----
@@ -91,9 +102,10 @@ export function authHeaders(accept = 'application/json') {
 
 // ---- The calls ----
 
-// call answers {status, data} for a 2xx, and throws an ApiError otherwise.
-async function call(method, path, body) {
-  const headers = authHeaders();
+// call answers {status, data, etag} for a 2xx, and throws an ApiError
+// otherwise. extra: more request headers (If-Match).
+async function call(method, path, body, extra = {}) {
+  const headers = { ...authHeaders(), ...extra };
   const sentToken = tokenOf(headers);
   const init = { method, headers, cache: 'no-store' };
   if (body !== undefined) {
@@ -118,7 +130,7 @@ async function call(method, path, body) {
     if (res.status === 401) authRequired(sentToken);
     throw new ApiError(res.status, data?.code ?? `HTTP_${res.status}`, data?.message ?? res.statusText);
   }
-  return { status: res.status, data };
+  return { status: res.status, data, etag: res.headers.get('ETag') };
 }
 
 const request = (method, path, body) => call(method, path, body).then((r) => r.data);
@@ -126,9 +138,49 @@ const request = (method, path, body) => call(method, path, body).then((r) => r.d
 /** All caches with their stats. */
 export const listCaches = () => request('GET', '/v1/caches').then((b) => b.caches);
 
-/** The first page of a cache's items, in id order. */
-export const listItems = (cache, limit = 500) =>
-  request('GET', `/v1/caches/${enc(cache)}/items?limit=${limit}`);
+/** One cache with its stats. */
+export const getCache = (cache) => request('GET', `/v1/caches/${enc(cache)}`);
+
+/** Registers a cache, or replaces its config: answers {cache, created}. */
+export async function putCache(cache, config) {
+  const r = await call('PUT', `/v1/caches/${enc(cache)}`, config);
+  return { cache: r.data, created: r.status === 201 };
+}
+
+/** Stops a cache's syncs (items stay readable and writable); answers the cache. */
+export const pauseCache = (cache) => request('POST', `/v1/caches/${enc(cache)}/pause`);
+
+/** Lets a paused cache sync again; answers the cache. */
+export const resumeCache = (cache) => request('POST', `/v1/caches/${enc(cache)}/resume`);
+
+/** The item states of the API, in the order the page lists them. */
+export const STATES = ['active', 'completed', 'failed', 'expired'];
+
+/**
+ * The first page of a cache's items, in id order; state (one of STATES)
+ * keeps only the items in that state.
+ */
+export function listItems(cache, { limit = 500, state } = {}) {
+  const q = new URLSearchParams({ limit: String(limit) });
+  if (state) q.set('state', state);
+  return request('GET', `/v1/caches/${enc(cache)}/items?${q}`);
+}
+
+/** One item. */
+export const getItem = (cache, id) => request('GET', `/v1/caches/${enc(cache)}/items/${enc(id)}`);
+
+/**
+ * Changes an item's data and/or terminal flag (fields left out stay). With
+ * a version, only if the item is still at that version: a 412 otherwise.
+ */
+export function patchItem(cache, id, fields, version) {
+  const extra = version === undefined ? {} : { 'If-Match': `"${version}"` };
+  return call('PATCH', `/v1/caches/${enc(cache)}/items/${enc(id)}`, fields, extra).then((r) => r.data);
+}
+
+/** Makes a failed or expired item active again and queues its sync. */
+export const retryItem = (cache, id) =>
+  request('POST', `/v1/caches/${enc(cache)}/items/${enc(id)}/retry`);
 
 /** Creates an item, or finds the existing one: answers {item, created}. */
 export async function createItem(cache, id, data, terminal) {

@@ -25,6 +25,23 @@ export function ago(iso, now = Date.now()) {
   return new Date(iso).toLocaleDateString();
 }
 
+/**
+ * "in 12 s", "in 3 min", ... until an ISO time; "due" once it has passed,
+ * and an em dash for null (nothing scheduled).
+ */
+export function until(iso, now = Date.now()) {
+  if (!iso) return '—';
+  const secs = Math.round((Date.parse(iso) - now) / 1000);
+  if (Number.isNaN(secs)) return '—';
+  if (secs <= 0) return 'due now';
+  if (secs < 60) return `in ${secs} s`;
+  const mins = Math.round(secs / 60);
+  if (mins < 60) return `in ${mins} min`;
+  const hours = Math.round(mins / 60);
+  if (hours < 48) return `in ${hours} h`;
+  return `on ${new Date(iso).toLocaleDateString()}`;
+}
+
 /** A count with thin grouping: 12 345. */
 export const count = (n) => Number(n).toLocaleString();
 

@@ -7,7 +7,7 @@
 import { authHeaders, authRequired, eventsURL, tokenOf } from './api.js';
 import { SSEParser } from './sse.js';
 
-const KINDS = new Set(['created', 'updated', 'terminal', 'deleted', 'evicted']);
+const KINDS = new Set(['created', 'updated', 'terminal', 'failed', 'expired', 'deleted', 'evicted']);
 // The reconnection delay until the server sends its own (`retry:`).
 const RETRY_MS = 2000;
 // Failures in a row double the delay, up to this.
