@@ -14,7 +14,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unkn
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.revision=$(REVISION)
 
-.PHONY: all build run test vet lint lint-spec bench bench-compare bench-http compose-check fuzz clean test-e2e test-helm soak check-faults check-linearizable check-monitoring
+.PHONY: all build run test vet lint lint-spec bench bench-compare bench-http bench-e2e compose-check fuzz clean test-e2e test-helm soak check-faults check-linearizable check-monitoring
 all: build
 
 build:
@@ -75,6 +75,16 @@ bench-compare:
 # wrk (see docs/benchmarks.md). Knobs: DURATION ROUNDS STORAGE=disk|memory PIN=1.
 bench-http:
 	bash scripts/bench-http.sh
+
+# End-to-end figures of the real binary in each storage mode (memory,
+# durable, postgres): single and bulk creates over HTTP, sync throughput
+# against an upstream that answers at once, RSS per item and restart-to-ready
+# (see docs/benchmarks.md, section 5). Minutes, not part of make test; the
+# postgres mode needs Debian's postgresql. More flags: BENCH_E2E_FLAGS, e.g.
+# BENCH_E2E_FLAGS='--modes durable --window 20s --rss-items 1000000'.
+BENCH_E2E_FLAGS ?=
+bench-e2e: build
+	$(GO) run ./cmd/bench-e2e --server $(BIN)/server $(BENCH_E2E_FLAGS)
 
 # docker-compose.yml against the Compose spec without a container engine,
 # plus the Go checks of the deploy files.
