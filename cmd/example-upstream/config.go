@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 )
 
 // defaultAddr is the address the API documentation uses in its examples.
@@ -13,6 +14,12 @@ const defaultAddr = "127.0.0.1:9000"
 type config struct {
 	addr   string
 	secret string
+	// nextSyncAfter and errorPrefix turn on the two parts of the reply
+	// protocol that the example does not use by default, so that a walk
+	// through the README can show an upstream pacing its items and one
+	// failing some of them (exampleupstream.Options says what each does).
+	nextSyncAfter time.Duration
+	errorPrefix   string
 }
 
 // parseConfig reads flags from args (args[0] is the program name), falling
@@ -32,12 +39,22 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	// addr's, so that -h never prints it.
 	fs.StringVar(&cfg.secret, "secret", "",
 		"Standard Webhooks `secret` (whsec_...) that calls must be signed with; empty accepts unsigned calls (env EXAMPLE_UPSTREAM_SECRET)")
+	next := envOr(getenv, "EXAMPLE_UPSTREAM_NEXT_SYNC_AFTER", "0s")
+	fs.StringVar(&next, "next-sync-after", next,
+		"Go `duration` sent as every reply's nextSyncAfter (how long autorefresh should wait before it looks at the batch's items again); 0 sends none (env EXAMPLE_UPSTREAM_NEXT_SYNC_AFTER)")
+	fs.StringVar(&cfg.errorPrefix, "error-prefix", envOr(getenv, "EXAMPLE_UPSTREAM_ERROR_PREFIX", ""),
+		"items whose id starts with this `prefix` are answered with an item error (action \"error\"), so they back off and, with retry.maxAttempts, end failed; empty fails none (env EXAMPLE_UPSTREAM_ERROR_PREFIX)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
 	if cfg.secret == "" {
 		cfg.secret = getenv("EXAMPLE_UPSTREAM_SECRET")
 	}
+	d, err := time.ParseDuration(next)
+	if err != nil || d < 0 {
+		return config{}, fmt.Errorf("-next-sync-after: want a Go duration of 0 or more (like 30s), got %q", next)
+	}
+	cfg.nextSyncAfter = d
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}

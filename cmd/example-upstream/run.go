@@ -47,7 +47,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log := newLogger(stdout)
 	defer func() { _ = log.Sync() }()
 
-	upstream, err := exampleupstream.New(exampleupstream.Options{Secret: cfg.secret, Logger: log})
+	upstream, err := exampleupstream.New(exampleupstream.Options{
+		Secret:        cfg.secret,
+		Logger:        log,
+		NextSyncAfter: cfg.nextSyncAfter,
+		ErrorPrefix:   cfg.errorPrefix,
+	})
 	if err != nil {
 		return err
 	}

@@ -174,3 +174,52 @@ func TestRunFailsFast(t *testing.T) {
 		}
 	}
 }
+
+// TestRunPacesAndFailsItemsWhenAsked shows the two reply options reaching the
+// wire: a top-level nextSyncAfter on every reply, and an item error for the
+// ids with the prefix while the rest of the batch moves on.
+func TestRunPacesAndFailsItemsWhenAsked(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env := map[string]string{"EXAMPLE_UPSTREAM_NEXT_SYNC_AFTER": "30s", "EXAMPLE_UPSTREAM_ERROR_PREFIX": "missing-"}
+	addr, done := startRun(t, ctx, func(k string) string { return env[k] })
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	body := `{"cache":"jobs","items":[{"id":"missing-1","data":null,"terminal":false,"version":1},{"id":"ok","data":null,"terminal":false,"version":1}]}`
+	resp, err := client.Post("http://"+addr+"/sync", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST /sync: %v", err)
+	}
+	defer resp.Body.Close()
+	var rep struct {
+		NextSyncAfter string `json:"nextSyncAfter"`
+		Items         []struct {
+			ID     string `json:"id"`
+			Action string `json:"action"`
+			Error  string `json:"error"`
+		} `json:"items"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("reply: status %d, %v", resp.StatusCode, err)
+	}
+	actions := map[string]string{}
+	for _, it := range rep.Items {
+		actions[it.ID] = it.Action
+		if it.Action == "error" && it.Error == "" {
+			t.Errorf("item error for %s has no message", it.ID)
+		}
+	}
+	if rep.NextSyncAfter != "30s" || actions["missing-1"] != "error" || actions["ok"] != "update" {
+		t.Errorf("reply nextSyncAfter %q, actions %v; want 30s, missing-1 error and ok update", rep.NextSyncAfter, actions)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v, want nil", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return after ctx was cancelled")
+	}
+}
