@@ -117,15 +117,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v, want nil", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return after ctx was cancelled")
-	}
+	stopRun(t, cancel, done)
 }
 
 func TestRunRequiresSignatureWhenSecretSet(t *testing.T) {
@@ -213,6 +205,13 @@ func TestRunPacesAndFailsItemsWhenAsked(t *testing.T) {
 	if rep.NextSyncAfter != "30s" || actions["missing-1"] != "error" || actions["ok"] != "update" {
 		t.Errorf("reply nextSyncAfter %q, actions %v; want 30s, missing-1 error and ok update", rep.NextSyncAfter, actions)
 	}
+	stopRun(t, cancel, done)
+}
+
+// stopRun cancels run's context and waits, with a deadline, for it to return
+// nil.
+func stopRun(t *testing.T, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
 	cancel()
 	select {
 	case err := <-done:
