@@ -15,7 +15,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"regexp"
 	"time"
 
 	"github.com/autorefresh/autorefresh/internal/errs"
@@ -222,12 +221,31 @@ func PageFits(sizes func(i int) int, n, maxBytes int) int {
 	return n
 }
 
-// idRE is the rule for item ids: 1 to 256 URL-safe bytes (RFC 3986
-// unreserved characters), so an id never needs escaping in a path.
-var idRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,256}$`)
+// MaxIDLength is the longest item id, in bytes.
+const MaxIDLength = 256
 
-// ValidID reports whether id is a valid item id.
-func ValidID(id string) bool { return idRE.MatchString(id) && id != "." && id != ".." }
+// ValidID reports whether id is a valid item id: 1 to MaxIDLength URL-safe
+// bytes (RFC 3986 unreserved characters), so an id never needs escaping in
+// a path, other than "." and "..", which URL clients rewrite as path
+// segments. It is the spec's ItemID pattern (^[A-Za-z0-9._~-]{1,256}$),
+// written as a loop because it runs on every request that names an item
+// and on each entry of a bulk create, where the regexp was a tenth of the
+// CPU; TestValidIDIsTheSpecPattern holds the two to the same answers.
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > MaxIDLength || id == "." || id == ".." {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if !idByte(id[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func idByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '~' || c == '-'
+}
 
 // CheckID is ValidID as the error every mode's CreateItem answers.
 func CheckID(id string) error {

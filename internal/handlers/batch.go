@@ -22,11 +22,6 @@ const MaxBatchBodyBytes = 16 << 20
 // batchRoute is the bulk create's route, which has its own body limit.
 var batchRoute = routeKey{http.MethodPost, "/v1/caches/{cache}/items/batch"}
 
-// itemBatch is the body of the bulk create.
-type itemBatch struct {
-	Items []itemCreate `json:"items"`
-}
-
 // batchEntry is one entry of the bulk create's answer: the item and
 // whether it was created, or why it could not be.
 type batchEntry struct {
@@ -44,19 +39,15 @@ type batchEntry struct {
 // request (400), as does an unknown cache (404).
 func (s *server) createItems(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "cache")
-	var in itemBatch
-	if err := decode(r, &in); err != nil {
+	items, err := s.batch.decode(r)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if n := len(in.Items); n < 1 || n > autorefresh.MaxBatchCreate {
-		s.writeError(w, r, errs.Errorf(errs.Invalid, "body.items: must hold 1 to %d items", autorefresh.MaxBatchCreate))
-		return
-	}
-	out := make([]batchEntry, len(in.Items))
-	send := make([]autorefresh.NewItem, 0, len(in.Items))
-	sent := make([]int, 0, len(in.Items)) // out's index of each of send
-	for i, c := range in.Items {
+	out := make([]batchEntry, len(items))
+	send := make([]autorefresh.NewItem, 0, len(items))
+	sent := make([]int, 0, len(items)) // out's index of each of send
+	for i, c := range items {
 		out[i].id = c.ID
 		var err error
 		if int64(len(c.Data)) > s.deps.MaxBodyBytes {

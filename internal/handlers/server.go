@@ -90,6 +90,8 @@ type server struct {
 	bodies   bodies
 	limits   limits
 	hosts    *hostCheck
+	// batch checks the bulk create's body (batchbody.go).
+	batch batchRule
 }
 
 // NewServer builds the HTTP handler once; it is safe for concurrent use.
@@ -112,8 +114,14 @@ func NewServer(d Deps) (http.Handler, error) {
 	if s.hosts, err = newHostCheck(d.AllowedHosts); err != nil {
 		return nil, errs.Wrap(errs.Invalid, err, err.Error())
 	}
+	if s.batch, err = compileBatchRule(d.Spec); err == nil {
+		err = s.batch.agreesWithService()
+	}
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, err.Error())
+	}
 	limits := map[routeKey]int64{batchRoute: max(d.MaxBodyBytes, MaxBatchBodyBytes)}
-	s.validate, err = newValidator(d.Spec, d.MaxBodyBytes, limits, s.writeError)
+	s.validate, err = newValidator(d.Spec, d.MaxBodyBytes, limits, []routeKey{batchRoute}, s.writeError)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -26,9 +27,11 @@ type validator struct {
 	// paths, so the operation is a map lookup rather than a second router
 	// matching regexps against every path of the spec.
 	routes map[routeKey]operation
-	// options is shared by every request (kin-openapi only reads it);
-	// noQuery is options for a request without a query string.
-	options, noQuery *openapi3filter.Options
+	// options is shared by every request (kin-openapi only reads it),
+	// indexed by [skip the query][skip the body]: the query of a request
+	// without a query string, and the body of a route whose handler checks
+	// it against the spec itself (operation.bodyByHandler).
+	options [2][2]*openapi3filter.Options
 	inputs           sync.Pool // of *validation, to spare two allocations per request
 	writeErr         func(http.ResponseWriter, *http.Request, error)
 }
@@ -47,6 +50,11 @@ type operation struct {
 	queryOptional bool
 	// maxBody bounds the route's request body.
 	maxBody int64
+	// bodyByHandler is set for a route whose handler checks the body
+	// against the spec's schema itself, from rules compiled from it (the
+	// bulk create: batchbody.go). The body is still size-limited and
+	// checked by checkJSON here.
+	bodyByHandler bool
 }
 
 // validation is one request's input to kin-openapi, kept for reuse.
@@ -56,24 +64,25 @@ type validation struct {
 }
 
 // newValidator builds the validator of doc's operations. Bodies are bounded
-// by maxBody, or by bodyLimits for the routes it names.
-func newValidator(doc *openapi3.T, maxBody int64, bodyLimits map[routeKey]int64, writeErr func(http.ResponseWriter, *http.Request, error)) (*validator, error) {
-	v := &validator{
-		routes: map[routeKey]operation{},
-		options: &openapi3filter.Options{
-			// Tokens are checked by the authenticate middleware, which knows
-			// the token file; kin-openapi could only call a no-op here.
-			AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
-			// The handlers apply defaults themselves; letting the validator
-			// write them into the request would rewrite the query string
-			// and re-encode the body on every request.
-			SkipSettingDefaults: true,
-		},
-		writeErr: writeErr,
+// by maxBody, or by bodyLimits for the routes it names. The bodies of the
+// routes in byHandler are left to their handlers.
+func newValidator(doc *openapi3.T, maxBody int64, bodyLimits map[routeKey]int64, byHandler []routeKey, writeErr func(http.ResponseWriter, *http.Request, error)) (*validator, error) {
+	v := &validator{routes: map[routeKey]operation{}, writeErr: writeErr}
+	for q := range 2 {
+		for b := range 2 {
+			v.options[q][b] = &openapi3filter.Options{
+				// Tokens are checked by the authenticate middleware, which
+				// knows the token file; kin-openapi could only call a no-op.
+				AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+				// The handlers apply defaults themselves; letting the
+				// validator write them into the request would rewrite the
+				// query string and re-encode the body on every request.
+				SkipSettingDefaults:       true,
+				ExcludeRequestQueryParams: q == 1,
+				ExcludeRequestBody:        b == 1,
+			}
+		}
 	}
-	noQuery := *v.options
-	noQuery.ExcludeRequestQueryParams = true
-	v.noQuery = &noQuery
 	v.inputs.New = func() any { return &validation{params: make(map[string]string, 2)} }
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
@@ -89,7 +98,8 @@ func newValidator(doc *openapi3.T, maxBody int64, bodyLimits map[routeKey]int64,
 			if !ok {
 				limit = maxBody
 			}
-			v.routes[key] = operation{route: route, queryOptional: !requiresQuery(item.Parameters, op.Parameters), maxBody: limit}
+			v.routes[key] = operation{route: route, queryOptional: !requiresQuery(item.Parameters, op.Parameters), maxBody: limit,
+				bodyByHandler: slices.Contains(byHandler, key)}
 		}
 	}
 	return v, nil
@@ -152,10 +162,14 @@ func (v *validator) check(r *http.Request, op operation, rc *chi.Context) error 
 	for i, k := range rc.URLParams.Keys {
 		val.params[k] = rc.URLParams.Values[i]
 	}
-	options := v.options
+	var q, b int
 	if r.URL.RawQuery == "" && op.queryOptional {
-		options = v.noQuery
+		q = 1
 	}
+	if op.bodyByHandler {
+		b = 1
+	}
+	options := v.options[q][b]
 	val.in = openapi3filter.RequestValidationInput{Request: r, PathParams: val.params, Route: op.route, Options: options}
 	err := openapi3filter.ValidateRequest(r.Context(), &val.in)
 	if err != nil {

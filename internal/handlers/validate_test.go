@@ -40,7 +40,7 @@ func TestValidatorQueryShortcut(t *testing.T) {
 		t.Fatal(err)
 	}
 	var refused error
-	v, err := newValidator(doc, 1<<10, nil, func(w http.ResponseWriter, _ *http.Request, err error) {
+	v, err := newValidator(doc, 1<<10, nil, nil, func(w http.ResponseWriter, _ *http.Request, err error) {
 		refused = err
 		w.WriteHeader(statusOf(errs.CodeOf(err)))
 	})
