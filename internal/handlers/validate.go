@@ -48,6 +48,11 @@ type operation struct {
 	// skipped: kin-openapi would parse the empty query once per declared
 	// parameter, and a GET of an item declares three.
 	queryOptional bool
+	// quick are the quick tests of the route's parameters (nil: none, all
+	// go through kin-openapi); bodyOnly is the route without parameters,
+	// to check the body of a request whose parameters passed them.
+	quick    quickParams
+	bodyOnly *routers.Route
 	// maxBody bounds the route's request body.
 	maxBody int64
 	// bodyByHandler is set for a route whose handler checks the body
@@ -98,8 +103,12 @@ func newValidator(doc *openapi3.T, maxBody int64, bodyLimits map[routeKey]int64,
 			if !ok {
 				limit = maxBody
 			}
-			v.routes[key] = operation{route: route, queryOptional: !requiresQuery(item.Parameters, op.Parameters), maxBody: limit,
+			o := operation{route: route, queryOptional: !requiresQuery(item.Parameters, op.Parameters), maxBody: limit,
 				bodyByHandler: slices.Contains(byHandler, key)}
+			if o.quick = newQuickParams(route); o.quick != nil && op.RequestBody != nil {
+				o.bodyOnly = bodyRoute(route)
+			}
+			v.routes[key] = o
 		}
 	}
 	return v, nil
@@ -156,12 +165,9 @@ func (v *validator) middleware(next http.Handler) http.Handler {
 	})
 }
 
-// check runs kin-openapi's request validation.
+// check runs kin-openapi's request validation: of the whole request, or of
+// its body alone when its parameters pass their quick tests.
 func (v *validator) check(r *http.Request, op operation, rc *chi.Context) error {
-	val := v.inputs.Get().(*validation)
-	for i, k := range rc.URLParams.Keys {
-		val.params[k] = rc.URLParams.Values[i]
-	}
 	var q, b int
 	if r.URL.RawQuery == "" && op.queryOptional {
 		q = 1
@@ -170,7 +176,23 @@ func (v *validator) check(r *http.Request, op operation, rc *chi.Context) error 
 		b = 1
 	}
 	options := v.options[q][b]
-	val.in = openapi3filter.RequestValidationInput{Request: r, PathParams: val.params, Route: op.route, Options: options}
+	route := op.route
+	if op.quick != nil && op.quick.accepts(r, rc, q == 1) {
+		if op.bodyOnly == nil || op.bodyByHandler {
+			return nil // no body, or the handler's: nothing is left to check
+		}
+		route = op.bodyOnly
+	}
+	return v.checkRoute(r, route, rc, options)
+}
+
+// checkRoute runs kin-openapi's request validation against route.
+func (v *validator) checkRoute(r *http.Request, route *routers.Route, rc *chi.Context, options *openapi3filter.Options) error {
+	val := v.inputs.Get().(*validation)
+	for i, k := range rc.URLParams.Keys {
+		val.params[k] = rc.URLParams.Values[i]
+	}
+	val.in = openapi3filter.RequestValidationInput{Request: r, PathParams: val.params, Route: route, Options: options}
 	err := openapi3filter.ValidateRequest(r.Context(), &val.in)
 	if err != nil {
 		// The error points at the input (RequestError.Input), and it
