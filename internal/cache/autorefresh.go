@@ -101,6 +101,9 @@ type AutoRefreshCache[T Item] struct {
 	createQueued atomic.Int64
 	// removed carries a cycle's deletions to deliverRemovals.
 	removed removals
+	// lastSnapshot is the length of the last cycle's snapshot, the next
+	// one's first guess.
+	lastSnapshot atomic.Int64
 
 	started   atomic.Bool
 	queue     atomic.Pointer[workQueue[T]] // set by Start, nil before
@@ -185,25 +188,50 @@ func notFound(id ItemID) error {
 
 // Get returns the item, or an error for which IsNotFound is true. A hit makes
 // the item the most recently used.
+//
+// It is Lookup without the Entry: the hot path copies the item and its
+// sequence, not the bookkeeping (two time.Time conversions among it).
 func (c *AutoRefreshCache[T]) Get(id ItemID) (T, error) {
-	e, err := c.Lookup(id)
-	return e.Item, err
+	s, e := c.hit(id)
+	if e == nil {
+		var zero T
+		return zero, notFound(id)
+	}
+	item, seq := e.item, e.seq()
+	s.mu.Unlock()
+	// Never show a client what a crash could take back.
+	if err := c.awaitDurable(seq); err != nil {
+		var zero T
+		return zero, err
+	}
+	return item, nil
+}
+
+// hit finds id's entry and counts the hit or miss. On a hit it returns the
+// entry with its shard's lock held, promoted; the caller reads it and
+// unlocks. On a miss the entry is nil and no lock is held.
+func (c *AutoRefreshCache[T]) hit(id ItemID) (*shard[T], *entry[T]) {
+	s, h := c.sh.locate(id)
+	s.mu.Lock()
+	e, ok := s.idx.get(h, id)
+	if !ok {
+		s.misses++
+		s.mu.Unlock()
+		return s, nil
+	}
+	s.hits++
+	c.promote(s, e)
+	return s, e
 }
 
 // Lookup is Get with the cache's bookkeeping (sync time, pending deletion).
 func (c *AutoRefreshCache[T]) Lookup(id ItemID) (Entry[T], error) {
-	s := c.sh.of(id)
-	s.mu.Lock()
-	e, ok := s.m[id]
-	if !ok {
-		s.misses++
-		s.mu.Unlock()
+	s, e := c.hit(id)
+	if e == nil {
 		return Entry[T]{}, notFound(id)
 	}
-	s.hits++
-	c.promote(s, e)
 	out := e.entry()
-	seq := e.seq
+	seq := out.seq
 	s.mu.Unlock()
 	// Never show a client what a crash could take back.
 	if err := c.awaitDurable(seq); err != nil {
@@ -269,10 +297,10 @@ func (c *AutoRefreshCache[T]) insert(id ItemID, item T) inserted[T] {
 	if isNil(item) {
 		return inserted[T]{err: errs.Errorf(errs.Invalid, "item %q: nil item", id)}
 	}
-	s := c.sh.of(id)
+	s, h := c.sh.locate(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.m[id]; ok {
+	if e, ok := s.idx.get(h, id); ok {
 		c.promote(s, e)
 		return inserted[T]{out: e.entry(), s: s}
 	}
@@ -283,11 +311,11 @@ func (c *AutoRefreshCache[T]) insert(id ItemID, item T) inserted[T] {
 	e := &entry[T]{id: id, item: item, stamp: stamp}
 	syncNow := c.queue.Load() != nil && !c.opts.DisableSyncOnCreate && !item.IsTerminal() && !c.paused.Load()
 	e.inFlight = syncNow
-	c.put(s, e)
-	e.seq = c.change(s, Change[T]{Kind: ChangePut, ID: id, Item: item}, Event[T]{Type: Created, ID: id, Item: item})
+	c.put(s, h, e)
+	e.setSeq(c.change(s, Change[T]{Kind: ChangePut, ID: id, Item: item}, Event[T]{Type: Created, ID: id, Item: item}))
 	c.reschedule(e, 0, 0) // its deadline, if it has one
 	c.n.Add(1)
-	return inserted[T]{out: Entry[T]{ID: id, Item: item, seq: e.seq}, created: true, s: s, e: e, syncNow: syncNow}
+	return inserted[T]{out: Entry[T]{ID: id, Item: item, seq: e.seq()}, created: true, s: s, e: e, syncNow: syncNow}
 }
 
 // afterCreate queues a created item for sync-on-create once its create is
@@ -300,7 +328,9 @@ func (c *AutoRefreshCache[T]) afterCreate(in inserted[T], err error) {
 		c.release(in.e)
 		return
 	}
-	c.syncOnCreate(&itemWrapper[T]{id: in.e.id, item: in.out.Item, e: in.e})
+	// Not wrap: the lock is not held, so nothing of e but its id is read;
+	// ver is 0, the created entry's.
+	c.syncOnCreate(&itemWrapper[T]{id: in.e.id, item: in.out.Item, e: in.e, shard: in.s.no})
 }
 
 // DeleteDelayed marks the item for deletion by the next sync cycle. Until
@@ -316,21 +346,21 @@ func (c *AutoRefreshCache[T]) DeleteDelayed(id ItemID) error {
 // afterwards could find nothing, if a cycle carried the deletion out in
 // between.
 func (c *AutoRefreshCache[T]) MarkDelete(id ItemID) (Entry[T], error) {
-	s := c.sh.of(id)
+	s, h := c.sh.locate(id)
 	s.mu.Lock()
-	e, ok := s.m[id]
+	e, ok := s.idx.get(h, id)
 	if !ok {
 		s.mu.Unlock()
 		return Entry[T]{}, notFound(id)
 	}
 	if !e.pendingDelete {
 		e.pendingDelete = true
-		e.seq = c.record(Change[T]{Kind: ChangeMarkDelete, ID: id})
+		e.setSeq(c.record(Change[T]{Kind: ChangeMarkDelete, ID: id}))
 		c.pendingMu.Lock()
 		c.pending[id] = e
 		c.pendingMu.Unlock()
 	}
-	out, seq := e.entry(), e.seq
+	out, seq := e.entry(), e.seq()
 	s.mu.Unlock()
 	if err := c.awaitDurable(seq); err != nil {
 		return Entry[T]{}, err

@@ -36,9 +36,9 @@ func (c *AutoRefreshCache[T]) setItem(s *shard[T], e *entry[T], item T) {
 	e.item = item
 }
 
-// put links a new entry into s. Callers hold s.mu.
-func (c *AutoRefreshCache[T]) put(s *shard[T], e *entry[T]) {
-	s.m[e.id] = e
+// put links a new entry, whose id hashes to h, into s. Callers hold s.mu.
+func (c *AutoRefreshCache[T]) put(s *shard[T], h uint64, e *entry[T]) {
+	s.idx.put(h, e)
 	s.pushFront(e)
 	s.publishTail()
 	c.count(s, e.item, 1)

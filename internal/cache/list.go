@@ -26,7 +26,8 @@ func (c *AutoRefreshCache[T]) List(after ItemID, limit int, keep func(Entry[T]) 
 	for i := range c.sh.s {
 		s := &c.sh.s[i]
 		s.mu.Lock()
-		for id, e := range s.m {
+		for e := range s.idx.all() {
+			id := e.id
 			if id <= after {
 				continue
 			}
@@ -116,17 +117,19 @@ func (c *AutoRefreshCache[T]) Restore(entries []Entry[T]) {
 		if isNil(en.Item) {
 			continue
 		}
-		s := c.sh.of(en.ID)
+		s, h := c.sh.locate(en.ID)
 		s.mu.Lock()
-		if old, ok := s.m[en.ID]; ok {
+		if old, ok := s.idx.get(h, en.ID); ok {
 			c.drop(s, old)
 			c.n.Add(-1)
 			c.opts.Budget.release(1)
 		}
 		c.opts.Budget.force(1)
 		e := &entry[T]{id: en.ID, item: en.Item, syncedAt: nanos(en.SyncedAt), pendingDelete: en.PendingDelete,
-			stamp: c.clock.Add(1), seq: en.seq, due: nanos(en.DueAt)}
-		c.put(s, e)
+			stamp: c.clock.Add(1)}
+		e.setSeq(en.seq)
+		e.setDue(nanos(en.DueAt))
+		c.put(s, h, e)
 		// Due at its DueAt (a restart has none: the regular cadence) or
 		// at its deadline, whichever comes first.
 		c.reschedule(e, 0, 0)

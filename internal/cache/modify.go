@@ -18,9 +18,9 @@ import (
 // fn runs with the shard's lock held: it must be quick and must not call
 // the cache. An item marked for deletion is refused (errs.Conflict).
 func (c *AutoRefreshCache[T]) Modify(id ItemID, fn func(old T) (T, error), dueNow bool) (Entry[T], error) {
-	s := c.sh.of(id)
+	s, h := c.sh.locate(id)
 	s.mu.Lock()
-	e, ok := s.m[id]
+	e, ok := s.idx.get(h, id)
 	if !ok {
 		s.mu.Unlock()
 		return Entry[T]{}, notFound(id)
@@ -44,15 +44,15 @@ func (c *AutoRefreshCache[T]) Modify(id ItemID, fn func(old T) (T, error), dueNo
 	if changed {
 		c.setItem(s, e, n)
 		e.ver++
-		e.seq = c.change(s, Change[T]{Kind: ChangePut, ID: id, Item: n, SyncedAt: unixNano(e.syncedAt)},
-			Event[T]{Type: Updated, ID: id, Item: n})
+		e.setSeq(c.change(s, Change[T]{Kind: ChangePut, ID: id, Item: n, SyncedAt: unixNano(e.syncedAt)},
+			Event[T]{Type: Updated, ID: id, Item: n}))
 	}
 	if dueNow && !n.IsTerminal() {
-		e.due = now
+		e.setDue(now)
 	}
 	c.reschedule(e, old, now)
 	c.promote(s, e)
-	out, seq := e.entry(), e.seq
+	out, seq := e.entry(), e.seq()
 	s.mu.Unlock()
 	if err := c.awaitDurable(seq); err != nil {
 		return Entry[T]{}, err

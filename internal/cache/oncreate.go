@@ -156,7 +156,7 @@ func (c *AutoRefreshCache[T]) newestLive(items []ItemWrapperOf[T]) []ItemWrapper
 			}
 			seen[iw.id] = struct{}{}
 		}
-		s := c.sh.of(iw.id)
+		s := c.shardOf(iw)
 		s.mu.Lock()
 		removed := iw.e.removed
 		if removed {

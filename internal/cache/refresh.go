@@ -26,7 +26,19 @@ type itemWrapper[T Item] struct {
 	cycle   uint64 // the cycle whose snapshot holds it; 0 for sync-on-create
 	ver     uint32 // the entry's change counter when the batch was cut
 	claimed bool   // already placed in a batch of this cycle
+	// shard is the index of e's shard, so that applying the answer finds
+	// it without hashing the id again (it fits in the padding).
+	shard uint8
 }
+
+// wrap returns a wrapper for e, which lives in s, as of now. Callers hold
+// s.mu.
+func wrap[T Item](s *shard[T], e *entry[T], cycle uint64) itemWrapper[T] {
+	return itemWrapper[T]{id: e.id, item: e.item, e: e, cycle: cycle, ver: e.ver, shard: s.no}
+}
+
+// shardOf returns the shard of w's entry.
+func (c *AutoRefreshCache[T]) shardOf(w *itemWrapper[T]) *shard[T] { return &c.sh.s[w.shard] }
 
 // GetID implements ItemWrapper.
 func (w *itemWrapper[T]) GetID() ItemID { return w.id }
@@ -190,8 +202,12 @@ func (c *AutoRefreshCache[T]) cut(ctx context.Context, q workQueue[T], snapshot 
 //
 // all (a SyncNow cycle) takes the items whose due time is ahead too.
 func (c *AutoRefreshCache[T]) snapshot(cycle uint64, all bool) []ItemWrapperOf[T] {
-	var out []ItemWrapperOf[T]
-	var wrappers []itemWrapper[T]
+	// Sized as the last snapshot was (at most the items held): a cycle of
+	// 100,000 items otherwise regrew out 12 times and left its copies, and
+	// up to half a chunk of wrappers, to the collector.
+	hint := int(min(c.lastSnapshot.Load(), c.n.Load()))
+	out := make([]ItemWrapperOf[T], 0, hint)
+	wrappers := make([]itemWrapper[T], 0, hint)
 	now := c.opts.Clock.Now()
 	nowN := now.UnixNano()
 	deadlines := c.opts.Deadline != nil
@@ -200,8 +216,8 @@ func (c *AutoRefreshCache[T]) snapshot(cycle uint64, all bool) []ItemWrapperOf[T
 	for i := range c.sh.s {
 		s := &c.sh.s[i]
 		s.mu.Lock()
-		for id, e := range s.m {
-			if e.inFlight || e.pendingDelete || e.due > nowN && !all || e.item.IsTerminal() {
+		for e := range s.idx.all() {
+			if e.inFlight || e.pendingDelete || e.due() > nowN && !all || e.item.IsTerminal() {
 				continue
 			}
 			if deadlines && c.pastDeadline(e, nowN) && !c.retired.Load() {
@@ -215,11 +231,12 @@ func (c *AutoRefreshCache[T]) snapshot(cycle uint64, all bool) []ItemWrapperOf[T
 				// one per item, and earlier chunks stay where they are.
 				wrappers = make([]itemWrapper[T], 0, max(64, len(out)))
 			}
-			wrappers = append(wrappers, itemWrapper[T]{id: id, item: e.item, e: e, cycle: cycle, ver: e.ver})
+			wrappers = append(wrappers, wrap(s, e, cycle))
 			out = append(out, &wrappers[len(wrappers)-1])
 		}
 		s.mu.Unlock()
 	}
+	c.lastSnapshot.Store(int64(len(out)))
 	c.settleChanges(expired, last)
 	return out
 }
@@ -242,6 +259,10 @@ func (c *AutoRefreshCache[T]) claim(snapshot []ItemWrapperOf[T], batches []Batch
 	var byID map[ItemID]*itemWrapper[T] // built only for foreign wrappers
 	out := batches[:0]
 	for _, b := range batches {
+		if len(b) > 0 && claimWhole(b, cycle) {
+			out = append(out, b)
+			continue
+		}
 		kept := make(BatchOf[T], 0, len(b))
 		for _, w := range b {
 			if w == nil {
@@ -272,6 +293,25 @@ func (c *AutoRefreshCache[T]) claim(snapshot []ItemWrapperOf[T], batches []Batch
 	return out
 }
 
+// claimWhole claims every item of b and reports true if b holds only this
+// cycle's own wrappers, each unclaimed and once: the common case, in which
+// the batch is queued as it is, without a copy (it may share its array with
+// the snapshot: nothing writes to a batch once it is cut). Otherwise it
+// claims nothing and claim sorts the batch out item by item.
+func claimWhole[T Item](b BatchOf[T], cycle uint64) bool {
+	for i, w := range b {
+		iw, ok := w.(*itemWrapper[T])
+		if !ok || iw == nil || iw.cycle != cycle || iw.claimed {
+			for _, u := range b[:i] {
+				u.(*itemWrapper[T]).claimed = false
+			}
+			return false
+		}
+		iw.claimed = true
+	}
+	return true
+}
+
 // enqueue adds one batch through the rate limiter.
 func (c *AutoRefreshCache[T]) enqueue(q workQueue[T], b BatchOf[T]) {
 	c.stats.enqueuedTotal.Add(uint64(len(b)))
@@ -293,7 +333,7 @@ func (c *AutoRefreshCache[T]) releaseAll() {
 	for i := range c.sh.s {
 		s := &c.sh.s[i]
 		s.mu.Lock()
-		for _, e := range s.m {
+		for e := range s.idx.all() {
 			e.inFlight = false
 		}
 		s.mu.Unlock()

@@ -19,13 +19,13 @@ import (
 // wake returns e's wake time in Unix nanoseconds, 0 for none. Callers
 // hold the lock of e's shard.
 func (c *AutoRefreshCache[T]) wake(e *entry[T]) int64 {
-	if c.opts.Deadline == nil && e.due == 0 {
+	if c.opts.Deadline == nil && e.due() == 0 {
 		return 0 // the common case, without a call to IsTerminal
 	}
 	if e.item.IsTerminal() {
 		return 0
 	}
-	w := e.due
+	w := e.due()
 	if c.opts.Deadline != nil {
 		if d := nanos(c.opts.Deadline(e.item)); d != 0 && (w == 0 || d < w) {
 			w = d
@@ -63,16 +63,16 @@ func (c *AutoRefreshCache[T]) pastDeadline(e *entry[T], now int64) bool {
 func (c *AutoRefreshCache[T]) expireLocked(s *shard[T], e *entry[T], now time.Time) uint64 {
 	n := c.opts.Expire(e.item, now)
 	if isNil(n) {
-		return e.seq
+		return e.seq()
 	}
 	c.setItem(s, e, n)
 	e.ver++
-	e.due = 0
+	e.setDue(0)
 	e.inFlight = true
-	e.seq = c.change(s, Change[T]{Kind: ChangePut, ID: e.id, Item: n, SyncedAt: unixNano(e.syncedAt)},
-		Event[T]{Type: Updated, ID: e.id, Item: n})
+	e.setSeq(c.change(s, Change[T]{Kind: ChangePut, ID: e.id, Item: n, SyncedAt: unixNano(e.syncedAt)},
+		Event[T]{Type: Updated, ID: e.id, Item: n}))
 	c.reschedule(e, 0, 0) // Expire's result may still have a (later) deadline
-	return e.seq
+	return e.seq()
 }
 
 // settleChanges waits for changes made by a background goroutine
@@ -126,9 +126,10 @@ func (c *AutoRefreshCache[T]) dueCycle(ctx context.Context, q workQueue[T], cycl
 		case c.pastDeadline(e, nowN):
 			last = max(last, c.expireLocked(s, e, now))
 			expired = append(expired, e)
-		case e.due != 0 && e.due <= nowN:
+		case e.due() != 0 && e.due() <= nowN:
 			e.inFlight = true
-			out = append(out, &itemWrapper[T]{id: e.id, item: e.item, e: e, cycle: cycle, ver: e.ver})
+			w := wrap(s, e, cycle)
+			out = append(out, &w)
 		}
 		s.mu.Unlock()
 	}

@@ -17,15 +17,19 @@ const shardCount = 64
 // marked removed and is never put back: a new GetOrCreate for the same id makes
 // a new entry, which is how late sync results for the old one are recognised
 // and dropped.
+//
+// It is 80 bytes (a size class of its own; the 96 it was cost 16 bytes an
+// item at a million items): fields are ordered by size, times are Unix
+// nanoseconds rather than time.Time's 24 bytes, and the two fields that are
+// usually zero (seq without a journal, an explicit due time) live behind
+// one pointer, nil while both are. TestEntrySize keeps it there.
 type entry[T Item] struct {
-	id       ItemID
-	item     T
-	syncedAt int64  // Unix nanoseconds of the last sync answer; 0 if never (8 bytes, not a time.Time's 24)
-	stamp    uint64 // the cache clock at the last create or use; the shard's list is ordered by it
-	seq      uint64 // journal sequence of the last change; 0 without a journal
-	// due is when the item's next sync is due, in Unix nanoseconds; 0 is
-	// the regular cadence (the next resync tick). See schedule.go.
-	due int64
+	// The fields that a Get and a cycle's snapshot read come first, in 56
+	// bytes: an 80-byte entry starts 16-byte aligned, so they span one
+	// cache line more often than the whole entry would.
+	id   ItemID
+	item T
+	x    *entryExtra
 	// ver counts the changes made to the item other than by a sync answer
 	// (Modify, an expiry): a batch remembers it, and an answer for an
 	// entry changed since its batch was cut is dropped (later change wins).
@@ -36,18 +40,70 @@ type entry[T Item] struct {
 	// still shown (as the pending deletion it is); see deletePending.
 	removing bool
 	removed  bool
+	stamp    uint64 // the cache clock at the last create or use; the shard's list is ordered by it
 
 	// prev and next link the entry into its shard's recency list, most recent
 	// at the head. An intrusive list avoids an allocation per item.
 	prev, next *entry[T]
+	syncedAt   int64 // Unix nanoseconds of the last sync answer; 0 if never
+}
+
+// entryExtra holds an entry's usually-zero fields; see entry.
+type entryExtra struct {
+	// seq is the journal sequence of the last change; 0 without a journal.
+	seq uint64
+	// due is when the item's next sync is due, in Unix nanoseconds; 0 is
+	// the regular cadence (the next resync tick). See schedule.go.
+	due int64
+}
+
+// seq returns e's journal sequence. Callers hold the lock of e's shard, as
+// for every accessor below.
+func (e *entry[T]) seq() uint64 {
+	if e.x == nil {
+		return 0
+	}
+	return e.x.seq
+}
+
+// due returns e's explicit due time.
+func (e *entry[T]) due() int64 {
+	if e.x == nil {
+		return 0
+	}
+	return e.x.due
+}
+
+// setSeq sets e's journal sequence; a zero allocates nothing.
+func (e *entry[T]) setSeq(seq uint64) {
+	if x := e.extra(seq != 0); x != nil {
+		x.seq = seq
+	}
+}
+
+// setDue sets e's explicit due time; a zero allocates nothing.
+func (e *entry[T]) setDue(due int64) {
+	if x := e.extra(due != 0); x != nil {
+		x.due = due
+	}
+}
+
+// extra returns e.x, made first if need is set. It is nil when e has none
+// and none is needed: storing a zero where every field reads zero already.
+func (e *entry[T]) extra(need bool) *entryExtra {
+	if e.x == nil && need {
+		e.x = &entryExtra{}
+	}
+	return e.x
 }
 
 // shard is one slice of the cache: a map and a recency list, under one mutex.
 type shard[T Item] struct {
 	mu   sync.Mutex
-	m    map[ItemID]*entry[T]
-	head *entry[T] // most recently used
-	tail *entry[T] // least recently used
+	idx  index[T]
+	seed maphash.Seed // the cache's hash seed, to find a removed entry's slot
+	head *entry[T]    // most recently used
+	tail *entry[T]    // least recently used
 
 	// Counted under mu because Get holds it anyway; a shared atomic would be a
 	// contended cache line on every read.
@@ -65,6 +121,7 @@ type shard[T Item] struct {
 
 	// tails points at this shard's slot of shards.tails.
 	tails *atomic.Uint64
+	no    uint8 // its index in shards.s (shardCount fits a byte)
 
 	_ [32]byte // keep neighbouring shards' hot fields on separate cache lines
 }
@@ -114,14 +171,14 @@ func (s *shard[T]) touch(e *entry[T], stamp uint64) {
 
 // entry returns the public view of e. Callers hold the shard's lock.
 func (e *entry[T]) entry() Entry[T] {
-	return Entry[T]{ID: e.id, Item: e.item, SyncedAt: unixNano(e.syncedAt), DueAt: unixNano(e.due),
-		PendingDelete: e.pendingDelete, seq: e.seq}
+	return Entry[T]{ID: e.id, Item: e.item, SyncedAt: unixNano(e.syncedAt), DueAt: unixNano(e.due()),
+		PendingDelete: e.pendingDelete, seq: e.seq()}
 }
 
 // remove deletes e from the shard and marks it removed. Callers hold s.mu.
 func (s *shard[T]) remove(e *entry[T]) {
 	s.unlink(e)
-	delete(s.m, e.id)
+	s.idx.del(maphash.String(s.seed, e.id), e)
 	e.removed = true
 	s.publishTail()
 }
@@ -152,7 +209,9 @@ type shards[T Item] struct {
 func newShards[T Item](classes int) *shards[T] {
 	sh := &shards[T]{seed: maphash.MakeSeed()}
 	for i := range sh.s {
-		sh.s[i].m = make(map[ItemID]*entry[T])
+		sh.s[i].idx = newIndex[T]()
+		sh.s[i].seed = sh.seed
+		sh.s[i].no = uint8(i)
 		if classes > 0 {
 			sh.s[i].classes = make([]int64, classes)
 		}
@@ -164,5 +223,13 @@ func newShards[T Item](classes int) *shards[T] {
 
 // of returns the shard that holds id.
 func (sh *shards[T]) of(id ItemID) *shard[T] {
-	return &sh.s[maphash.String(sh.seed, id)&(shardCount-1)]
+	s, _ := sh.locate(id)
+	return s
+}
+
+// locate returns the shard that holds id and id's hash, its key in the
+// shard's index.
+func (sh *shards[T]) locate(id ItemID) (*shard[T], uint64) {
+	h := maphash.String(sh.seed, id)
+	return &sh.s[h&(shardCount-1)], h
 }

@@ -156,7 +156,7 @@ func (c *AutoRefreshCache[T]) finish(batch BatchOf[T], resp []ItemSyncResponseOf
 				answered = false // as for a failed batch: a paused cache fails no item
 			}
 		}
-		s := c.sh.of(iw.id)
+		s := c.shardOf(iw)
 		s.mu.Lock()
 		e := iw.e
 		old := c.wake(e)
@@ -177,13 +177,14 @@ func (c *AutoRefreshCache[T]) finish(batch BatchOf[T], resp []ItemSyncResponseOf
 			// again at the next tick (a due time kept would retry it at
 			// once, in a loop).
 			e.inFlight = false
-			e.due = 0
+			e.setDue(0)
 		case answered && r.Action == Update && !isNil(r.Item) && !e.pendingDelete:
 			c.setItem(s, e, r.Item)
-			e.syncedAt, e.due = nowN, dueAfter(nowN, r.NextSyncAfter)
-			e.seq = c.change(s, Change[T]{Kind: ChangePut, ID: iw.id, Item: r.Item, SyncedAt: now},
-				Event[T]{Type: Updated, ID: iw.id, Item: r.Item})
-			lastSeq = max(lastSeq, e.seq)
+			e.syncedAt = nowN
+			e.setDue(dueAfter(nowN, r.NextSyncAfter))
+			e.setSeq(c.change(s, Change[T]{Kind: ChangePut, ID: iw.id, Item: r.Item, SyncedAt: now},
+				Event[T]{Type: Updated, ID: iw.id, Item: r.Item}))
+			lastSeq = max(lastSeq, e.seq())
 			updated = append(updated, e)
 		case answered && r.Action == Update && !isNil(r.Item):
 			// Being deleted: it stays as it was until the cycle removes it.
@@ -191,9 +192,10 @@ func (c *AutoRefreshCache[T]) finish(batch BatchOf[T], resp []ItemSyncResponseOf
 			dropped++
 		default:
 			e.syncedAt = nowN
-			e.due = 0
 			if answered {
-				e.due = dueAfter(nowN, r.NextSyncAfter)
+				e.setDue(dueAfter(nowN, r.NextSyncAfter))
+			} else {
+				e.setDue(0)
 			}
 			e.inFlight = false
 			unchanged++
@@ -238,7 +240,7 @@ func (c *AutoRefreshCache[T]) expireLate(batch BatchOf[T]) BatchOf[T] {
 	kept := batch
 	for i, w := range batch {
 		iw := w.(*itemWrapper[T])
-		s := c.sh.of(iw.id)
+		s := c.shardOf(iw)
 		s.mu.Lock()
 		e := iw.e
 		late := !e.removed && !c.retired.Load() && !e.pendingDelete && e.ver == iw.ver && c.pastDeadline(e, nowN)
