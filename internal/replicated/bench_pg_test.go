@@ -32,15 +32,7 @@ func BenchmarkPGSyncThroughput(b *testing.B) {
 	pgtest.SkipIfUnavailable(b)
 	bin := buildServer(b)
 	var synced atomic.Int64
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Items []json.RawMessage `json:"items"`
-		}
-		_ = json.NewDecoder(r.Body).Decode(&req)
-		synced.Add(int64(len(req.Items)))
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer up.Close()
+	up := noContentUpstream(b, &synced)
 	const items = 20000
 	window := benchWindow()
 	for _, n := range []int{1, 2, 3} {
@@ -108,6 +100,21 @@ func BenchmarkPGGet(b *testing.B) {
 			<-r.exited
 		})
 	}
+}
+
+// noContentUpstream is a webhook upstream that answers 204 at once and adds
+// the items of each call to synced. It closes when the test ends.
+func noContentUpstream(t testing.TB, synced *atomic.Int64) *httptest.Server {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		synced.Add(int64(len(req.Items)))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(up.Close)
+	return up
 }
 
 func benchWindow() time.Duration {

@@ -32,8 +32,19 @@ func (s *Service) Put(ctx context.Context, name string, cfg autorefresh.Config) 
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
+	err = retryTx(ctx, func() error { return s.put(ctx, name, cfg, b, &created) })
+	s.configs.drop(name) // read again by the next create
+	if err != nil {
+		return false, dbErr(err)
+	}
+	s.kickReconcile()
+	return created, nil
+}
+
+// put is Put's transaction.
+func (s *Service) put(ctx context.Context, name string, cfg autorefresh.Config, b []byte, created *bool) error {
 	resync := time.Duration(cfg.ResyncPeriod)
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", cachesLockKey); err != nil {
 			return err
 		}
@@ -62,15 +73,9 @@ func (s *Service) Put(ctx context.Context, name string, cfg autorefresh.Config) 
 		if _, err := tx.Exec(ctx, "INSERT INTO cache_stats (cache) VALUES ($1)", name); err != nil {
 			return err
 		}
-		created = true
+		*created = true
 		return nil
 	})
-	s.configs.drop(name) // read again by the next create
-	if err != nil {
-		return false, dbErr(err)
-	}
-	s.kickReconcile()
-	return created, nil
 }
 
 // reschedule applies a changed resync period from the next cycle, as the
@@ -94,14 +99,22 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	var found bool
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// The items go by cascade, without one notification each.
-		if _, err := tx.Exec(ctx, "SELECT set_config('autorefresh.delete_kind', 'none', true)"); err != nil {
+	err := retryTx(ctx, func() error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			// Before any row: the statements that lock many of the
+			// cache's items finish first, and no new one starts (see
+			// locks.go), so the cascade meets none of them.
+			if _, err := tx.Exec(ctx, lockCacheItems, name); err != nil {
+				return err
+			}
+			// The items go by cascade, without one notification each.
+			if _, err := tx.Exec(ctx, "SELECT set_config('autorefresh.delete_kind', 'none', true)"); err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, "DELETE FROM caches WHERE name = $1", name)
+			found = tag.RowsAffected() == 1
 			return err
-		}
-		tag, err := tx.Exec(ctx, "DELETE FROM caches WHERE name = $1", name)
-		found = tag.RowsAffected() == 1
-		return err
+		})
 	})
 	if err != nil {
 		return dbErr(err)
@@ -125,18 +138,13 @@ func (s *Service) Sync(ctx context.Context, name string) error {
 	// once the cycle has run, not an hour later at the next housekeeping.
 	var exists bool
 	var deleted int64
-	err := s.pool.QueryRow(ctx, `
-		WITH c AS (SELECT name FROM caches WHERE name = $1),
-		gone AS (
-			DELETE FROM items WHERE cache = (SELECT name FROM c) AND pending_delete
-			RETURNING 1),
-		due AS (
-			UPDATE items SET next_sync_at = now()
-			WHERE cache = (SELECT name FROM c) AND NOT terminal AND NOT pending_delete
-			  AND lease_owner IS NULL AND next_sync_at > now()
-			RETURNING 1)
-		SELECT EXISTS (SELECT 1 FROM c), (SELECT count(*) FROM gone), (SELECT count(*) FROM due)`,
-		name).Scan(&exists, &deleted, new(int64))
+	err := retryTx(ctx, func() error {
+		return lockedBatch(ctx, s.pool, name, func(b *pgx.Batch) {
+			b.Queue(syncQuery, name).QueryRow(func(row pgx.Row) error {
+				return row.Scan(&exists, &deleted, new(int64))
+			})
+		})
+	})
 	if err != nil {
 		return dbErr(err)
 	}
@@ -150,6 +158,20 @@ func (s *Service) Sync(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// syncQuery is Sync's statement: it carries out the pending deletions of
+// cache $1 and makes its idle items due now.
+const syncQuery = `
+		WITH c AS (SELECT name FROM caches WHERE name = $1),
+		gone AS (
+			DELETE FROM items WHERE cache = (SELECT name FROM c) AND pending_delete
+			RETURNING 1),
+		due AS (
+			UPDATE items SET next_sync_at = now()
+			WHERE cache = (SELECT name FROM c) AND NOT terminal AND NOT pending_delete
+			  AND lease_owner IS NULL AND next_sync_at > now()
+			RETURNING 1)
+		SELECT EXISTS (SELECT 1 FROM c), (SELECT count(*) FROM gone), (SELECT count(*) FROM due)`
 
 // infoQuery reads caches with their shared counters, their size, the
 // number of items under a lease, due, and in each state, counted in one

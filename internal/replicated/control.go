@@ -44,7 +44,11 @@ func (s *Service) change(ctx context.Context, name, id string, f func(cur *recor
 		if n == nil && !o.dueNow {
 			return cur, nil
 		}
-		it, err := s.writeChange(ctx, name, cur.Record, n, o)
+		var it autorefresh.Item
+		err = retryTx(ctx, func() error {
+			it, err = s.writeChange(ctx, name, cur.Record, n, o)
+			return err
+		})
 		if errors.Is(err, errChanged) {
 			continue
 		}

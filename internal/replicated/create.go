@@ -120,34 +120,18 @@ func (s *Service) createRound(ctx context.Context, name string, in []autorefresh
 				expires[k] = &rec.ExpiresAt
 			}
 		}
-		rows, err := s.pool.Query(ctx, createQuery, name, reg.createdAt, reg.gen, ids, datas, terminal, states, times, expires, room)
+		var got map[string]autorefresh.Created
+		var created int
+		err = retryTx(ctx, func() error {
+			got, created, err = s.insertItems(ctx, name, reg, ids, datas, terminal, states, times, expires, room)
+			return err
+		})
+		if isForeignKeyViolation(err) {
+			// The cache was deleted after the insert read it: the
+			// create comes after the delete.
+			return nil, cacheNotFound(name)
+		}
 		if err != nil {
-			return nil, dbErr(err)
-		}
-		got := make(map[string]autorefresh.Created, n)
-		created := 0
-		for rows.Next() {
-			var (
-				x   itemRow
-				new bool
-			)
-			if err := rows.Scan(append([]any{&new}, x.dest()...)...); err != nil {
-				rows.Close()
-				return nil, dbErr(err)
-			}
-			it := x.item()
-			got[it.ID] = autorefresh.Created{Item: it, Created: new}
-			if new {
-				created++
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			if isForeignKeyViolation(err) {
-				// The cache was deleted after the insert read it: the
-				// create comes after the delete.
-				return nil, cacheNotFound(name)
-			}
 			return nil, dbErr(err)
 		}
 		if len(got) == 0 && !s.configs.check(ctx, s, name, reg) {
@@ -176,6 +160,34 @@ func (s *Service) createRound(ctx context.Context, name string, in []autorefresh
 		return left, nil
 	}
 	return nil, errs.Errorf(errs.Unavailable, "cache %q changed repeatedly during the create; try again", name)
+}
+
+// insertItems runs createQuery and returns the items it inserted or read,
+// by id, and how many it inserted.
+func (s *Service) insertItems(ctx context.Context, name string, reg registration, ids, datas []string, terminal []bool,
+	states []int16, times []time.Time, expires []*time.Time, room int64) (map[string]autorefresh.Created, int, error) {
+	rows, err := s.pool.Query(ctx, createQuery, name, reg.createdAt, reg.gen, ids, datas, terminal, states, times, expires, room)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	got := make(map[string]autorefresh.Created, len(ids))
+	created := 0
+	for rows.Next() {
+		var (
+			x   itemRow
+			new bool
+		)
+		if err := rows.Scan(append([]any{&new}, x.dest()...)...); err != nil {
+			return nil, 0, err
+		}
+		it := x.item()
+		got[it.ID] = autorefresh.Created{Item: it, Created: new}
+		if new {
+			created++
+		}
+	}
+	return got, created, rows.Err()
 }
 
 // createQuery is CreateItems' statement. c is the cache if it is still the

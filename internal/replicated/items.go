@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -161,9 +162,15 @@ func (s *Service) flushTouches(ctx context.Context) error {
 	for k := range set {
 		caches, ids = append(caches, k.cache), append(ids, k.id)
 	}
+	names := slices.Compact(slices.Sorted(slices.Values(caches)))
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Losing these to a crash costs nothing worth an fsync.
 		if _, err := tx.Exec(ctx, "SELECT set_config('synchronous_commit', 'off', true)"); err != nil {
+			return err
+		}
+		// Many items, of several caches: their item locks first, in
+		// name order (locks.go).
+		if _, err := tx.Exec(ctx, lockCachesItemsShared, names); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE items i SET last_used_at = now()
@@ -191,8 +198,12 @@ func (s *Service) cacheExists(ctx context.Context, name string) error {
 func (s *Service) DeleteItem(ctx context.Context, name, id string) (autorefresh.Item, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	it, err := scanItem(s.pool.QueryRow(ctx, `UPDATE items i SET pending_delete = true FROM caches c
-		WHERE c.name = i.cache AND i.cache = $1 AND i.id = $2 RETURNING `+itemCols, name, id))
+	var it autorefresh.Item
+	err := retryTx(ctx, func() (err error) {
+		it, err = scanItem(s.pool.QueryRow(ctx, `UPDATE items i SET pending_delete = true FROM caches c
+			WHERE c.name = i.cache AND i.cache = $1 AND i.id = $2 RETURNING `+itemCols, name, id))
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		if err := s.cacheExists(ctx, name); err != nil {
 			return autorefresh.Item{}, err

@@ -2,6 +2,7 @@ package replicated
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -99,7 +100,20 @@ func (s *Service) flushStats(ctx context.Context) error {
 		batch pgx.Batch
 		taken []flushed
 	)
-	s.stats.Range(func(k, v any) bool {
+	// In name order: two replicas' flushes lock the same rows in the
+	// same order, so neither waits for the other while holding a row it
+	// needs.
+	var names []string
+	s.stats.Range(func(k, _ any) bool {
+		names = append(names, k.(string))
+		return true
+	})
+	slices.Sort(names)
+	for _, name := range names {
+		v, ok := s.stats.Load(name)
+		if !ok {
+			continue
+		}
 		d := v.(*deltas)
 		f := flushed{d: d,
 			syncs: d.syncs.Swap(0), syncErrors: d.syncErrors.Swap(0), enqueued: d.enqueued.Swap(0),
@@ -107,7 +121,7 @@ func (s *Service) flushStats(ctx context.Context) error {
 			lastSync: d.lastSync.Swap(0), lastErr: d.lastErr.Swap(nil),
 		}
 		if f.syncs|f.syncErrors|f.enqueued|f.hits|f.misses|f.evictions|f.deletions|f.lastSync == 0 && f.lastErr == nil {
-			return true
+			continue
 		}
 		var lastSync, errAt *time.Time
 		var errMsg *string
@@ -126,10 +140,9 @@ func (s *Service) flushStats(ctx context.Context) error {
 				THEN $10 ELSE last_error END,
 			last_error_at = greatest(last_error_at, $11)
 			WHERE cache = $1`,
-			k.(string), f.syncs, f.syncErrors, f.enqueued, f.hits, f.misses, f.evictions, f.deletions, lastSync, errMsg, errAt)
+			name, f.syncs, f.syncErrors, f.enqueued, f.hits, f.misses, f.evictions, f.deletions, lastSync, errMsg, errAt)
 		taken = append(taken, f)
-		return true
-	})
+	}
 	if len(taken) == 0 {
 		return nil
 	}

@@ -346,7 +346,7 @@ func (w *worker) housekeep(ctx context.Context) error {
 		return err
 	}
 	st := w.s.local(w.name)
-	tag, err := w.s.pool.Exec(ctx, "DELETE FROM items WHERE cache = $1 AND pending_delete", w.name)
+	tag, err := lockedExec(ctx, w.s.pool, w.name, "DELETE FROM items WHERE cache = $1 AND pending_delete", w.name)
 	if err != nil {
 		return err
 	}

@@ -186,7 +186,7 @@ func (w *worker) apply(items []wbItem, ok, dueNow bool) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), writeBackTimeout)
 	defer cancel()
-	tag, err := w.s.pool.Exec(ctx, `
+	tag, err := lockedExec(ctx, w.s.pool, w.name, `
 		UPDATE items i SET
 			data       = CASE WHEN u.upd AND NOT i.pending_delete AND ($3 OR NOT c.paused) THEN u.data ELSE i.data END,
 			terminal   = CASE WHEN u.upd AND NOT i.pending_delete AND ($3 OR NOT c.paused) THEN u.terminal ELSE i.terminal END,
