@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/cache"
@@ -23,7 +24,7 @@ type Journal interface {
 }
 
 // Restore registers the caches loaded from storage, with their items, before
-// Start. Nothing is written back. Items come back least recently updated
+// Start; the caches keep the records of states' items. Nothing is written back. Items come back least recently updated
 // first, which approximates their LRU order; each cache's size bound holds.
 // Non-terminal items are synced at the first resync period, and pending
 // deletions are carried out by the first cycle.
@@ -39,17 +40,24 @@ func (r *Registry) Restore(states []store.CacheState) error {
 		if err := cfg.Check(); err != nil {
 			return fmt.Errorf("cache %q: stored config: %w", st.Name, err)
 		}
-		items := slices.Clone(st.Items)
-		slices.SortStableFunc(items, func(a, b store.Item) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
-		entries := make([]cache.Entry[*record.Record], len(items))
-		for i := range items {
-			it := &items[i]
+		entries := make([]cache.Entry[*record.Record], len(st.Items))
+		for i := range st.Items {
+			it := &st.Items[i]
 			en := cache.Entry[*record.Record]{ID: it.ID, Item: &it.Record, PendingDelete: it.PendingDelete}
 			if it.SyncedAt != nil {
 				en.SyncedAt = *it.SyncedAt
 			}
 			entries[i] = en
 		}
+		// The entries, not the larger items, are sorted. Ties keep the
+		// order of the ids, as the store gives them, so the unstable
+		// sort gives what a stable one would, at a fraction of its cost.
+		slices.SortFunc(entries, func(a, b cache.Entry[*record.Record]) int {
+			if c := a.Item.UpdatedAt.Compare(b.Item.UpdatedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
 		m := &managed{name: st.Name, paused: st.Paused}
 		m.mu.Lock()
 		r.mu.Lock()

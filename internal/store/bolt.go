@@ -8,10 +8,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/autorefresh/autorefresh/internal/record"
 )
 
 // FileName is the database file inside the data directory.
@@ -78,9 +82,9 @@ func (b *Bolt) Path() string { return b.path }
 // Apply commits the batch in one transaction: one fsync for all of it.
 func (b *Bolt) Apply(_ context.Context, batch []Mutation) error {
 	return b.db.Update(func(tx *bolt.Tx) error {
-		caches, items, paused := tx.Bucket(bucketCaches), tx.Bucket(bucketItems), tx.Bucket(bucketPaused)
+		w := writer{caches: tx.Bucket(bucketCaches), items: tx.Bucket(bucketItems), paused: tx.Bucket(bucketPaused)}
 		for _, m := range batch {
-			if err := apply(caches, items, paused, m); err != nil {
+			if err := w.apply(m); err != nil {
 				return fmt.Errorf("mutation %d on cache %q: %w", m.Seq, m.Cache, err)
 			}
 		}
@@ -88,58 +92,86 @@ func (b *Bolt) Apply(_ context.Context, batch []Mutation) error {
 	})
 }
 
-func apply(caches, items, paused *bolt.Bucket, m Mutation) error {
+// writer applies the mutations of one transaction. It keeps the bucket of
+// the cache it wrote last (a batch is mostly one cache's items) and encodes
+// items into shared blocks: bbolt keeps a value's bytes until the commit,
+// so each value gets bytes of its own, but not an allocation of its own.
+type writer struct {
+	caches, items, paused *bolt.Bucket
+	name                  string
+	bucket                *bolt.Bucket
+	block                 []byte
+}
+
+// blockSize is the size of the blocks items are encoded into.
+const blockSize = 64 << 10
+
+func (w *writer) apply(m Mutation) error {
 	name := []byte(m.Cache)
 	switch m.Op {
 	case PausePut:
 		if !m.Paused {
-			return paused.Delete(name)
+			return w.paused.Delete(name)
 		}
-		return paused.Put(name, []byte("1"))
+		return w.paused.Put(name, []byte("1"))
 	case PutCache:
-		if _, err := items.CreateBucketIfNotExists(name); err != nil {
+		w.bucket = nil
+		if _, err := w.items.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
-		return caches.Put(name, m.Config)
+		return w.caches.Put(name, m.Config)
 	case DeleteCache:
-		if err := items.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+		w.bucket = nil
+		if err := w.items.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 			return err
 		}
-		if err := paused.Delete(name); err != nil {
+		if err := w.paused.Delete(name); err != nil {
 			return err
 		}
-		return caches.Delete(name)
+		return w.caches.Delete(name)
 	}
-	cb, err := items.CreateBucketIfNotExists(name)
-	if err != nil {
-		return err
-	}
-	switch m.Op {
-	case PutItem:
-		v, err := json.Marshal(m.Item)
+	if w.bucket == nil || w.name != m.Cache {
+		cb, err := w.items.CreateBucketIfNotExists(name)
 		if err != nil {
 			return err
 		}
-		return cb.Put([]byte(m.Item.ID), v)
+		w.name, w.bucket = m.Cache, cb
+	}
+	cb := w.bucket
+	switch m.Op {
+	case PutItem:
+		return cb.Put([]byte(m.Item.ID), w.encode(m.Item, m.SyncedAt, false))
 	case MarkDelete:
 		v := cb.Get([]byte(m.ID))
 		if v == nil {
 			return nil
 		}
 		var it Item
-		if err := json.Unmarshal(v, &it); err != nil {
+		if err := decodeItem(m.ID, v, &it); err != nil {
 			return err
 		}
-		it.PendingDelete = true
-		nv, err := json.Marshal(&it)
-		if err != nil {
-			return err
+		var synced time.Time
+		if it.SyncedAt != nil {
+			synced = *it.SyncedAt
 		}
-		return cb.Put([]byte(m.ID), nv)
+		return cb.Put([]byte(m.ID), w.encode(&it.Record, synced, true))
 	case DeleteItem:
 		return cb.Delete([]byte(m.ID))
 	}
 	return fmt.Errorf("unknown op %d", m.Op)
+}
+
+// encode returns an item in its stored form (see appendItem), in bytes
+// that stay put until the transaction ends.
+func (w *writer) encode(r *record.Record, syncedAt time.Time, pendingDelete bool) []byte {
+	need := 128 + len(r.Data) + len(r.LastError)
+	if cap(w.block)-len(w.block) < need {
+		w.block = make([]byte, 0, max(blockSize, need))
+	}
+	start := len(w.block)
+	w.block = appendItem(w.block, r, syncedAt, pendingDelete)
+	// Full slice expression: a later append never writes into this value.
+	return w.block[start:len(w.block):len(w.block)]
 }
 
 // Load reads everything back. A record that does not decode is an error
@@ -158,16 +190,9 @@ func (b *Bolt) Load(_ context.Context) (out []CacheState, err error) {
 				return fmt.Errorf("data file %s: cache %q: config is not valid JSON", b.path, k)
 			}
 			if cb := items.Bucket(k); cb != nil {
-				err := cb.ForEach(func(id, v []byte) error {
-					var it Item
-					if err := json.Unmarshal(v, &it); err != nil || it.ID != string(id) {
-						return fmt.Errorf("data file %s: cache %q: item %q does not decode", b.path, k, id)
-					}
-					cs.Items = append(cs.Items, it)
-					return nil
-				})
-				if err != nil {
-					return err
+				var err error
+				if cs.Items, err = decodeAll(cb); err != nil {
+					return fmt.Errorf("data file %s: cache %q: %w", b.path, k, err)
 				}
 			}
 			out = append(out, cs)
@@ -175,6 +200,41 @@ func (b *Bolt) Load(_ context.Context) (out []CacheState, err error) {
 		})
 	})
 	return out, err
+}
+
+// decodeAll decodes every item of a cache's bucket. The walk of the bucket
+// is one goroutine's; the decoding, most of a restart's work, is spread
+// over every CPU, each goroutine taking its own range of the items.
+func decodeAll(cb *bolt.Bucket) ([]Item, error) {
+	type kv struct{ k, v []byte }
+	var raw []kv // bbolt's own memory, valid until the transaction ends
+	if err := cb.ForEach(func(k, v []byte) error {
+		if v == nil {
+			return fmt.Errorf("item %q is a bucket", k)
+		}
+		raw = append(raw, kv{k, v})
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	items := make([]Item, len(raw))
+	workers := min(runtime.GOMAXPROCS(0), 1+len(raw)/1024)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(raw)/workers, (w+1)*len(raw)/workers
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				id := string(raw[i].k)
+				if err := decodeItem(id, raw[i].v, &items[i]); err != nil {
+					errs[w] = fmt.Errorf("item %q does not decode: %w", id, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return items, errors.Join(errs...)
 }
 
 // Close closes the file.

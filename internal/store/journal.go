@@ -112,11 +112,7 @@ func (j *Journal) Append(c cache.Change[*record.Record]) uint64 {
 	switch c.Kind {
 	case cache.ChangePut:
 		m.Op = PutItem
-		m.Item = &Item{Record: *c.Item}
-		if !c.SyncedAt.IsZero() {
-			t := c.SyncedAt.UTC()
-			m.Item.SyncedAt = &t
-		}
+		m.Item, m.SyncedAt = c.Item, c.SyncedAt
 	case cache.ChangeMarkDelete:
 		m.Op = MarkDelete
 	case cache.ChangeDelete:

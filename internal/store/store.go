@@ -47,13 +47,16 @@ type Item struct {
 
 // Mutation is one change. Seq orders mutations within a Journal.
 type Mutation struct {
-	Seq    uint64
-	Op     Op
-	Cache  string
-	ID     string
-	Item   *Item           // PutItem
-	Config json.RawMessage // PutCache
-	Paused bool            // PausePut
+	Seq   uint64
+	Op    Op
+	Cache string
+	ID    string
+	// PutItem: the record (shared, not copied: records are immutable)
+	// and when a sync last answered for it (zero if never).
+	Item     *record.Record
+	SyncedAt time.Time
+	Config   json.RawMessage // PutCache
+	Paused   bool            // PausePut
 }
 
 // CacheState is a cache as loaded back from a Store.
