@@ -104,7 +104,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzHandler -fuzztime $(FUZZTIME) ./internal/handlers/
 	$(GO) test -run '^$$' -fuzz FuzzItemJSON -fuzztime $(FUZZTIME) ./internal/handlers/
 	$(GO) test -run '^$$' -fuzz FuzzCheckJSON -fuzztime $(FUZZTIME) ./internal/handlers/
-	$(GO) test -run '^$$' -fuzz FuzzParseFile -fuzztime $(FUZZTIME) ./internal/registry/
+	$(GO) test -run '^$$' -fuzz FuzzBatchRuleAgreesWithSpec -fuzztime $(FUZZTIME) ./internal/handlers/
+	$(GO) test -run '^$$' -fuzz FuzzParseFile -fuzztime $(FUZZTIME) ./internal/autorefresh/
+	$(GO) test -run '^$$' -fuzz FuzzValidIDIsTheSpecPattern -fuzztime $(FUZZTIME) ./internal/autorefresh/
 	$(GO) test -run '^$$' -fuzz FuzzParseReply -fuzztime $(FUZZTIME) ./internal/syncers/
 	$(GO) test -run '^$$' -fuzz FuzzCheckURL -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/egress/
 
