@@ -31,9 +31,9 @@ type validator struct {
 	// indexed by [skip the query][skip the body]: the query of a request
 	// without a query string, and the body of a route whose handler checks
 	// it against the spec itself (operation.bodyByHandler).
-	options [2][2]*openapi3filter.Options
-	inputs           sync.Pool // of *validation, to spare two allocations per request
-	writeErr         func(http.ResponseWriter, *http.Request, error)
+	options  [2][2]*openapi3filter.Options
+	inputs   sync.Pool // of *validation, to spare two allocations per request
+	writeErr func(http.ResponseWriter, *http.Request, error)
 }
 
 // routeKey is a method and a chi route pattern.

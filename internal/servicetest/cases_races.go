@@ -86,9 +86,9 @@ func testRetryDuringSync(t *testing.T, f Factory) {
 		t.Fatalf("RetryItem of an item being synced: %v, %v", it.Record, err)
 	}
 	u.release()
-	got := waitItem(t, s, "jobs", "x", "failed again", func(it autorefresh.Item) bool { return it.StateOf() == record.StateFailed })
+	waitItem(t, s, "jobs", "x", "failed again", func(it autorefresh.Item) bool { return it.StateOf() == record.StateFailed })
 	waitSettled(t, s, "jobs")
-	got = getItem(t, s, "jobs", "x")
+	got := getItem(t, s, "jobs", "x")
 	if got.Attempts != 1 || !got.Terminal || got.NextSyncAt != nil {
 		t.Fatalf("x failed after a retry with maxAttempts 1: %s, want 1 attempt, terminal", describe(got, nil))
 	}

@@ -85,7 +85,7 @@ func TestSyncSpanAndTraceparent(t *testing.T) {
 		AttrWebhookID: attribute.StringValue(got.Get(webhook.HeaderID)),
 	} {
 		if a[key] != want {
-			t.Errorf("attribute %s = %v, want %v", key, a[key].Emit(), want.Emit())
+			t.Errorf("attribute %s = %v, want %v", key, a[key].String(), want.String())
 		}
 	}
 	if got.Get(webhook.HeaderID) == "" {
@@ -116,7 +116,7 @@ func TestSyncSpanJoinsCallersTrace(t *testing.T) {
 		t.Errorf("sync span's parent %s, want %s", spans[0].Parent.SpanID(), parent.SpanContext().SpanID())
 	}
 	if a := attrs(spans[0]); a[attrStatus] != attribute.IntValue(http.StatusNoContent) {
-		t.Errorf("status attribute %v, want 204", a[attrStatus].Emit())
+		t.Errorf("status attribute %v, want 204", a[attrStatus].String())
 	}
 }
 
@@ -145,14 +145,14 @@ func TestSyncSpanOutcomeOfFailures(t *testing.T) {
 	}
 	for i, want := range []string{ReasonStatus5xx, ReasonThrottled} {
 		if got := attrs(spans[i])[AttrOutcome]; got != attribute.StringValue(want) {
-			t.Errorf("span %d outcome %v, want %s", i, got.Emit(), want)
+			t.Errorf("span %d outcome %v, want %s", i, got.String(), want)
 		}
 		if spans[i].Status.Code != codes.Error || spans[i].Status.Description == "" {
 			t.Errorf("span %d status %+v, want an error with its text", i, spans[i].Status)
 		}
 	}
 	if got := attrs(spans[0])[attrStatus]; got != attribute.IntValue(http.StatusServiceUnavailable) {
-		t.Errorf("status attribute %v, want 503", got.Emit())
+		t.Errorf("status attribute %v, want 503", got.String())
 	}
 }
 
