@@ -45,7 +45,9 @@ func (s *server) observe(next http.Handler) http.Handler {
 		a.method, a.route, a.path, a.remote = r.Method, routeLabel(r), r.URL.Path, r.RemoteAddr
 		s.metrics.record(a.route, methodLabel(r.Method), a.status, a.elapsed)
 		nameSpan(r, a.id)
-		s.log.Info("request", zap.Inline(a))
+		if s.deps.AccessLog == nil || !s.deps.AccessLog.Info("request", a) {
+			s.log.Info("request", zap.Inline(a))
+		}
 	})
 }
 
