@@ -59,16 +59,17 @@ func newLines(enc zapcore.EncoderConfig, level zapcore.LevelEnabler, out, errOut
 	return l
 }
 
-// Info writes msg and f's fields as one info line, and reports whether it
-// did (or had nothing to write, the level being off). False means a value
-// needs escaping: log the line through zap instead.
-func (l *Lines) Info(msg string, f Fields) bool {
+// Info writes msg and f's fields as one info line stamped now, and reports
+// whether it did (or had nothing to write, the level being off). False
+// means a value needs escaping: log the line through zap instead. now is
+// the time zap's clock would give, time.Now(): the caller passes the one
+// it has just read (a clock read cost a fifth of a microsecond here).
+func (l *Lines) Info(now time.Time, msg string, f Fields) bool {
 	if !l.enabled {
 		return true
 	}
 	ln := l.lines.Get().(*Line)
 	defer l.lines.Put(ln)
-	now := time.Now() // zap's default clock
 	ln.b, ln.plain = append(ln.b[:0], l.prefix...), plain(msg)
 	ln.b = now.AppendFormat(ln.b, time.RFC3339Nano)
 	ln.b = append(append(ln.b, l.msg...), msg...)

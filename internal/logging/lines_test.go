@@ -73,7 +73,7 @@ func TestLinesWriteAsZap(t *testing.T) {
 			var out bytes.Buffer
 			log, lines, stop := Open(&out, zapcore.InfoLevel)
 			log.Info(c.msg, zap.Inline(c.f))
-			byHand := lines.Info(c.msg, c.f)
+			byHand := lines.Info(time.Now(), c.msg, c.f)
 			stop()
 			if byHand != c.byHand {
 				t.Fatalf("written by hand: %v, want %v", byHand, c.byHand)
@@ -107,7 +107,7 @@ func TestLinesWriteAsZap(t *testing.T) {
 func TestLinesLevel(t *testing.T) {
 	var out bytes.Buffer
 	_, lines, stop := Open(&out, zapcore.WarnLevel)
-	if !lines.Info("request", fields{}) {
+	if !lines.Info(time.Now(), "request", fields{}) {
 		t.Error("a line below the level was left to zap")
 	}
 	stop()
@@ -150,7 +150,7 @@ func BenchmarkAccessLine(b *testing.B) {
 	b.Run("lines", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			lines.Info("request", f)
+			lines.Info(time.Now(), "request", f)
 		}
 	})
 }
