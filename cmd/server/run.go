@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	log, stopLog := logging.New(stdout, cfg.logLevel)
+	log, accessLog, stopLog := logging.Open(stdout, cfg.logLevel)
 	defer stopLog()
 	// Tracing starts before the service so that the syncers have it; an
 	// early return still flushes it, within its own shutdown timeout.
@@ -147,7 +147,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return b.Ready()
 	}
 	handler, err := handlers.NewServer(handlers.Deps{
-		Service: caches, Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(), Ready: ready,
+		Service: caches, Logger: log, AccessLog: accessLog, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(), Ready: ready,
 		Tokens: tokens, ProtectMetrics: cfg.metricsAuth, RateLimit: cfg.rateLimit, AllowedHosts: hosts,
 		TrustedProxies: cfg.trustedProxies,
 		Watch:          hub, TracerProvider: tr.provider, Propagator: tr.propagator,

@@ -113,7 +113,7 @@ func TestImportRules(t *testing.T) {
 	forbid(replicated, registry, store, handlers, wiring)
 	forbid(handlers, registry, store, replicated, wiring)
 	httpAllowed := []string{domain, errsPkg, mod + "internal/auth", mod + "internal/watch", mod + "internal/swaggerui",
-		mod + "internal/record", mod + "web", mod + "api"}
+		mod + "internal/record", mod + "internal/logging", mod + "web", mod + "api"}
 	for _, q := range pkgs[handlers].imports {
 		if !slices.Contains(httpAllowed, q) {
 			t.Errorf("internal/handlers imports %s; the HTTP layer talks to the domain only", strings.TrimPrefix(q, mod))

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
+
+	"github.com/autorefresh/autorefresh/internal/logging"
 )
 
 // access is one request as the access log sees it. observe creates it and
@@ -70,9 +72,9 @@ func (a *access) Flush() { _ = a.FlushError() }
 // deadlines for long-polls and streams).
 func (a *access) Unwrap() http.ResponseWriter { return a.ResponseWriter }
 
-// MarshalLogObject writes the access-log line's fields. No bodies, no query
+// WriteFields writes the access-log line's fields. No bodies, no query
 // (it may carry cursors), no headers (they may carry tokens).
-func (a *access) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+func (a *access) WriteFields(enc logging.FieldWriter) {
 	enc.AddString("requestId", a.id)
 	enc.AddString("method", a.method)
 	enc.AddString("route", a.route)
@@ -84,6 +86,12 @@ func (a *access) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	if a.client != "" { // only with tokens: who the token belongs to
 		enc.AddString("client", a.client)
 	}
+}
+
+// MarshalLogObject writes the fields to zap, for a line that Lines leaves
+// to it (see observe).
+func (a *access) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	a.WriteFields(enc)
 	return nil
 }
 

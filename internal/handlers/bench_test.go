@@ -29,7 +29,7 @@ import (
 
 func benchHandler(b *testing.B) http.Handler {
 	b.Helper()
-	log, stopLog := logging.New(io.Discard, zapcore.InfoLevel)
+	log, accessLog, stopLog := logging.Open(io.Discard, zapcore.InfoLevel)
 	b.Cleanup(stopLog)
 	reg := prometheus.NewRegistry()
 	svc, err := backend.Open(context.Background(), backend.Options{InMemory: true, Registerer: reg, Logger: log, Egress: &egress.Policy{AllowPrivate: true}})
@@ -44,7 +44,7 @@ func benchHandler(b *testing.B) http.Handler {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := handlers.NewServer(handlers.Deps{Service: svc.Service(), Watch: svc.Hub(), Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec()})
+	h, err := handlers.NewServer(handlers.Deps{Service: svc.Service(), Watch: svc.Hub(), Logger: log, AccessLog: accessLog, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -41,11 +41,14 @@ func (s *server) observe(next http.Handler) http.Handler {
 		if !a.wroteHeader {
 			a.status = http.StatusOK // as net/http answers a handler that wrote nothing
 		}
-		a.elapsed = time.Since(start)
+		end := time.Now()
+		a.elapsed = end.Sub(start)
 		a.method, a.route, a.path, a.remote = r.Method, routeLabel(r), r.URL.Path, r.RemoteAddr
 		s.metrics.record(a.route, methodLabel(r.Method), a.status, a.elapsed)
 		nameSpan(r, a.id)
-		s.log.Info("request", zap.Inline(a))
+		if s.deps.AccessLog == nil || !s.deps.AccessLog.Info(end, "request", a) {
+			s.log.Info("request", zap.Inline(a))
+		}
 	})
 }
 

@@ -37,6 +37,8 @@ type quickParam struct {
 	// Schema counts them; max < 0 is no bound) and pattern (nil: none).
 	min, max int
 	pattern  *regexp.Regexp
+	// classes is pattern, when it has their shape (see classPattern).
+	classes classPattern
 }
 
 // newQuickParams returns the quick tests of route's parameters, or nil if
@@ -119,6 +121,7 @@ func newQuickParam(p *openapi3.Parameter) (quickParam, bool) {
 			return quickParam{}, false
 		}
 		q.pattern = re
+		q.classes, _ = compileClasses(s.Pattern)
 	}
 	return q, true
 }
@@ -179,7 +182,13 @@ func (q *quickParam) valid(v string) bool {
 			return false
 		}
 	}
-	return q.pattern == nil || q.pattern.MatchString(v)
+	switch {
+	case q.classes != nil:
+		return q.classes.match(v)
+	case q.pattern != nil:
+		return q.pattern.MatchString(v)
+	}
+	return true
 }
 
 // bodyRoute returns route without its parameters, for checking only the

@@ -137,11 +137,15 @@ func viewItem(it autorefresh.Item) itemView {
 }
 
 // nonEmpty is s, or nil (JSON null) for "": the wire says "none" with null.
+// The copy is made only when it is needed: &s would move s to the heap on
+// every call, an allocation per item written even when the field is null.
 func nonEmpty(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return &s
+	p := new(string)
+	*p = s
+	return p
 }
 
 // nonZero is t, or nil (JSON null) for the zero time, which means "none".
@@ -149,7 +153,9 @@ func nonZero(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
 	}
-	return &t
+	p := new(time.Time)
+	*p = t
+	return p
 }
 
 type itemCreate struct {

@@ -5,6 +5,7 @@ package logging
 
 import (
 	"io"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -29,6 +30,13 @@ const (
 // The logger is safe for concurrent use. Its buffer has a goroutine of its
 // own, started on the first line and ended by the stop function.
 func New(w io.Writer, level zapcore.Level) (*zap.Logger, func()) {
+	log, _, stop := Open(w, level)
+	return log, stop
+}
+
+// Open is New, and also returns the Lines that write hand-built info lines
+// (the access log's) to the same buffered output, as the logger would.
+func Open(w io.Writer, level zapcore.Level) (*zap.Logger, *Lines, func()) {
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
 	// Sync on this writer only flushes the buffer: w is hidden behind a
@@ -42,5 +50,5 @@ func New(w io.Writer, level zapcore.Level) (*zap.Logger, func()) {
 		}
 		return nil
 	}))
-	return log, func() { _ = out.Stop() }
+	return log, newLines(enc, level, out, os.Stderr), func() { _ = out.Stop() }
 }

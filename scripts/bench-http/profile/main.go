@@ -132,7 +132,7 @@ func run(scenario string, duration time.Duration, workers int, cpuprofile, logPa
 
 // newServer wires the handler as cmd/server/run.go does.
 func newServer(logFile io.Writer) (http.Handler, func(), error) {
-	log, stopLog := logging.New(logFile, zapcore.InfoLevel)
+	log, accessLog, stopLog := logging.Open(logFile, zapcore.InfoLevel)
 	ok := false
 	defer func() {
 		if !ok {
@@ -158,7 +158,7 @@ func newServer(logFile io.Writer) (http.Handler, func(), error) {
 		return nil, nil, err
 	}
 	h, err := handlers.NewServer(handlers.Deps{
-		Service: b.Service(), Watch: b.Hub(), Logger: log, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(),
+		Service: b.Service(), Watch: b.Hub(), Logger: log, AccessLog: accessLog, Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec(),
 	})
 	if err != nil {
 		return nil, nil, err
