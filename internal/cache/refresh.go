@@ -260,7 +260,9 @@ func (c *AutoRefreshCache[T]) claim(snapshot []ItemWrapperOf[T], batches []Batch
 	out := batches[:0]
 	for _, b := range batches {
 		if len(b) > 0 && claimWhole(b, cycle) {
-			out = append(out, b)
+			// Capped: a SyncFunc that appends to its batch must not
+			// write into the next one, which may share the array.
+			out = append(out, b[:len(b):len(b)])
 			continue
 		}
 		kept := make(BatchOf[T], 0, len(b))
@@ -296,8 +298,9 @@ func (c *AutoRefreshCache[T]) claim(snapshot []ItemWrapperOf[T], batches []Batch
 // claimWhole claims every item of b and reports true if b holds only this
 // cycle's own wrappers, each unclaimed and once: the common case, in which
 // the batch is queued as it is, without a copy (it may share its array with
-// the snapshot: nothing writes to a batch once it is cut). Otherwise it
-// claims nothing and claim sorts the batch out item by item.
+// the snapshot and other batches: the cache writes to no batch once it is
+// cut, and the snapshot is not read after the batches are queued).
+// Otherwise it claims nothing and claim sorts the batch out item by item.
 func claimWhole[T Item](b BatchOf[T], cycle uint64) bool {
 	for i, w := range b {
 		iw, ok := w.(*itemWrapper[T])
