@@ -95,6 +95,9 @@ type server struct {
 	bodies   bodies
 	limits   limits
 	hosts    *hostCheck
+	// jsonType is the Content-Type header's value of JSON bodies, one
+	// slice for every response (see writeEncoded).
+	jsonType []string
 }
 
 // NewServer builds the HTTP handler once; it is safe for concurrent use.
@@ -112,7 +115,7 @@ func NewServer(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{svc: d.Service, log: d.Logger, metrics: m, deps: d, ids: newRequestIDs()}
+	s := &server{svc: d.Service, log: d.Logger, metrics: m, deps: d, ids: newRequestIDs(), jsonType: []string{"application/json"}}
 	s.limits = s.newLimits()
 	if s.hosts, err = newHostCheck(d.AllowedHosts); err != nil {
 		return nil, errs.Wrap(errs.Invalid, err, err.Error())
