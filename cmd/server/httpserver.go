@@ -45,9 +45,16 @@ func newHTTPServer(h http.Handler, log *zap.Logger, l limits) *http.Server {
 // browsers to trust its Content-Type and never guess another: a JSON body
 // that echoes client text is then never run as a script or rendered as
 // HTML. Set before the handler runs, so a handler may still override it.
+//
+// The value's slice is shared by every response: Header.Set would
+// canonicalise the name and allocate a slice per request. net/http only
+// reads a header's values (it copies them when the header is written), and
+// a handler that sets the header again replaces the slice; the capacity of
+// one makes an Add copy it rather than write into it.
 func nosniff(next http.Handler) http.Handler {
+	value := []string{"nosniff"}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header()["X-Content-Type-Options"] = value[:1:1]
 		next.ServeHTTP(w, r)
 	})
 }

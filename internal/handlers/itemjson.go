@@ -201,7 +201,9 @@ func (s *server) writeEncoded(w http.ResponseWriter, r *http.Request, status int
 		s.writeError(w, r, errs.Wrap(errs.Internal, err, "encode response"))
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	// The server's one slice, as nosniff in cmd/server shares its own:
+	// Header.Set would allocate one per response.
+	w.Header()["Content-Type"] = s.jsonType[:1:1]
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n')) // net/http copies it: the buffer may go back to the pool
 }

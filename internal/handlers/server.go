@@ -97,6 +97,9 @@ type server struct {
 	hosts    *hostCheck
 	// batch checks the bulk create's body (batchbody.go).
 	batch batchRule
+	// jsonType is the Content-Type header's value of JSON bodies, one
+	// slice for every response (see writeEncoded).
+	jsonType []string
 }
 
 // NewServer builds the HTTP handler once; it is safe for concurrent use.
@@ -114,7 +117,7 @@ func NewServer(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{svc: d.Service, log: d.Logger, metrics: m, deps: d, ids: newRequestIDs()}
+	s := &server{svc: d.Service, log: d.Logger, metrics: m, deps: d, ids: newRequestIDs(), jsonType: []string{"application/json"}}
 	s.limits = s.newLimits()
 	if s.hosts, err = newHostCheck(d.AllowedHosts); err != nil {
 		return nil, errs.Wrap(errs.Invalid, err, err.Error())

@@ -53,6 +53,8 @@ type operation struct {
 	// to check the body of a request whose parameters passed them.
 	quick    quickParams
 	bodyOnly *routers.Route
+	// body is the quick test of an application/json body (nil: none).
+	body *quickBody
 	// maxBody bounds the route's request body.
 	maxBody int64
 	// bodyByHandler is set for a route whose handler checks the body
@@ -107,6 +109,7 @@ func newValidator(doc *openapi3.T, maxBody int64, bodyLimits map[routeKey]int64,
 				bodyByHandler: slices.Contains(byHandler, key)}
 			if o.quick = newQuickParams(route); o.quick != nil && op.RequestBody != nil {
 				o.bodyOnly = bodyRoute(route)
+				o.body = newQuickBody(op.RequestBody)
 			}
 			v.routes[key] = o
 		}
@@ -142,6 +145,7 @@ func (v *validator) find(r *http.Request) (operation, *chi.Context, bool) {
 func (v *validator) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op, rc, ok := v.find(r)
+		var body []byte
 		if !ok {
 			// chi matched this request, so the spec lacks the route: a bug,
 			// but answer as chi would for an unknown route.
@@ -154,10 +158,10 @@ func (v *validator) middleware(next http.Handler) http.Handler {
 			}
 			// Operations without a body ignore a JSON one.
 			r.Body, r.ContentLength = http.NoBody, 0
-		} else if !v.readBody(w, r, op) {
+		} else if body, ok = v.readBody(w, r, op); !ok {
 			return
 		}
-		if err := v.check(r, op, rc); err != nil {
+		if err := v.check(r, op, rc, body); err != nil {
 			v.writeErr(w, r, errs.Wrap(errs.Invalid, err, describe(err)))
 			return
 		}
@@ -166,8 +170,9 @@ func (v *validator) middleware(next http.Handler) http.Handler {
 }
 
 // check runs kin-openapi's request validation: of the whole request, or of
-// its body alone when its parameters pass their quick tests.
-func (v *validator) check(r *http.Request, op operation, rc *chi.Context) error {
+// its body alone when its parameters pass their quick tests, or none when
+// the body passes its own too. body is the request's, as read by readBody.
+func (v *validator) check(r *http.Request, op operation, rc *chi.Context, body []byte) error {
 	var q, b int
 	if r.URL.RawQuery == "" && op.queryOptional {
 		q = 1
@@ -180,6 +185,11 @@ func (v *validator) check(r *http.Request, op operation, rc *chi.Context) error 
 	if op.quick != nil && op.quick.accepts(r, rc, q == 1) {
 		if op.bodyOnly == nil || op.bodyByHandler {
 			return nil // no body, or the handler's: nothing is left to check
+		}
+		// kin-openapi picks the schema by the Content-Type: the quick test
+		// is the application/json one's.
+		if ct := r.Header["Content-Type"]; op.body != nil && len(ct) == 1 && ct[0] == "application/json" && op.body.accepts(body) {
+			return nil
 		}
 		route = op.bodyOnly
 	}
@@ -206,9 +216,10 @@ func (v *validator) checkRoute(r *http.Request, route *routers.Route, rc *chi.Co
 }
 
 // readBody reads the body through the size limit, checks its media type and
-// shape, and puts it back for the schema check and the handler. It answers
-// the request itself and reports false when the body is refused.
-func (v *validator) readBody(w http.ResponseWriter, r *http.Request, op operation) bool {
+// shape, and puts it back for the schema check and the handler; it returns
+// the body for the schema check. It answers the request itself and reports
+// false when the body is refused.
+func (v *validator) readBody(w http.ResponseWriter, r *http.Request, op operation) ([]byte, bool) {
 	if r.Body == nil {
 		r.Body = http.NoBody
 	}
@@ -217,10 +228,10 @@ func (v *validator) readBody(w http.ResponseWriter, r *http.Request, op operatio
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			v.writeErr(w, r, errs.Errorf(errs.TooLarge, "body: larger than %d bytes", op.maxBody))
-			return false
+			return nil, false
 		}
 		v.writeErr(w, r, errs.Errorf(errs.Invalid, "body: could not be read"))
-		return false
+		return nil, false
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
@@ -231,13 +242,13 @@ func (v *validator) readBody(w http.ResponseWriter, r *http.Request, op operatio
 	optional := !op.route.Operation.RequestBody.Value.Required
 	if (len(body) > 0 || optional && ct != "") && !isJSON(ct) {
 		v.writeErr(w, r, &errs.Error{Code: codeUnsupportedMedia, Message: "body: Content-Type must be application/json"})
-		return false
+		return nil, false
 	}
 	if err := checkJSON(body); err != nil {
 		v.writeErr(w, r, err)
-		return false
+		return nil, false
 	}
-	return true
+	return body, true
 }
 
 // bodyless checks a write that takes no body (a sync, a delete): it must

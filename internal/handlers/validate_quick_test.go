@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -172,9 +174,14 @@ func answer(v *validator, r *http.Request, key routeKey, op operation, params ma
 	}
 	r = r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, rc))
 	r.Pattern = key.pattern
+	var body []byte
+	if r.Body != nil {
+		body, _ = io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	var err error
 	if quick {
-		err = v.check(r, op, rc)
+		err = v.check(r, op, rc, body)
 	} else {
 		options := v.options[0][0]
 		if r.URL.RawQuery == "" && op.queryOptional {
