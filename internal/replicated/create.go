@@ -16,13 +16,14 @@ import (
 // CreateItem is GetOrCreate: it inserts a new item at version 1, or
 // returns the existing one unchanged. created says which; of concurrent
 // creates of one id, on any replicas, exactly one is created. It is
-// CreateItems of one entry.
+// CreateItems of one entry, written together with the other creates of
+// the cache that arrive meanwhile (createGrouped).
 func (s *Service) CreateItem(ctx context.Context, name string, in autorefresh.NewItem) (autorefresh.Item, bool, error) {
-	out, err := s.CreateItems(ctx, name, []autorefresh.NewItem{in})
+	out, err := s.createGrouped(ctx, name, in)
 	if err != nil {
 		return autorefresh.Item{}, false, err
 	}
-	return out[0].Item, out[0].Created, out[0].Err
+	return out.Item, out.Created, out.Err
 }
 
 // CreateItems creates 1 to autorefresh.MaxBatchCreate items, each as

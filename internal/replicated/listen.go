@@ -142,6 +142,7 @@ func (s *Service) handleNote(ctx context.Context, nt note) {
 func (s *Service) eventLoop(ctx context.Context) {
 	const maxBatch = 512
 	batch := make([]note, 0, maxBatch)
+	ahead := make(map[itemKey]int64)
 	for {
 		batch = batch[:0]
 		select {
@@ -159,7 +160,7 @@ func (s *Service) eventLoop(ctx context.Context) {
 				break more
 			}
 		}
-		s.emit(ctx, batch)
+		s.emit(ctx, batch, ahead)
 	}
 }
 
@@ -170,7 +171,15 @@ type itemKey struct{ cache, id string }
 // update whose item has moved on (or gone) since is then skipped, as the
 // later notification carries the newer state, and a creation is reported
 // with the item as it now is. Deletions and evictions carry no item.
-func (s *Service) emit(ctx context.Context, batch []note) {
+//
+// A creation reported as the item now is may be ahead of notifications
+// still to come: of the updates committed between the creation and the
+// read, whose notes carry their item (small ones do) and so are not
+// skipped as moved on. ahead keeps, across batches, the version each such
+// creation was reported at, and the updates up to it are skipped, so that
+// an item's events never go back in version. An entry goes once the note
+// of that version (or the item's deletion) has come.
+func (s *Service) emit(ctx context.Context, batch []note, ahead map[itemKey]int64) {
 	var caches, ids []string
 	for _, nt := range batch {
 		if (nt.Type == "created" || nt.Type == "updated") && !nt.Full {
@@ -201,9 +210,19 @@ func (s *Service) emit(ctx context.Context, batch []note) {
 			continue
 		}
 		ev := autorefresh.Event{ID: nt.ID}
+		key := itemKey{nt.Cache, nt.ID}
+		if v, ok := ahead[key]; ok {
+			if nt.Type == "updated" && nt.Version < v {
+				continue // reported already, by the creation
+			}
+			delete(ahead, key)
+			if nt.Type == "updated" && nt.Version == v {
+				continue
+			}
+		}
 		switch nt.Type {
 		case "created", "updated":
-			rec := live[itemKey{nt.Cache, nt.ID}]
+			rec := live[key]
 			if nt.Full {
 				data := nt.Data
 				if len(data) == 0 {
@@ -222,6 +241,8 @@ func (s *Service) emit(ctx context.Context, batch []note) {
 			ev.Type, ev.Item = autorefresh.EventCreated, rec
 			if nt.Type == "updated" {
 				ev.Type = autorefresh.EventUpdated
+			} else if rec.Version > nt.Version {
+				ahead[key] = rec.Version
 			}
 		case "deleted":
 			ev.Type = autorefresh.EventDeleted

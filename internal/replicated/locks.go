@@ -37,6 +37,18 @@ const cacheLockClass = "1634888052"
 // transaction (see above).
 const lockCacheItemsShared = "SELECT pg_advisory_xact_lock_shared(" + cacheLockClass + ", hashtext($1))"
 
+// lockCacheItemsSharedNoNestLoop is lockCacheItemsShared that also plans
+// the rest of the transaction without nested loops: the write-back's. Its
+// join of the batch's rows (by primary key) with the unnest of its values
+// was planned as a nested loop that ran the unnest again for each row
+// (10,000 rows for a batch of 100) whenever the planner believed the
+// fence (lease_owner = this replica) left one row; hashing the 100 values
+// once costs nothing whatever it believes. JIT is off too: the cost of
+// the one nested loop left (with the cache's row) is counted as disabled,
+// far above jit_above_cost, and compiling took seconds.
+const lockCacheItemsSharedNoNestLoop = "SELECT pg_advisory_xact_lock_shared(" + cacheLockClass + ", hashtext($1)), " +
+	"set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true)"
+
 // lockCacheItems takes the item lock of cache $1 exclusively, for the
 // transaction: Delete's.
 const lockCacheItems = "SELECT pg_advisory_xact_lock(" + cacheLockClass + ", hashtext($1))"
@@ -56,17 +68,23 @@ type batcher interface {
 // pipelined batch ends with one Sync). Results go to the queued queries'
 // callbacks; it returns the first error.
 func lockedBatch(ctx context.Context, db batcher, cache string, queue func(*pgx.Batch)) error {
+	return lockedBatchWith(ctx, db, lockCacheItemsShared, cache, queue)
+}
+
+// lockedBatchWith is lockedBatch with lock, lockCacheItemsShared or
+// lockCacheItemsSharedNoNestLoop, as its first statement.
+func lockedBatchWith(ctx context.Context, db batcher, lock, cache string, queue func(*pgx.Batch)) error {
 	var b pgx.Batch
-	b.Queue(lockCacheItemsShared, cache)
+	b.Queue(lock, cache)
 	queue(&b)
 	return db.SendBatch(ctx, &b).Close()
 }
 
-// lockedExec is lockedBatch of one statement, sql with args; it returns
-// the statement's command tag.
-func lockedExec(ctx context.Context, db batcher, cache, sql string, args ...any) (pgconn.CommandTag, error) {
+// lockedExec is lockedBatchWith of one statement, sql with args; it
+// returns the statement's command tag.
+func lockedExec(ctx context.Context, db batcher, lock, cache, sql string, args ...any) (pgconn.CommandTag, error) {
 	var tag pgconn.CommandTag
-	err := lockedBatch(ctx, db, cache, func(b *pgx.Batch) {
+	err := lockedBatchWith(ctx, db, lock, cache, func(b *pgx.Batch) {
 		b.Queue(sql, args...).Exec(func(t pgconn.CommandTag) error {
 			tag = t
 			return nil

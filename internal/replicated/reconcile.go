@@ -25,6 +25,9 @@ func (s *Service) reconcileLoop(ctx context.Context) {
 			continue
 		}
 		bo.reset()
+		if err := s.freshenStats(ctx); err != nil && ctx.Err() == nil {
+			s.log.Debug("planner statistics of items not refreshed", zapErr(err))
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -133,6 +133,7 @@ type Service struct {
 
 	items   itemCounter
 	configs configs // the caches' registrations, for creates
+	creates createGroups
 	touches touches
 	stats   sync.Map // cache name → *deltas, this replica's unflushed counters
 
