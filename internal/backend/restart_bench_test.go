@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"testing"
@@ -16,9 +17,10 @@ import (
 
 // BenchmarkRestart measures what a restart of the embedded durable mode
 // costs with many items in the file: Open (the bbolt walk, decoding every
-// record, building each cache's engine) and Close, and the live heap per
-// item once open. The items are those of cmd/bench-e2e (small JSON data,
-// never synced). BENCH_RESTART_ITEMS sets how many (default 1,000,000).
+// record, building each cache's engine) and Close; and, once open, the live
+// heap per item, and the file's size per item. The items are those of
+// cmd/bench-e2e (small JSON data, never synced). BENCH_RESTART_ITEMS sets
+// how many (default 1,000,000).
 //
 //	go test -run '^$' -bench BenchmarkRestart -benchtime 3x ./internal/backend/
 func BenchmarkRestart(b *testing.B) {
@@ -49,6 +51,9 @@ func BenchmarkRestart(b *testing.B) {
 		close += time.Since(t0)
 	}
 	b.ReportMetric(float64(heap)/float64(n), "heapB/item")
+	if fi, err := os.Stat(filepath.Join(dir, store.FileName)); err == nil {
+		b.ReportMetric(float64(fi.Size())/float64(n), "fileB/item")
+	}
 	b.ReportMetric(open.Seconds()/float64(b.N), "open-s/op")
 	b.ReportMetric(close.Seconds()/float64(b.N), "close-s/op")
 }

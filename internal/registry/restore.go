@@ -2,10 +2,10 @@ package registry
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/autorefresh/autorefresh/internal/autorefresh"
 	"github.com/autorefresh/autorefresh/internal/cache"
@@ -24,8 +24,9 @@ type Journal interface {
 }
 
 // Restore registers the caches loaded from storage, with their items, before
-// Start; the caches keep the records of states' items. Nothing is written back. Items come back least recently updated
-// first, which approximates their LRU order; each cache's size bound holds.
+// Start; the caches keep the records of states' items. Nothing is written
+// back. Items come back least recently updated first, which approximates
+// their LRU order; each cache's size bound holds.
 // Non-terminal items are synced at the first resync period, and pending
 // deletions are carried out by the first cycle.
 func (r *Registry) Restore(states []store.CacheState) error {
@@ -40,24 +41,7 @@ func (r *Registry) Restore(states []store.CacheState) error {
 		if err := cfg.Check(); err != nil {
 			return fmt.Errorf("cache %q: stored config: %w", st.Name, err)
 		}
-		entries := make([]cache.Entry[*record.Record], len(st.Items))
-		for i := range st.Items {
-			it := &st.Items[i]
-			en := cache.Entry[*record.Record]{ID: it.ID, Item: &it.Record, PendingDelete: it.PendingDelete}
-			if it.SyncedAt != nil {
-				en.SyncedAt = *it.SyncedAt
-			}
-			entries[i] = en
-		}
-		// The entries, not the larger items, are sorted. Ties keep the
-		// order of the ids, as the store gives them, so the unstable
-		// sort gives what a stable one would, at a fraction of its cost.
-		slices.SortFunc(entries, func(a, b cache.Entry[*record.Record]) int {
-			if c := a.Item.UpdatedAt.Compare(b.Item.UpdatedAt); c != 0 {
-				return c
-			}
-			return strings.Compare(a.ID, b.ID)
-		})
+		entries := entriesByAge(st.Items)
 		m := &managed{name: st.Name, paused: st.Paused}
 		m.mu.Lock()
 		r.mu.Lock()
@@ -75,4 +59,33 @@ func (r *Registry) Restore(states []store.CacheState) error {
 		}
 	}
 	return nil
+}
+
+// entriesByAge returns the engine's entries for items, least recently
+// updated first; ties keep the order of items (the store's, by id). At a
+// million items the sort was a sixth of a restart's CPU when it moved the
+// entries themselves (88 bytes each); it sorts small keys instead.
+func entriesByAge(items []store.Item) []cache.Entry[*record.Record] {
+	type key struct {
+		sec  int64 // UpdatedAt
+		nsec int32
+		i    int32 // a cache of 2^31 items would not fit in memory
+	}
+	keys := make([]key, len(items))
+	for i := range items {
+		at := items[i].UpdatedAt
+		keys[i] = key{at.Unix(), int32(at.Nanosecond()), int32(i)}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.sec, b.sec), cmp.Compare(a.nsec, b.nsec), cmp.Compare(a.i, b.i))
+	})
+	entries := make([]cache.Entry[*record.Record], len(items))
+	for k, key := range keys {
+		it := &items[key.i]
+		entries[k] = cache.Entry[*record.Record]{ID: it.ID, Item: &it.Record, PendingDelete: it.PendingDelete}
+		if it.SyncedAt != nil {
+			entries[k].SyncedAt = *it.SyncedAt
+		}
+	}
+	return entries
 }
