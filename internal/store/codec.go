@@ -126,6 +126,12 @@ func decodeItem(id string, v []byte, it *Item) error {
 		return errBadItem
 	}
 	if len(d.b) > 0 {
+		// The data is the rest of the value, with no length of its own:
+		// a value cut short would otherwise load as JSON cut short and be
+		// served so. json.Valid is a small cost at load beside decoding.
+		if !json.Valid(d.b) {
+			return errBadItem
+		}
 		r.Data = json.RawMessage(append([]byte(nil), d.b...))
 	}
 	return nil
