@@ -322,7 +322,9 @@ func (c *AutoRefreshCache[T]) enqueue(q workQueue[T], b BatchOf[T]) {
 	q.AddRateLimited(&b)
 }
 
-// release clears an entry's in-flight mark.
+// release clears an entry's in-flight mark. Its due time is kept as it
+// is and not pushed again (a failed batch's items wait for the next tick,
+// not a loop); settleChanges is where a changed entry lands.
 func (c *AutoRefreshCache[T]) release(e *entry[T]) {
 	s := c.sh.of(e.id)
 	s.mu.Lock()

@@ -91,6 +91,16 @@ func (c *AutoRefreshCache[T]) settleChanges(changed []*entry[T], lastSeq uint64)
 		s := c.sh.of(e.id)
 		s.mu.Lock()
 		e.inFlight = false
+		// A due cycle that popped e's wake time while e was in flight
+		// left it to whoever held e (see reschedule). The change set e's
+		// next wake time in the future, so one that has passed is a
+		// Modify's since (made due now while the change waited to be
+		// durable): pushed again, or e would wait for the next full cycle.
+		// The clock is read under the lock, so that no Modify before it
+		// can have a wake time after it.
+		if !e.removed {
+			c.reschedule(e, c.wake(e), c.opts.Clock.Now().UnixNano())
+		}
 		s.mu.Unlock()
 		if err == nil && s != last {
 			c.deliver(s)
