@@ -95,7 +95,7 @@ func TestRequestSpansNamedByRoute(t *testing.T) {
 		handlers.AttrRequestID:      attribute.StringValue(get.header.Get("X-Request-Id")),
 	} {
 		if a[key] != want {
-			t.Errorf("attribute %s = %v, want %v", key, a[key].Emit(), want.Emit())
+			t.Errorf("attribute %s = %v, want %v", key, a[key].String(), want.String())
 		}
 	}
 	for _, want := range []string{"PUT /v1/caches/{cache}", "POST /v1/caches/{cache}/items", "GET"} {
