@@ -5,17 +5,22 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/autorefresh/autorefresh/api"
 	"github.com/autorefresh/autorefresh/internal/backend"
+	"github.com/autorefresh/autorefresh/internal/egress"
+	"github.com/autorefresh/autorefresh/internal/handlers"
 	"github.com/autorefresh/autorefresh/internal/pgtest"
-	"github.com/autorefresh/autorefresh/internal/servertest"
 )
 
 // TestPerItemWireBothModes walks the per-item control routes over real HTTP
-// (internal/servertest: the backend and the HTTP handler on httptest) in
-// each storage mode, checking the wire
+// (handlers.NewServer on httptest) in each storage mode, checking the wire
 // names the README and the spec promise: the bulk create's entries, ETag
 // with If-None-Match and If-Match, PATCH, retry's 409 on a completed item,
 // pause and resume, the state filter, and the by-state and paused metrics.
@@ -33,14 +38,32 @@ func TestPerItemWireBothModes(t *testing.T) {
 }
 
 func perItemWire(t *testing.T, set func(*backend.Options)) {
-	srv, err := servertest.Start(servertest.Options{Storage: set})
+	reg := prometheus.NewRegistry()
+	opts := backend.Options{Registerer: reg, Logger: zap.NewNop(), Egress: &egress.Policy{AllowPrivate: true}}
+	set(&opts)
+	ctx := context.Background()
+	b, err := backend.Open(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(b.Close)
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := api.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := handlers.NewServer(handlers.Deps{Service: b.Service(), Watch: b.Hub(), Logger: zap.NewNop(),
+		Registerer: reg, Gatherer: reg, Spec: spec, SpecYAML: api.Spec()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	c := wireClient{t: t, base: srv.URL}
 
-	c.do("PUT", "/v1/caches/jobs", nil, `{"webhook":{"url":"`+srv.UpstreamURL+`"},"resyncPeriod":"1h","syncOnCreate":false,"retry":{"maxAttempts":3}}`, http.StatusCreated)
+	c.do("PUT", "/v1/caches/jobs", nil, `{"webhook":{"url":"`+upstream(t)+`"},"resyncPeriod":"1h","syncOnCreate":false,"retry":{"maxAttempts":3}}`, http.StatusCreated)
 
 	var batch struct {
 		Items []struct {
