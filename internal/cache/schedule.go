@@ -45,6 +45,22 @@ func (c *AutoRefreshCache[T]) reschedule(e *entry[T], old, now int64) {
 	}
 }
 
+// rescheduleSince is reschedule for an entry coming out of flight, given
+// a reading of the clock taken before its shard's lock. A wake time after
+// that reading was set by a Modify between the reading and the lock, and
+// its node may have been popped while e was in flight (and skipped): it
+// must count as passed if it has, so only then is the clock read again,
+// under the lock. Items on the regular cadence (no wake time) and wake
+// times before the reading cost no clock read, which keeps it off the
+// sync loop's per-item path. Callers hold the lock of e's shard.
+func (c *AutoRefreshCache[T]) rescheduleSince(e *entry[T], old, before int64) {
+	now := before
+	if w := c.wake(e); w > before {
+		now = c.opts.Clock.Now().UnixNano()
+	}
+	c.reschedule(e, old, now)
+}
+
 // pastDeadline reports whether e is a non-terminal item whose deadline
 // has come. Callers hold the lock of e's shard.
 func (c *AutoRefreshCache[T]) pastDeadline(e *entry[T], now int64) bool {
@@ -87,6 +103,7 @@ func (c *AutoRefreshCache[T]) settleChanges(changed []*entry[T], lastSeq uint64)
 		c.opts.Logger.Error("changes not durable: " + err.Error())
 	}
 	var last *shard[T]
+	before := c.opts.Clock.Now().UnixNano()
 	for _, e := range changed {
 		s := c.sh.of(e.id)
 		s.mu.Lock()
@@ -96,10 +113,8 @@ func (c *AutoRefreshCache[T]) settleChanges(changed []*entry[T], lastSeq uint64)
 		// next wake time in the future, so one that has passed is a
 		// Modify's since (made due now while the change waited to be
 		// durable): pushed again, or e would wait for the next full cycle.
-		// The clock is read under the lock, so that no Modify before it
-		// can have a wake time after it.
 		if !e.removed {
-			c.reschedule(e, c.wake(e), c.opts.Clock.Now().UnixNano())
+			c.rescheduleSince(e, c.wake(e), before)
 		}
 		s.mu.Unlock()
 		if err == nil && s != last {

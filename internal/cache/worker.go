@@ -207,11 +207,7 @@ func (c *AutoRefreshCache[T]) finish(batch BatchOf[T], resp []ItemSyncResponseOf
 			}
 			lastSeq = max(lastSeq, c.expireLocked(s, e, now))
 		} else if !e.removed {
-			// The clock is read again under the lock: a Modify made
-			// between nowN and this lock (its wake time after nowN, its
-			// node perhaps popped while e was in flight) must count as
-			// passed and be pushed again.
-			c.reschedule(e, old, c.opts.Clock.Now().UnixNano())
+			c.rescheduleSince(e, old, nowN)
 		}
 		s.mu.Unlock()
 	}
