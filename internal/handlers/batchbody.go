@@ -39,6 +39,10 @@ type batchRule struct {
 type stringRule struct {
 	pattern  *regexp.Regexp
 	min, max int
+	// classes is pattern as the quick parameter tests' byte table, when it
+	// has that shape (the ItemID pattern does): it matches ASCII values
+	// without regexp, which was a tenth of a bulk create's CPU.
+	classes classPattern
 }
 
 // rawCreate is an entry of the body as sent. Raw values tell a field left
@@ -118,7 +122,11 @@ func compileString(s *openapi3.Schema, err error) (stringRule, error) {
 	if err != nil {
 		return stringRule{}, fmt.Errorf("batch rule: pattern %q: %w", s.Pattern, err)
 	}
-	return stringRule{pattern: re, min: int(s.MinLength), max: int(*s.MaxLength)}, nil
+	r := stringRule{pattern: re, min: int(s.MinLength), max: int(*s.MaxLength)}
+	if classes, ok := compileClasses(s.Pattern); ok {
+		r.classes = classes
+	}
+	return r, nil
 }
 
 // decode reads the body of r, which the validator has already size-limited
@@ -191,10 +199,28 @@ func (s stringRule) check(raw json.RawMessage) (string, error) {
 		return "", fmt.Errorf("minimum string length is %d", s.min)
 	case n > s.max:
 		return "", fmt.Errorf("maximum string length is %d", s.max)
-	case !s.pattern.MatchString(v):
+	case !s.matches(v):
 		return "", fmt.Errorf("string doesn't match the regular expression %s", strconv.Quote(s.pattern.String()))
 	}
 	return v, nil
+}
+
+// matches reports whether v matches the pattern: by the byte table for an
+// ASCII value when there is one (it matches only ASCII), else by regexp.
+func (s stringRule) matches(v string) bool {
+	if s.classes != nil && isASCII(v) {
+		return s.classes.match(v)
+	}
+	return s.pattern.MatchString(v)
+}
+
+func isASCII(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // unquote decodes a JSON string, without a decoder's allocations for the

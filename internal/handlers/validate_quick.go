@@ -174,13 +174,8 @@ func (qs quickParams) accepts(r *http.Request, rc *chi.Context, queryExcluded bo
 // length range and matching the pattern. An empty value is left to
 // kin-openapi (to it, an empty path value is a missing one).
 func (q *quickParam) valid(v string) bool {
-	if v == "" || len(v) < q.min || (q.max >= 0 && len(v) > q.max) {
+	if v == "" || len(v) < q.min || (q.max >= 0 && len(v) > q.max) || !isASCII(v) {
 		return false
-	}
-	for i := 0; i < len(v); i++ {
-		if v[i] >= 0x80 {
-			return false
-		}
 	}
 	switch {
 	case q.classes != nil:
