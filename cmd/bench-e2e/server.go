@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/autorefresh/autorefresh/internal/pgtest"
 )
 
 // serverProc is the server binary running as a subprocess on a fixed
@@ -44,7 +46,7 @@ func serverEnv() []string {
 // newServer prepares bin on a free loopback port with storage args (e.g.
 // --in-memory); its stdout and stderr are appended to logPath.
 func newServer(bin, logPath, logLevel string, storage ...string) (*serverProc, error) {
-	port, err := freePort()
+	port, err := pgtest.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -190,15 +192,6 @@ func (p *serverProc) rssBytes() (int64, error) {
 		}
 	}
 	return 0, errors.New("no VmRSS in /proc/self/status")
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // loadAvg is the first three fields of /proc/loadavg, or "?".

@@ -104,7 +104,7 @@ func NewCluster() (*Cluster, error) {
 			return nil, err
 		}
 	}
-	if c.port, err = freePort(); err != nil {
+	if c.port, err = FreePort(); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
@@ -255,7 +255,10 @@ func (c *Cluster) logTail() string {
 	return string(b)
 }
 
-func freePort() (int, error) {
+// FreePort returns a loopback port that was free a moment ago, for a
+// server started by a test or a dev tool (another process may take it
+// before it is used: callers retry or fail loudly).
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
