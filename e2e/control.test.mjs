@@ -15,16 +15,14 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { launch, openPage } from './lib/browser.mjs';
-import { build, start } from './lib/procs.mjs';
+import { build, start, startWithTokens } from './lib/procs.mjs';
 
 const OUT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'out');
 const DESKTOP = { width: 1360, height: 900 };
@@ -78,29 +76,8 @@ async function startUpstream() {
 const SERVER_ARGS = ['--addr', '127.0.0.1:0', '--allow-webhook-cidrs', '127.0.0.0/8', '--in-memory'];
 
 /** Starts a server, with a write and a read token when tokens is true. */
-async function startServer(bin, tokens) {
-  if (!tokens) return start(bin, SERVER_ARGS);
-  const dir = mkdtempSync(path.join(tmpdir(), 'autorefresh-e2e-'));
-  const writeToken = randomBytes(24).toString('base64url');
-  const readToken = randomBytes(24).toString('base64url');
-  const file = path.join(dir, 'tokens');
-  writeFileSync(file, `write ${writeToken} e2e\nread ${readToken} e2e-reader\n`, { mode: 0o600 });
-  let srv;
-  try {
-    srv = await start(bin, [...SERVER_ARGS, '--auth-tokens-file', file]);
-  } finally {
-    if (!srv) rmSync(dir, { recursive: true, force: true });
-  }
-  Object.assign(srv, { writeToken, readToken });
-  const stop = srv.stop.bind(srv);
-  srv.stop = async (...args) => {
-    try {
-      return await stop(...args);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-  return srv;
+function startServer(bin, tokens) {
+  return tokens ? startWithTokens(bin, SERVER_ARGS) : start(bin, SERVER_ARGS);
 }
 
 /** Calls a server's API as a client program would: {status, body, etag}. */

@@ -10,14 +10,12 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { launch, openPage } from './lib/browser.mjs';
-import { build, start } from './lib/procs.mjs';
+import { build, randomToken, start, startWithTokens as startTokened } from './lib/procs.mjs';
 // The parser of the page's event stream, tested on its own (no browser).
 import './sse.test.mjs';
 // The dashboard's other pure helpers (field map, sparkline ring, times).
@@ -177,36 +175,13 @@ test('shutting down ends open event streams at once', async () => {
 const statusLine = (code) =>
   new RegExp(`^console error: Failed to load resource: the server responded with a status of ${code} `);
 
-/** A random token of 32 characters. */
-const randomToken = () => randomBytes(24).toString('base64url');
-
 /**
  * Starts a server with --auth-tokens-file: a write and a read token, each
  * 32 random characters. stop() kills it and removes the file.
  */
 async function startWithTokens() {
-  const dir = mkdtempSync(path.join(tmpdir(), 'autorefresh-e2e-'));
-  const writeToken = randomToken();
-  const readToken = randomToken();
-  assert.equal(writeToken.length, 32);
-  const tokensFile = path.join(dir, 'tokens');
-  writeFileSync(tokensFile, `write ${writeToken} e2e\nread ${readToken} e2e-reader\n`, { mode: 0o600 });
-  let srv;
-  try {
-    srv = await start(serverBin, [...SERVER_ARGS, '--auth-tokens-file', tokensFile]);
-  } finally {
-    if (!srv) rmSync(dir, { recursive: true, force: true });
-  }
-  srv.writeToken = writeToken;
-  srv.readToken = readToken;
-  const stop = srv.stop.bind(srv);
-  srv.stop = async (...args) => {
-    try {
-      return await stop(...args);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
+  const srv = await startTokened(serverBin, SERVER_ARGS);
+  assert.equal(srv.writeToken.length, 32);
   return srv;
 }
 

@@ -3,7 +3,10 @@
 // is how the test learns its port. Every process is killed at the end.
 
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,4 +81,36 @@ export async function start(bin, args, timeoutMs = 30_000) {
   }
   proc.url = `http://${proc.addr}`;
   return proc;
+}
+
+/** A random token of 32 characters. */
+export const randomToken = () => randomBytes(24).toString('base64url');
+
+/**
+ * Starts bin with args and --auth-tokens-file: a write and a read token
+ * (srv.writeToken, srv.readToken), each 32 random characters. stop() kills
+ * it and removes the file.
+ */
+export async function startWithTokens(bin, args) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'autorefresh-e2e-'));
+  const writeToken = randomToken();
+  const readToken = randomToken();
+  const tokensFile = path.join(dir, 'tokens');
+  writeFileSync(tokensFile, `write ${writeToken} e2e\nread ${readToken} e2e-reader\n`, { mode: 0o600 });
+  let srv;
+  try {
+    srv = await start(bin, [...args, '--auth-tokens-file', tokensFile]);
+  } finally {
+    if (!srv) rmSync(dir, { recursive: true, force: true });
+  }
+  Object.assign(srv, { writeToken, readToken });
+  const stop = srv.stop.bind(srv);
+  srv.stop = async (...a) => {
+    try {
+      return await stop(...a);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  return srv;
 }
